@@ -1,0 +1,288 @@
+"""The command line: ``python -m conformance run|list`` (also ``softmax-conformance``).
+
+``run`` writes the envelope, then runs the pytest suite once per framework in
+its own process (a framework that crashes or hangs costs its own cells, never
+the run), all appending to ``reports/runs/<run-id>/results.jsonl``, and prints
+a summary. Exit status: 0 when nothing unexpected happened, 1 when a check
+failed unexpectedly, a known discrepancy was fixed, or a framework process died;
+2 on a usage error (one line saying what is wrong and what is valid).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conformance.records import RESULTS_FILE, UNEXPECTED, RunFileError, RunWriter, read_run, sanitize
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from conformance.adapters import all_adapters
+    from conformance.plugin import DEVICE_PATTERN
+    from conformance.profiles import PROFILES
+    from reference.dtypes import FLOAT_DTYPE_NAMES
+
+    checks = (
+        ("framework", list(all_adapters())),
+        ("dtype", list(FLOAT_DTYPE_NAMES)),
+        ("mode", ["eager", "jit", "xla", "compiled"]),
+        ("op", ["softmax", "log_softmax", "sum_normalize"]),
+    )
+    for name, valid in checks:
+        for value in _split(getattr(args, name)):
+            if value not in valid:
+                raise UsageError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+    for value in _split(args.device):
+        if not DEVICE_PATTERN.match(value):
+            raise UsageError(f"unknown device {value!r}; valid: cpu, cuda:N (N = 0, 1, ...)")
+    if args.profile not in PROFILES:
+        raise UsageError(f"unknown profile {args.profile!r}; valid: {', '.join(PROFILES)}")
+    if args.known and not Path(args.known).is_file():
+        raise UsageError(f"known-discrepancy registry {args.known!r} not found")
+    if args.known:
+        from conformance.known import load_registry
+
+        try:
+            load_registry(args.known)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def _pytest_command(args: argparse.Namespace, framework: str, run_dir: Path, seed: int) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "conformance.plugin",
+        "--pyargs",
+        "conformance.suite",
+        "-p",
+        "no:cacheprovider",
+        "--framework",
+        framework,
+        "--append-run",
+        "--run-dir",
+        str(run_dir),
+        "--run-id",
+        run_dir.name,
+        f"--hypothesis-seed={seed}",
+        "--profile",
+        args.profile,
+        "-q",
+        "--no-header",
+        "-rN",
+        "--tb=no",
+    ]
+    for name in ("api", "device", "dtype", "mode", "op"):
+        for value in _split(getattr(args, name)):
+            cmd += [f"--{name}", value]
+    if args.known:
+        cmd += ["--known", args.known]
+    if args.junit_xml:
+        cmd += [f"--junit-xml={run_dir / f'junit-{framework}.xml'}"]
+    if args.k:
+        cmd += ["-k", args.k]
+    return cmd + list(args.pytest_args or [])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from conformance.adapters import all_adapters
+    from conformance.environment import envelope
+
+    _validate(args)
+    adapters = all_adapters()
+    wanted = _split(args.framework) or list(adapters)
+    installed = [name for name in wanted if adapters[name].installed()]
+    missing = [name for name in wanted if name not in installed]
+    if _split(args.framework) and missing:
+        raise UsageError(
+            f"framework(s) not installed: {', '.join(missing)}; installed: "
+            f"{', '.join(n for n in adapters if adapters[n].installed()) or 'none'}"
+        )
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.results_dir) / run_id
+    results = run_dir / RESULTS_FILE
+    if results.exists() and not args.overwrite:
+        raise UsageError(f"{results} exists; choose another --run-id or pass --overwrite")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results.unlink(missing_ok=True)
+    writer = RunWriter(results)
+    selection = {n: _split(getattr(args, n)) for n in ("framework", "api", "device", "dtype", "mode", "op")}
+    writer.write(sanitize(envelope(run_id, seed, args.profile, selection, sys.argv[1:])))
+    for name in missing:
+        writer.write(
+            {
+                "type": "framework",
+                "framework": name,
+                "status": "not installed",
+                "message": f"{name} is not installed",
+            }
+        )
+    print(f"softmax-conformance: run {run_id}, profile {args.profile}, seed {seed}", flush=True)
+    print(
+        f"frameworks: {', '.join(installed) or 'none'}"
+        + (f"; not installed: {', '.join(missing)}" if missing else ""),
+        flush=True,
+    )
+    died = []
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    for index, name in enumerate(installed, start=1):
+        print(f"\n[{index}/{len(installed)}] {name}", flush=True)
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                _pytest_command(args, name, run_dir, seed),
+                env=env,
+                timeout=args.timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+            code = proc.returncode
+            status = {0: "ok", 1: "ok", 5: "no checks selected"}.get(code, f"exited with status {code}")
+            if code < 0:
+                status = f"killed by signal {-code}"
+        except subprocess.TimeoutExpired:
+            code, status = -1, f"timed out after {args.timeout} s"
+        if status not in ("ok", "no checks selected"):
+            died.append(f"{name}: {status}")
+            writer.write(
+                {"type": "framework", "framework": name, "status": "did not finish", "message": status}
+            )
+        print(
+            f"[{index}/{len(installed)}] {name}: {status} in {time.perf_counter() - start:.1f} s", flush=True
+        )
+    writer.close()
+    return _report_and_exit(run_dir, died)
+
+
+def _report_and_exit(run_dir: Path, died: list[str]) -> int:
+    from rich.console import Console
+
+    from conformance.summary import summary_table
+
+    run = read_run(run_dir)
+    console = Console()
+    console.print(summary_table(run_dir))
+    unexpected = [r for r in run.checks if r["verdict"] in UNEXPECTED]
+    stale = sorted({s for end in run.ends for s in end.get("stale_known_issues", [])})
+    for line in died:
+        console.print(f"[bold red]did not finish:[/bold red] {line}")
+    if stale:
+        console.print(f"[magenta]stale known discrepancies (matched nothing): {', '.join(stale)}[/magenta]")
+    console.print(
+        f"{len(run.checks)} checks, {len(unexpected)} unexpected; results: {run_dir / RESULTS_FILE}"
+    )
+    if not run.checks and not died:
+        console.print("[bold red]no checks ran[/bold red]")
+        return EXIT_UNEXPECTED
+    return EXIT_UNEXPECTED if unexpected or died else EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from conformance.adapters import all_adapters
+
+    console = Console()
+    table = Table(title="frameworks and implementations")
+    for col in ("framework", "version", "devices", "api", "op", "mode", "dtypes"):
+        table.add_column(col)
+    for name, adapter in all_adapters().items():
+        if args.framework and name not in _split(args.framework):
+            continue
+        if not adapter.available():
+            table.add_row(
+                name, "not installed" if not adapter.installed() else "import failed", "", "", "", "", ""
+            )
+            continue
+        version, devices = adapter.version() or "", ", ".join(adapter.devices())
+        for impl in adapter.implementations():
+            table.add_row(
+                name,
+                version,
+                devices,
+                impl.api,
+                impl.op + (f" ({impl.operation})" if impl.operation else ""),
+                impl.mode,
+                ", ".join(impl.dtypes),
+            )
+            name = version = devices = ""
+    console.print(table)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="softmax-conformance", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the conformance suite and write a results file")
+    for name, help_text in (
+        ("framework", "framework(s) to test (default: every installed one)"),
+        ("api", "API glob(s), e.g. 'F.*softmax'"),
+        ("device", "device(s): cpu, cuda:N"),
+        ("dtype", "dtype(s): float16, bfloat16, float32, float64"),
+        ("mode", "mode(s): eager, jit, xla"),
+        ("op", "op(s): softmax, log_softmax, sum_normalize"),
+    ):
+        run.add_argument(f"--{name}", action="append", help=help_text + "; repeat or comma-separate")
+    run.add_argument("--profile", default="default", help="quick, default or thorough (default: default)")
+    run.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: random, printed)")
+    run.add_argument("--run-id", default=None, help="name of the run directory (default: a timestamp)")
+    run.add_argument(
+        "--results-dir", default="reports/runs", help="where runs are written (default: reports/runs)"
+    )
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run with the same id")
+    run.add_argument(
+        "--known", default=None, help="registry of known discrepancies (default: the bundled one)"
+    )
+    run.add_argument(
+        "--timeout", type=float, default=1800, help="seconds allowed per framework (default 1800)"
+    )
+    run.add_argument("--junit-xml", action="store_true", help="also write pytest's JUnit XML per framework")
+    run.add_argument("-k", default=None, help="pytest -k expression over test ids")
+    run.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    run.set_defaults(func=cmd_run)
+    lst = sub.add_parser("list", help="show installed frameworks, versions, devices and implementations")
+    lst.add_argument("--framework", action="append")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed one usage line
+        return EXIT_USAGE if exc.code else EXIT_OK
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"softmax-conformance: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RunFileError as exc:
+        print(f"softmax-conformance: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("softmax-conformance: interrupted; records written so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

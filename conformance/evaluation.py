@@ -1,0 +1,435 @@
+"""Evaluating one cell: call the implementation on every input once, judge many times.
+
+A *cell* is (implementation, device, dtype). ``CellEvaluation`` calls the
+implementation on the corpus (row cases of equal length stacked into one call),
+on Hypothesis-generated batches (``hypothesis.target`` steers towards the
+largest ULP error) and on exactly shifted copies for shift invariance; it keeps
+every output with its oracle result, and ``outcome(property)`` aggregates one
+property over all of them. Nothing is judged inside the adapters and nothing is
+called inside the properties.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, seed, settings, target
+
+from conformance.adapters.base import Implementation
+from conformance.cases import Case
+from conformance.cases.corpus import LONG_LENGTH, corpus_cases
+from conformance.cases.strategies import batches
+from conformance.profiles import Profile
+from conformance.properties import (
+    PROPERTIES,
+    OracleResult,
+    SliceResults,
+    check_shape_dtype,
+    classify_semantics,
+    oracle_for,
+)
+from conformance.repro import repro_snippet
+from reference.dtypes import dtype_from_name, dtype_info, output_dtype_for
+
+
+@dataclass(frozen=True)
+class Cell:
+    impl: Implementation
+    device: str
+    dtype: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.impl.id}-{self.device}-{self.dtype}"
+
+
+@dataclass
+class Observation:
+    """One call: the input, what came back (or the exception), and the oracle's view of the input."""
+
+    case: Case
+    y: np.ndarray | None
+    error: str | None
+    oracle: OracleResult
+    shape_error: str | None = None
+    role: str = "corpus"  # corpus | hypothesis | shifted | isolated
+    reference: OracleResult | None = None  # for shifted inputs: the unshifted input's oracle
+
+    def judged_against(self) -> OracleResult:
+        return self.reference if self.reference is not None else self.oracle
+
+
+@dataclass
+class PropertyOutcome:
+    """One property over every observation of a cell: the numbers a record carries."""
+
+    property: str
+    verdict: str  # pass | fail | skipped | unsupported | error
+    metric: float | None = None
+    median: float | None = None
+    bound: float | None = None
+    n_cases: int = 0
+    n_failed: int = 0
+    message: str = ""
+    worst: dict | None = None
+    repro: str | None = None
+
+
+def _short_error(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return text[0][:500] if text else type(exc).__name__
+
+
+def _probe_input(dtype: str) -> np.ndarray:
+    return np.array([[0.0, 1.0, 2.0]], dtype=np.float64).astype(dtype_from_name(dtype))
+
+
+@dataclass
+class CellEvaluation:
+    cell: Cell
+    profile: Profile
+    seed: int
+    unsupported: str | None = None
+    observations: list[Observation] = field(default_factory=list)
+    call_seconds: float = 0.0
+    calls: int = 0
+    hypothesis_error: str | None = None
+
+    # ---- calling -----------------------------------------------------------------------------
+
+    def _call(self, x: np.ndarray, axis: int) -> tuple[np.ndarray | None, str | None]:
+        start = time.perf_counter()
+        self.calls += 1
+        try:
+            with np.errstate(all="ignore"):
+                y = self.cell.impl.call(x, axis, self.cell.device)
+        except Exception as exc:
+            return None, _short_error(exc)
+        finally:
+            self.call_seconds += time.perf_counter() - start
+        return y, None
+
+    def observe(self, case: Case, role: str, y=None, error=None, called: bool = False) -> Observation:
+        """Call (unless ``called``) and wrap the result with its oracle."""
+        if not called:
+            y, error = self._call(case.x, case.axis)
+        expected = output_dtype_for(case.x.dtype) if case.x.dtype.kind in "iub" else case.x.dtype
+        oracle = oracle_for(self.cell.impl.op, case.x, case.axis, expected)
+        shape_error = None if error else check_shape_dtype(case.x, y, expected)
+        if y is not None and not isinstance(y, np.ndarray):
+            y = None
+            error = shape_error
+        obs = Observation(case, y, error, oracle, shape_error, role)
+        self.observations.append(obs)
+        return obs
+
+    # ---- the three sources of inputs -----------------------------------------------------------
+
+    def run(self) -> CellEvaluation:
+        _, error = self._call(_probe_input(self.cell.dtype), -1)
+        if error is not None:
+            self.unsupported = error
+            return self
+        self._run_corpus()
+        self._run_shifted()
+        self._run_hypothesis()
+        return self
+
+    def _run_corpus(self) -> None:
+        cases = corpus_cases(self.cell.dtype, self.cell.impl.op)
+        if not self.profile.long_axis:
+            cases = [c for c in cases if c.length != LONG_LENGTH]
+        by_length: dict[int, list[Case]] = {}
+        for case in cases:
+            if (case.is_row_case and not case.special and case.x.dtype.kind == "f") or (
+                case.is_row_case and not case.special and case.x.dtype.name == "bfloat16"
+            ):
+                by_length.setdefault(case.x.shape[1], []).append(case)
+            else:
+                self.observe(case, "corpus")
+        for group in by_length.values():
+            stacked = np.concatenate([c.x for c in group])
+            y, error = self._call(stacked, -1)
+            if error is not None or not isinstance(y, np.ndarray) or y.shape != stacked.shape:
+                for c in group:  # fall back to one call per case, so one bad case costs only itself
+                    self.observe(c, "corpus")
+                continue
+            start = 0
+            for c in group:
+                rows = c.x.shape[0]
+                self.observe(c, "corpus", y=y[start : start + rows], called=True)
+                start += rows
+
+    def _shift_constant(self) -> float:
+        thr = dtype_info(dtype_from_name(self.cell.dtype)).exp_overflow
+        return float(2.0 ** np.ceil(np.log2(thr * 1.05)))
+
+    def _run_shifted(self) -> None:
+        if "shift_invariance" not in self.applicable_properties():
+            return
+        c = self._shift_constant()
+        dt = dtype_from_name(self.cell.dtype)
+        rows = []
+        for obs in list(self.observations):
+            x = obs.case.x
+            if not obs.case.is_row_case or obs.case.special or x.dtype != dt:
+                continue
+            regular = np.asarray(obs.oracle.kinds == "regular")
+            for sign in (1.0, -1.0):
+                shifted = (x.astype(np.float64) + sign * c).astype(dt)
+                exact_rows = np.all(shifted.astype(np.float64) - sign * c == x.astype(np.float64), axis=1)
+                keep = exact_rows & regular & np.all(np.abs(x.astype(np.float64)) < c, axis=1)
+                if np.any(keep):
+                    rows.append((x[keep], shifted[keep], obs.case.name, sign))
+        for x, shifted, name, sign in rows:
+            case = Case(f"{name}{'+' if sign > 0 else '-'}{c:g}", shifted, -1, f"shifted by {sign * c:+g}")
+            obs = self.observe(case, "shifted")
+            obs.reference = oracle_for(self.cell.impl.op, x, -1, dt)
+
+    def _run_hypothesis(self) -> None:
+        if self.profile.hypothesis_examples <= 0:
+            return
+        op = self.cell.impl.op
+
+        @seed(self.seed)
+        @settings(
+            max_examples=self.profile.hypothesis_examples,
+            database=None,
+            deadline=None,
+            derandomize=False,
+            phases=[Phase.generate, Phase.target],
+            suppress_health_check=list(HealthCheck),
+            report_multiple_bugs=False,
+        )
+        @given(batches(self.cell.dtype, op))
+        def explore(case: Case) -> None:
+            obs = self.observe(case, "hypothesis")
+            if obs.y is not None and obs.shape_error is None:
+                result = PROPERTIES["precision"].judge(case.x, obs.y, obs.oracle, op, self._dtype, case.axis)
+                ratio = result.metric[result.applicable] / np.maximum(result.bound[result.applicable], 1e-300)
+                score = float(np.max(ratio)) if ratio.size else 0.0
+                target(score if np.isfinite(score) else 1e6, label="ulp error / tolerance")
+
+        try:
+            explore()
+        except Exception as exc:
+            self.hypothesis_error = _short_error(exc) + "\n" + traceback.format_exc(limit=3)
+
+    @property
+    def _dtype(self) -> np.dtype:
+        return dtype_from_name(self.cell.dtype)
+
+    # ---- judging -------------------------------------------------------------------------------
+
+    def applicable_properties(self) -> list[str]:
+        return [name for name, p in PROPERTIES.items() if self.cell.impl.op in p.ops]
+
+    def _judge(self, name: str, obs: Observation) -> SliceResults | None:
+        if (
+            obs.y is None
+            or (obs.shape_error and "shape" in obs.shape_error)
+            or obs.case.x.dtype.kind in "iub"
+        ):
+            return None
+        if name == "shift_invariance" and obs.role != "shifted":
+            return None
+        if name != "shift_invariance" and obs.role == "shifted":
+            return None
+        prop = PROPERTIES[name]
+        return prop.judge(
+            obs.case.x, obs.y, obs.judged_against(), self.cell.impl.op, self._dtype, obs.case.axis
+        )
+
+    def outcome(self, name: str) -> PropertyOutcome:
+        if self.unsupported is not None:
+            return PropertyOutcome(name, "unsupported", message=self.unsupported)
+        if name == "shape_dtype":
+            return self._shape_dtype_outcome()
+        metrics, failures, n_cases = [], [], 0
+        errors = [o for o in self.observations if o.error and not o.case.special and o.role != "shifted"]
+        worst_metric, worst_bound = -np.inf, None
+        for obs in self.observations:
+            res = self._judge(name, obs)
+            if res is None:
+                continue
+            app = res.applicable
+            n_cases += int(np.sum(app))
+            metrics.append(res.metric[app])
+            bad = np.flatnonzero(app & ~res.passed)
+            failures += [(obs, int(i), float(res.metric[i]), float(res.bound[i])) for i in bad]
+            if np.any(app):
+                i = int(
+                    np.flatnonzero(app)[
+                        np.argmax(np.where(np.isnan(res.metric[app]), np.inf, res.metric[app]))
+                    ]
+                )
+                if res.metric[i] > worst_metric or np.isnan(res.metric[i]):
+                    worst_metric, worst_bound = float(res.metric[i]), float(res.bound[i])
+        all_metrics = np.concatenate(metrics) if metrics else np.array([])
+        out = PropertyOutcome(name, "pass", n_cases=n_cases)
+        if all_metrics.size:
+            out.metric = float(np.max(all_metrics))
+            out.median = float(np.median(all_metrics))
+            out.bound = worst_bound
+        if failures:
+            out.verdict = "fail"
+            out.n_failed = len(failures)
+            self._describe_failure(name, out, failures)
+        elif n_cases == 0:
+            out.verdict = "skipped"
+            out.message = "no input to which this property applies"
+        if errors and out.verdict != "fail":
+            out.verdict = "error" if n_cases == 0 else out.verdict
+            out.message = (out.message + f"; {len(errors)} call(s) raised: {errors[0].error}").strip("; ")
+        if self.hypothesis_error:
+            out.message = (
+                out.message + f"; generation failed: {self.hypothesis_error.splitlines()[0]}"
+            ).strip("; ")
+        return out
+
+    def _shape_dtype_outcome(self) -> PropertyOutcome:
+        """Shape and dtype preserved, and no exception, on every regular float input."""
+        judged = [o for o in self.observations if o.case.x.dtype.kind not in "iub" and not o.case.special]
+        bad = [o for o in judged if o.error or o.shape_error]
+        out = PropertyOutcome("shape_dtype", "pass" if judged else "skipped", n_cases=len(judged))
+        out.n_failed, out.metric, out.bound = len(bad), float(len(bad)), 0.0
+        if bad:
+            o = min(bad, key=lambda o: o.case.x.size)
+            out.verdict = "fail"
+            out.message = f"{len(bad)} input(s) wrong; e.g. {o.case.name}: {o.error or o.shape_error}"
+            out.worst = {
+                "case": o.case.name,
+                "description": o.case.description,
+                "where": "whole input",
+                "input": _listing(o.case.x),
+                "axis": o.case.axis,
+                "problem": o.error or o.shape_error,
+                "output": None if o.y is None else _listing(o.y),
+            }
+            out.repro = repro_snippet(
+                self.cell.impl, o.case.x, o.case.axis, self.cell.device, o.oracle.rounded
+            )
+        return out
+
+    def _slice(self, a: np.ndarray, axis: int, i: int) -> np.ndarray:
+        if a.ndim == 0:
+            return a.reshape(1)
+        moved = np.moveaxis(a, axis, -1)
+        return moved.reshape(int(np.prod(moved.shape[:-1])), moved.shape[-1])[i]
+
+    def _fails_alone(self, name: str, x1: np.ndarray) -> tuple[bool, np.ndarray | None]:
+        y, error = self._call(x1, -1)
+        if error is not None or not isinstance(y, np.ndarray) or y.shape != x1.shape:
+            return True, None
+        oracle = oracle_for(self.cell.impl.op, x1, -1, self._dtype)
+        res = PROPERTIES[name].judge(x1, y, oracle, self.cell.impl.op, self._dtype, -1)
+        return bool(np.any(res.applicable & ~res.passed)), y
+
+    def _describe_failure(self, name: str, out: PropertyOutcome, failures: list) -> None:
+        def size_key(f):
+            obs, i, metric, bound = f
+            xs = self._slice(obs.case.x, obs.case.axis, i).astype(np.float64)
+            finite = np.abs(xs[np.isfinite(xs)])
+            return (xs.size, float(np.max(finite)) if finite.size else 0.0, -metric)
+
+        obs, i, metric, bound = min(failures, key=size_key)  # noqa: RUF059
+        x1 = np.ascontiguousarray(self._slice(obs.case.x, obs.case.axis, i))
+        reference = obs.judged_against()
+        alone, y1 = (False, None)
+        if name != "shift_invariance":
+            alone, y1 = self._fails_alone(name, x1)
+            calls = 0
+            # Reduce: drop elements while the property still fails on its own (bounded).
+            while alone and x1.size > 1 and calls < self.profile.shrink_calls:
+                reduced = False
+                for j in range(x1.size):
+                    if calls >= self.profile.shrink_calls:
+                        break
+                    candidate = np.delete(x1, j)
+                    calls += 1
+                    still, y_c = self._fails_alone(name, candidate)
+                    if still:
+                        x1, y1, reduced = candidate, y_c, True
+                        break
+                if not reduced:
+                    break
+        if alone:
+            expected = oracle_for(self.cell.impl.op, x1, -1, self._dtype).rounded
+            got = y1
+            where = "minimal input (fails on its own)"
+            axis = -1
+            repro_x = x1
+        else:
+            expected = self._slice(reference.rounded, obs.case.axis, i)
+            got = self._slice(obs.y, obs.case.axis, i)
+            where = f"slice {i} of {obs.case.name} (fails only within its batch)"
+            axis, repro_x = obs.case.axis, obs.case.x
+            if name == "shift_invariance" or repro_x.size > 4096:
+                repro_x, axis = x1, -1
+        out.message = (
+            f"{len(failures)} failing slice(s); worst {PROPERTIES[name].unit} {out.metric:.4g}"
+            f" (bound {bound:.4g}) in {obs.case.name}"
+        )
+        out.worst = {
+            "case": obs.case.name,
+            "description": obs.case.description,
+            "where": where,
+            "input": _listing(x1),
+            "output": None if got is None else _listing(np.asarray(got)),
+            "expected": _listing(np.asarray(expected)),
+            "metric": metric,
+            "bound": bound,
+            "dtype": self.cell.dtype,
+            "length": int(x1.size),
+        }
+        full_expected = oracle_for(self.cell.impl.op, repro_x, axis, self._dtype).rounded
+        out.repro = repro_snippet(self.cell.impl, repro_x, axis, self.cell.device, full_expected)
+
+    def semantics(self) -> list[dict]:
+        """Observations on special inputs: observed output beside the oracle's limit, classified."""
+        rows = []
+        if self.unsupported is not None:
+            return rows
+        for obs in self.observations:
+            if not obs.case.special:
+                continue
+            kinds = set(np.asarray(obs.oracle.kinds).reshape(-1).tolist())
+            undefined = bool(kinds & {"all_neginf", "zero_sum"})
+            classification, note = classify_semantics(obs.y, obs.oracle, undefined)
+            rows.append(
+                {
+                    "case": obs.case.name,
+                    "description": obs.case.description,
+                    "input": _listing(obs.case.x),
+                    "input_dtype": str(obs.case.x.dtype),
+                    "observed": None if obs.y is None else _listing(obs.y),
+                    "observed_dtype": None if obs.y is None else str(obs.y.dtype),
+                    "error": obs.error,
+                    "limit": _listing(obs.oracle.rounded),
+                    "classification": classification,
+                    "note": note,
+                }
+            )
+        return rows
+
+
+def _listing(a: np.ndarray, limit: int = 64) -> dict:
+    """A JSON-friendly view of an array: shape, dtype and (up to ``limit``) values; NaN/inf as strings."""
+    a = np.asarray(a)
+    flat = a.astype(np.float64).reshape(-1)
+    values = [v if np.isfinite(v) else str(v) for v in flat[:limit].tolist()]
+    return {
+        "shape": list(a.shape),
+        "dtype": str(a.dtype),
+        "values": values,
+        "truncated": bool(flat.size > limit),
+    }
+
+
+def cell_seed(session_seed: int, cell: Cell) -> int:
+    """A per-cell seed derived from the session seed, stable when other cells are added or removed."""
+    return zlib.crc32(f"{session_seed}/{cell.id}".encode())

@@ -1,0 +1,175 @@
+"""The registry of known discrepancies (``conformance/known_discrepancies.toml``).
+
+Each entry names a framework, a version range (a PEP 440 specifier), glob
+patterns for API, mode, dtype, device and op, the property, a reason, a
+classification and an upstream link. A failing check that matches an entry is
+an *expected failure*; a passing check that matches one is *fixed* (strict: the
+run fails until the entry is removed or narrowed); an entry that matches no
+check of a framework version that was run is *stale*.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_REGISTRY = Path(__file__).with_name("known_discrepancies.toml")
+CLASSIFICATIONS = ("framework-bug", "documented-difference", "expression-limitation")
+_FIELDS = {
+    "id",
+    "framework",
+    "versions",
+    "api",
+    "mode",
+    "dtype",
+    "device",
+    "op",
+    "property",
+    "reason",
+    "classification",
+    "link",
+}
+
+
+class RegistryError(ValueError):
+    """A malformed registry: the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class KnownDiscrepancy:
+    id: str
+    framework: str
+    versions: str
+    api: str
+    mode: str
+    dtype: str
+    device: str
+    op: str
+    property: str
+    reason: str
+    classification: str
+    link: str
+
+    def matches(
+        self,
+        *,
+        framework: str,
+        version: str | None,
+        api: str,
+        mode: str,
+        dtype: str,
+        device: str,
+        op: str,
+        prop: str,
+    ) -> bool:
+        """True when this entry covers the given check (globs on the string fields)."""
+        if framework != self.framework or not self.covers_version(version):
+            return False
+        pairs = (
+            (self.api, api),
+            (self.mode, mode),
+            (self.dtype, dtype),
+            (self.device, device),
+            (self.op, op),
+            (self.property, prop),
+        )
+        return all(fnmatchcase(value, pattern) for pattern, value in pairs)
+
+    def covers_version(self, version: str | None) -> bool:
+        if version is None:
+            return False
+        try:
+            return Version(version.split("+")[0]) in SpecifierSet(self.versions)
+        except InvalidVersion:
+            return False
+
+    def as_record(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "reason": self.reason,
+            "classification": self.classification,
+            "link": self.link,
+        }
+
+
+def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[KnownDiscrepancy]:
+    """Parse and validate the registry; RegistryError with file and entry on a problem."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(f"{path}: no such registry file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{path}: not valid TOML ({exc})") from None
+    entries = []
+    seen = set()
+    for index, raw in enumerate(data.get("discrepancy", []), start=1):
+        where = f"{path}: entry {index} ({raw.get('id', 'no id')})"
+        unknown = set(raw) - _FIELDS
+        if unknown:
+            raise RegistryError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        for required in ("id", "framework", "property", "reason", "classification"):
+            if not raw.get(required):
+                raise RegistryError(f"{where}: missing {required!r}")
+        if raw["classification"] not in CLASSIFICATIONS:
+            raise RegistryError(f"{where}: classification must be one of {', '.join(CLASSIFICATIONS)}")
+        if raw["id"] in seen:
+            raise RegistryError(f"{where}: duplicate id")
+        seen.add(raw["id"])
+        try:
+            SpecifierSet(raw.get("versions", ""))
+        except InvalidSpecifier:
+            raise RegistryError(f"{where}: invalid version specifier {raw.get('versions')!r}") from None
+        entries.append(
+            KnownDiscrepancy(
+                id=raw["id"],
+                framework=raw["framework"],
+                versions=raw.get("versions", ""),
+                api=raw.get("api", "*"),
+                mode=raw.get("mode", "*"),
+                dtype=raw.get("dtype", "*"),
+                device=raw.get("device", "*"),
+                op=raw.get("op", "*"),
+                property=raw["property"],
+                reason=raw["reason"],
+                classification=raw["classification"],
+                link=raw.get("link", ""),
+            )
+        )
+    return entries
+
+
+def apply_registry(verdict: str, entry: KnownDiscrepancy | None) -> str:
+    """The reported verdict: fail -> expected-fail and pass -> fixed when a known entry matches."""
+    if entry is None:
+        return verdict
+    if verdict == "fail":
+        return "expected-fail"
+    if verdict == "pass":
+        return "fixed"
+    return verdict
+
+
+def find_entry(entries: list[KnownDiscrepancy], **check: str | None) -> KnownDiscrepancy | None:
+    """The first entry matching the check (keywords as in ``KnownDiscrepancy.matches``)."""
+    for entry in entries:
+        if entry.matches(**check):
+            return entry
+    return None
+
+
+def stale_entries(
+    entries: list[KnownDiscrepancy], used: set[str], versions_run: dict[str, str | None]
+) -> list[str]:
+    """Ids of entries for a framework version that was run but that matched no check."""
+    return [e.id for e in entries if e.id not in used and e.covers_version(versions_run.get(e.framework))]

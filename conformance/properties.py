@@ -1,0 +1,307 @@
+"""Properties: pure, vectorised judgements of one output against the oracle.
+
+Each property is a function ``(x, y, oracle, op, dtype, axis) -> SliceResults``:
+``x`` the input, ``y`` the implementation's output (already checked to have
+``x``'s shape), ``oracle`` the ``OracleResult`` for ``x``. It measures a metric
+per slice along ``axis`` and says, per slice, whether the property applies and
+whether it holds. No framework is imported here and nothing is called: the
+runner supplies outputs, this module only judges them.
+
+Which slices a property applies to follows ``reference.special``: numeric
+properties judge *regular* slices only; NaN propagation judges NaN slices;
+special slices are otherwise observed and classified (``classify_semantics``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from reference import allowed_error, dtype_info, exact, round_to_dtype, slice_kinds, spacing, sum_tolerance
+from reference.special import REGULAR
+from reference.ulp import ulp_distance, ulp_error
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    """What the oracle says about one input, computed once and shared by every property."""
+
+    exact: np.ndarray  # unrounded, limits applied (float64 or longdouble)
+    rounded: np.ndarray  # correctly rounded to the dtype under test
+    kinds: np.ndarray  # kind of each slice (reference.special.SLICE_KINDS), axis removed
+    allowed: np.ndarray  # per-element allowed absolute error (NaN outside regular slices)
+    tolerance: np.ndarray  # the same in ULPs of the dtype at the exact value
+
+
+def oracle_for(op: str, x: np.ndarray, axis: int, dtype: object) -> OracleResult:
+    """Run the oracle on ``x`` for output ``dtype``."""
+    ex = exact(op, x, axis, dtype)
+    rounded = round_to_dtype(ex, dtype)
+    if x.ndim == 0:
+        kinds = slice_kinds(op, x.reshape(1), -1)
+        allowed = allowed_error(op, x.reshape(1), ex.reshape(1), -1, dtype).reshape(())
+    else:
+        kinds = slice_kinds(op, x, axis)
+        allowed = allowed_error(op, x, ex, axis, dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        tol = (allowed.astype(np.longdouble) / spacing(np.asarray(ex), dtype)).astype(np.float64)
+    return OracleResult(ex, rounded, kinds, allowed, tol)
+
+
+@dataclass
+class SliceResults:
+    """Per-slice outcome of one property on one array. All arrays are 1-D over the slices."""
+
+    applicable: np.ndarray
+    metric: np.ndarray
+    bound: np.ndarray
+    passed: np.ndarray
+
+    @classmethod
+    def empty(cls, m: int) -> SliceResults:
+        return cls(np.zeros(m, bool), np.full(m, np.nan), np.full(m, np.nan), np.ones(m, bool))
+
+
+def _slices(a: np.ndarray, axis: int) -> np.ndarray:
+    """View ``a`` as (number of slices, slice length) with the normalized axis last."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return a.reshape(1, 1)
+    moved = np.moveaxis(a, axis, -1)
+    return moved.reshape(int(np.prod(moved.shape[:-1])), moved.shape[-1])
+
+
+def _regular(oracle: OracleResult) -> np.ndarray:
+    return np.asarray(oracle.kinds == REGULAR).reshape(-1)
+
+
+def _as_float(y: np.ndarray) -> np.ndarray:
+    return np.asarray(y).astype(np.float64)
+
+
+def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """Max ULP error against the exact result, within the error model's per-element tolerance.
+
+    The verdict compares absolute errors with the model's allowance (robust where
+    the exact value is 0 and a ULP is meaningless); the metric is in ULPs of the
+    dtype at the exact value. Outputs flushed to zero where the exact result is
+    subnormal (flush-to-zero arithmetic) are not counted as errors.
+    """
+    info = dtype_info(dtype)
+    err = _slices(ulp_error(_as_float(y), oracle.exact, dtype), axis)
+    tol = _slices(oracle.tolerance, axis)
+    allowed = _slices(oracle.allowed, axis)
+    ex = _slices(oracle.exact, axis)
+    yf = _slices(_as_float(y), axis)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        abs_err = np.abs(yf.astype(np.longdouble) - ex.astype(np.longdouble)).astype(np.float64)
+        abs_err = np.where(yf == ex, 0.0, np.where(np.isnan(abs_err), np.inf, abs_err))
+        flushed = (np.abs(ex.astype(np.float64)) < info.tiny) & (yf == 0)
+        err = np.where(flushed, 0.0, err)
+        abs_err = np.where(flushed, 0.0, abs_err)
+        ratio = np.where(abs_err == 0, 0.0, abs_err / allowed)
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    applicable = _regular(oracle) & (err.shape[1] > 0)
+    if err.shape[1] == 0:
+        return SliceResults(applicable, np.zeros(len(err)), np.ones(len(err)), np.ones(len(err), bool))
+    worst = np.argmax(ratio, axis=1)
+    rows = np.arange(len(err))
+    metric = np.max(err, axis=1)
+    bound = tol[rows, worst]
+    passed = np.all(ratio <= 1.0, axis=1)
+    return SliceResults(applicable, metric, bound, passed | ~applicable)
+
+
+def sum_to_one(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """|sum(y) - 1| in float64 (|sum(exp(y)) - 1| for log-softmax), against the bound the model implies."""
+    yf = _slices(_as_float(y), axis)
+    total = np.sum(np.exp(yf) if op == "log_softmax" else yf, axis=1)
+    metric = np.abs(total - 1.0)
+    metric = np.where(np.isnan(metric), np.inf, metric)
+    allowed = oracle.allowed if oracle.allowed.ndim else oracle.allowed.reshape(1)
+    ex = oracle.exact if oracle.exact.ndim else oracle.exact.reshape(1)
+    ax = axis if np.ndim(oracle.exact) else -1
+    bound = sum_tolerance(np.nan_to_num(allowed, nan=0.0), ex, ax, op).reshape(-1)
+    applicable = _regular(oracle) & (yf.shape[1] > 0)
+    return SliceResults(applicable, metric, bound, (metric <= bound) | ~applicable)
+
+
+def _bounds_violations(yf: np.ndarray, op: str) -> np.ndarray:
+    finite = np.isfinite(yf)
+    if op == "log_softmax":
+        inside = finite & (yf <= 0)
+    else:
+        inside = finite & (yf >= 0) & (yf <= 1)
+    return np.sum(~inside, axis=1).astype(np.float64)
+
+
+def bounds(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """0 <= y <= 1 (y <= 0 for log-softmax), and finite, for finite input.
+
+    Counts the elements outside; for sum-normalization only non-negative slices
+    with a positive sum are regular, so negative entries are never judged here.
+    """
+    yf = _slices(_as_float(y), axis)
+    metric = _bounds_violations(yf, op)
+    applicable = _regular(oracle) & (yf.shape[1] > 0)
+    return SliceResults(applicable, metric, np.zeros_like(metric), (metric == 0) | ~applicable)
+
+
+def monotonicity(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """x_i < x_j must not give y_i > y_j, and an argmax of x is an argmax of y.
+
+    Metric: the number of elements that break the order, plus one if the argmax
+    is lost. Equal inputs may give any order among themselves.
+    """
+    xs = _slices(_as_float(x), axis)
+    yf = _slices(_as_float(y), axis)
+    m, n = xs.shape
+    if n == 0:
+        return SliceResults.empty(m)
+    order = np.argsort(xs, axis=1, kind="stable")
+    x_sorted = np.take_along_axis(xs, order, axis=1)
+    y_sorted = np.take_along_axis(yf, order, axis=1)
+    # Index where each element's group of equal x starts; the prefix max of y before that
+    # group must not exceed the element's y.
+    new_group = np.ones_like(x_sorted, dtype=bool)
+    new_group[:, 1:] = x_sorted[:, 1:] != x_sorted[:, :-1]
+    starts = np.maximum.accumulate(np.where(new_group, np.arange(n), 0), axis=1)
+    prefix_max = np.maximum.accumulate(np.where(np.isnan(y_sorted), -np.inf, y_sorted), axis=1)
+    before = np.where(starts > 0, np.take_along_axis(prefix_max, np.maximum(starts - 1, 0), axis=1), -np.inf)
+    broken = np.sum(before > y_sorted, axis=1)
+    with np.errstate(invalid="ignore"):
+        y_at_xmax = np.take_along_axis(yf, np.argmax(xs, axis=1)[:, None], axis=1)[:, 0]
+        argmax_lost = ~(y_at_xmax >= np.max(yf, axis=1))
+    metric = (broken + argmax_lost).astype(np.float64)
+    applicable = _regular(oracle)
+    return SliceResults(applicable, metric, np.zeros(m), (metric == 0) | ~applicable)
+
+
+def stability(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """Finite, correct output for large and small finite input.
+
+    Applies to regular slices with an entry beyond the dtype's exp overflow
+    threshold (``|x| > log(max)``): an unshifted exp overflows (or underflows to
+    0/0) there. Holds when every output is finite where the exact result is and
+    within the precision tolerance.
+    """
+    info = dtype_info(dtype)
+    xs = _slices(_as_float(x), axis)
+    large = np.any(np.abs(xs) > info.exp_overflow, axis=1) if xs.shape[1] else np.zeros(len(xs), bool)
+    result = precision(x, y, oracle, op, dtype, axis)
+    yf = _slices(_as_float(y), axis)
+    ex = _slices(oracle.exact, axis).astype(np.float64)
+    nonfinite = np.sum(~np.isfinite(yf) & np.isfinite(ex), axis=1)
+    applicable = result.applicable & large
+    metric = np.where(nonfinite > 0, np.inf, result.metric)
+    passed = result.passed & (nonfinite == 0)
+    return SliceResults(applicable, metric, result.bound, passed | ~applicable)
+
+
+def log_softmax_consistency(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """y = x - logsumexp(x): ``x_i - y_i`` is the same for every i of a slice.
+
+    Metric: the range of ``x - y`` (in float64); bound: twice the largest
+    absolute error the model allows an element, which the range cannot exceed
+    when every element is within its tolerance.
+    """
+    xs = _slices(_as_float(x), axis)
+    yf = _slices(_as_float(y), axis)
+    allowed = np.nan_to_num(_slices(oracle.allowed, axis), nan=0.0)
+    with np.errstate(invalid="ignore"):
+        diff = xs - yf
+        spread = np.max(diff, axis=1) - np.min(diff, axis=1) if xs.shape[1] else np.zeros(len(xs))
+    metric = np.where(np.isnan(spread), np.inf, spread)
+    bound = 2 * np.max(allowed, axis=1) if xs.shape[1] else np.zeros(len(xs))
+    applicable = _regular(oracle) & (xs.shape[1] > 0)
+    return SliceResults(applicable, metric, bound, (metric <= bound) | ~applicable)
+
+
+def nan_propagation(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """A NaN anywhere in a slice makes every output of that slice NaN (metric: outputs that are not)."""
+    yf = _slices(_as_float(y), axis)
+    metric = np.sum(~np.isnan(yf), axis=1).astype(np.float64)
+    applicable = np.asarray(oracle.kinds == "nan").reshape(-1)
+    return SliceResults(applicable, metric, np.zeros_like(metric), (metric == 0) | ~applicable)
+
+
+def shift_invariance(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """softmax(x + c) = softmax(x): here ``x`` is the shifted input and ``oracle`` is that of the unshifted one.
+
+    The runner builds ``x + c`` exactly (no rounding) with ``|c|`` beyond the
+    exp overflow threshold, so the exact results coincide and the ordinary
+    precision judgement against the unshifted oracle decides.
+    """
+    return precision(x, y, oracle, op, dtype, axis)
+
+
+PropertyFn = Callable[..., SliceResults]
+
+
+@dataclass(frozen=True)
+class Property:
+    name: str
+    judge: PropertyFn
+    ops: tuple[str, ...]
+    unit: str  # what the metric counts
+
+    @property
+    def description(self) -> str:
+        return (self.judge.__doc__ or "").strip().splitlines()[0]
+
+
+PROPERTIES: dict[str, Property] = {
+    p.name: p
+    for p in (
+        Property("precision", precision, ("softmax", "log_softmax", "sum_normalize"), "ULP"),
+        Property("sum_to_one", sum_to_one, ("softmax", "log_softmax", "sum_normalize"), "abs error"),
+        Property("bounds", bounds, ("softmax", "log_softmax", "sum_normalize"), "elements outside"),
+        Property("monotonicity", monotonicity, ("softmax", "log_softmax", "sum_normalize"), "order breaks"),
+        Property("stability", stability, ("softmax", "log_softmax", "sum_normalize"), "ULP"),
+        Property("shift_invariance", shift_invariance, ("softmax", "log_softmax"), "ULP"),
+        Property("log_softmax_consistency", log_softmax_consistency, ("log_softmax",), "range of x - y"),
+        Property("nan_propagation", nan_propagation, ("softmax", "log_softmax", "sum_normalize"), "non-NaN"),
+    )
+}
+
+# Checked on the whole output, before any slice property (see conformance.evaluation).
+SHAPE_DTYPE = "shape_dtype"
+SEMANTICS = "semantics"
+
+
+def check_shape_dtype(x: np.ndarray, y: object, expected_dtype: np.dtype) -> str | None:
+    """None when ``y`` is an ndarray of ``x``'s shape and ``expected_dtype``; else what is wrong."""
+    if not isinstance(y, np.ndarray):
+        return f"returned {type(y).__name__}, not an array"
+    if y.shape != x.shape:
+        return f"output shape {y.shape} != input shape {x.shape}"
+    if y.dtype != expected_dtype:
+        return f"output dtype {y.dtype} != expected {expected_dtype}"
+    return None
+
+
+SEMANTIC_CLASSES = ("matches-limit", "undefined-input", "documented-difference", "undocumented-difference")
+
+
+def classify_semantics(y: np.ndarray | None, oracle: OracleResult, undefined: bool) -> tuple[str, str]:
+    """(classification, short description) of an observed output on a special input."""
+    if y is None:
+        return ("undefined-input" if undefined else "undocumented-difference"), "raised"
+    if y.shape != oracle.rounded.shape:
+        return "undocumented-difference", f"shape {y.shape} instead of {oracle.rounded.shape}"
+    if y.size == 0:
+        return "matches-limit", "empty, as the limit"
+    ref = oracle.rounded
+    yv = np.asarray(y).astype(np.float64)
+    same = np.array_equal(np.isnan(yv), np.isnan(ref.astype(np.float64)))
+    if same and y.dtype == ref.dtype:
+        same = bool(np.all(ulp_distance(np.asarray(y), ref) <= 1))
+    elif same:
+        same = bool(np.allclose(yv, ref.astype(np.float64), rtol=1e-2, equal_nan=True))
+    if same:
+        return "matches-limit", "as the limit"
+    if undefined:
+        return "undefined-input", "the oracle's value is a convention"
+    return "undocumented-difference", "differs from the limit"

@@ -1,0 +1,54 @@
+"""Standalone repro snippets: the failing input, the call, and the oracle's answer.
+
+A snippet needs only NumPy and the framework (and ``ml_dtypes`` for bfloat16,
+which NumPy has no name for). Values are written as the shortest decimal that
+round-trips through float64; every value is representable in its dtype, so the
+conversion back is exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conformance.adapters.base import Implementation
+from reference.dtypes import dtype_name
+
+
+def _literal(v: float) -> str:
+    if np.isnan(v):
+        return "np.nan"
+    if np.isinf(v):
+        return "np.inf" if v > 0 else "-np.inf"
+    return repr(float(v))
+
+
+def array_literal(a: np.ndarray) -> str:
+    """Python source that rebuilds ``a`` exactly (values, shape, dtype)."""
+    a = np.asarray(a)
+    name = dtype_name(a.dtype)
+    dtype_src = "ml_dtypes.bfloat16" if name == "bfloat16" else f"np.{name}"
+    flat = ", ".join(_literal(v) for v in a.astype(np.float64).reshape(-1))
+    src = f"np.array([{flat}], dtype=np.float64)"
+    if a.ndim != 1:
+        src += f".reshape({a.shape!r})"
+    return f"{src}.astype({dtype_src})"
+
+
+def repro_snippet(impl: Implementation, x: np.ndarray, axis: int, device: str, expected: np.ndarray) -> str:
+    """A script that prints the implementation's output and the oracle's correctly rounded answer."""
+    needs_bf16 = "bfloat16" in (dtype_name(x.dtype), dtype_name(expected.dtype))
+    lines = [impl.imports]
+    if needs_bf16 and "ml_dtypes" not in impl.imports:
+        lines.append("import ml_dtypes")
+    lines += [
+        "",
+        f"x = {array_literal(x)}",
+        f"axis = {axis}",
+        f"device = {device!r}",
+        impl.snippet.strip(),
+        f"expected = {array_literal(expected)}  # the oracle, correctly rounded",
+        "np.set_printoptions(precision=17)",
+        'print("got:     ", np.asarray(y).astype(np.float64))',
+        'print("expected:", expected.astype(np.float64))',
+    ]
+    return "\n".join(lines) + "\n"

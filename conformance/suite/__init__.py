@@ -1,0 +1,1 @@
+"""The conformance suite itself: collected with ``--pyargs conformance.suite -p conformance.plugin``."""

@@ -1,0 +1,48 @@
+"""One test function per property, parametrized over cells by ``conformance.plugin``.
+
+Each test judges one property of one cell (implementation x device x dtype); the
+cell's outputs are computed once and shared by all its tests. Verdicts map onto
+pytest outcomes: pass, fail, xfail (a known discrepancy), fail for a known
+discrepancy that no longer reproduces (strict), skip for unsupported cells.
+"""
+
+
+def test_shape_dtype(cell, conformance, request):
+    conformance.check(request, cell, "shape_dtype")
+
+
+def test_precision(cell, conformance, request):
+    conformance.check(request, cell, "precision")
+
+
+def test_sum_to_one(cell, conformance, request):
+    conformance.check(request, cell, "sum_to_one")
+
+
+def test_bounds(cell, conformance, request):
+    conformance.check(request, cell, "bounds")
+
+
+def test_monotonicity(cell, conformance, request):
+    conformance.check(request, cell, "monotonicity")
+
+
+def test_stability(cell, conformance, request):
+    conformance.check(request, cell, "stability")
+
+
+def test_shift_invariance(cell, conformance, request):
+    conformance.check(request, cell, "shift_invariance")
+
+
+def test_log_softmax_consistency(cell, conformance, request):
+    conformance.check(request, cell, "log_softmax_consistency")
+
+
+def test_nan_propagation(cell, conformance, request):
+    conformance.check(request, cell, "nan_propagation")
+
+
+def test_semantics(cell, conformance, request):
+    """Special inputs: observed and classified against the oracle's limit; never a failure."""
+    conformance.observe_semantics(request, cell)

@@ -1,0 +1,225 @@
+"""The NumPy oracle: softmax, log-softmax and sum-normalization, rounded once.
+
+Contract
+--------
+``softmax(x, axis=-1, dtype=None)`` and its siblings accept a NumPy array of
+float16, bfloat16 (``ml_dtypes``), float32, float64 or an integer type, of any
+rank (0-d included), and any axis, negative axes included. ``dtype`` names the
+output dtype; by default it is the input's floating dtype, float64 for integers.
+
+Numerical method and achieved accuracy
+--------------------------------------
+The input is converted exactly to a working precision: float64 when the output
+is float16, bfloat16 or float32, and the 80-bit x87 ``longdouble`` (64-bit
+significand) when the output is float64 (mpmath at 40 digits where the platform's
+longdouble is no wider than float64). The slice is shifted by its maximum, so
+``exp`` never overflows, and the sum of the exponentials is split as
+``S = 1 + T`` where ``T`` sums the terms other than the maximum: ``log(S)`` is
+then ``log1p(T)``, accurate even when ``S`` is within an ULP of 1. The result is
+rounded once, to nearest-even, by ``reference.rounding.round_to_dtype``.
+
+The working-precision result has a relative error of at most about
+``(|x_i - max| + sum_j s_j |x_j - max| + log2(n) + 4) * u_w`` (Blanchard, Higham &
+Higham 2021, with pairwise summation). For float16/bfloat16/float32 outputs that
+is below ``1e-9`` ULP of the output whenever the element is not far into the
+underflow range, so after the single rounding the oracle is within
+``0.5 ULP + 1e-6 ULP`` of the exact value (the allowance covers the rare exact
+value that lies within the working error of a rounding midpoint: double
+rounding). For float64 outputs the working error is below ``0.45`` ULP of
+float64, so the oracle is within 1 ULP. ``tests/test_oracle_mpmath.py`` checks
+both claims against mpmath at 60 digits.
+
+Special values follow the mathematical limit; the table is
+``reference.special.LIMITS_TABLE`` (also in the README).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from reference.dtypes import dtype_info, output_dtype_for
+from reference.rounding import round_to_dtype
+
+OPS: tuple[str, ...] = ("softmax", "log_softmax", "sum_normalize")
+
+_LONGDOUBLE_IS_EXTENDED = np.finfo(np.longdouble).nmant >= 63
+
+
+def _working_dtype(out_dtype: np.dtype) -> type:
+    return np.longdouble if dtype_info(out_dtype).name == "float64" else np.float64
+
+
+def _to_working(x: np.ndarray, work: type) -> np.ndarray:
+    """Exact conversion of the input to the working float type."""
+    if x.dtype.kind == "f" or x.dtype.name == "bfloat16":
+        return x.astype(np.float64).astype(work)  # every input float is exact in float64
+    if x.dtype.kind in "iu" and x.size and np.max(np.abs(x.astype(object))) >= 2**53 and work is np.float64:
+        return x.astype(np.longdouble).astype(work)
+    return x.astype(work)
+
+
+def _prepare(x: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiub" and x.dtype.name != "bfloat16":
+        raise TypeError(f"unsupported input dtype {x.dtype}; expected a float or integer array")
+    if x.ndim == 0:
+        if axis not in (-1, 0):
+            raise np.exceptions.AxisError(axis, 0, "a 0-d input has a single implicit axis")
+        return x, 0
+    if not -x.ndim <= axis < x.ndim:
+        raise np.exceptions.AxisError(axis, x.ndim)
+    return x, axis % x.ndim
+
+
+def _softmax_parts(xl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For slices along the last axis with a finite maximum: the shifted values d,
+    exp(d), and T = sum of exp(d) over every entry but the first maximum."""
+    m = np.max(xl, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = xl - m
+    e = np.exp(d)
+    first_max = np.argmax(d, axis=-1)[..., None]
+    e_rest = e.copy()
+    np.put_along_axis(e_rest, first_max, 0, axis=-1)
+    return d, e, np.sum(e_rest, axis=-1, keepdims=True)
+
+
+def _exact_sum_normalize(xl: np.ndarray, work: type) -> tuple[np.ndarray, np.ndarray]:
+    """x / sum(x) with a sum that is exact to ~2**-100 relative (two fsum passes).
+
+    A slice whose sum would overflow float64 is scaled by 2**-64 first (exact, and the
+    quotient does not change); entries that this pushes below float64's range give
+    quotients far below any output dtype's range.
+    """
+    n = xl.shape[-1]
+    rows = xl.reshape(-1, n).astype(np.float64)
+    scale = np.where(np.max(np.abs(rows), axis=1, initial=0.0) > 2.0**960, 2.0**-64, 1.0)
+    scaled = rows * scale[:, None]
+    hi = np.array([math.fsum(r) for r in scaled.tolist()])
+    lo = np.array([math.fsum([*r, -h]) for r, h in zip(scaled.tolist(), hi.tolist(), strict=True)])
+    total = (hi.astype(work) + lo.astype(work)).reshape((*xl.shape[:-1], 1))
+    scaled_x = (scaled.astype(work) if work is np.float64 else xl.reshape(-1, n) * scale[:, None].astype(work))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return scaled_x.reshape(xl.shape) / total, total
+
+
+def exact(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
+    """The unrounded result in working precision (float64, or longdouble for float64 outputs).
+
+    Special values are already replaced by their limits (see ``reference.special``).
+    """
+    if op not in OPS:
+        raise ValueError(f"unknown op {op!r}; valid: {', '.join(OPS)}")
+    x, axis = _prepare(x, axis)
+    out_dtype = np.dtype(dtype) if dtype is not None else output_dtype_for(x.dtype)
+    work = _working_dtype(out_dtype)
+    if work is np.longdouble and not _LONGDOUBLE_IS_EXTENDED:
+        return _exact_mpmath(op, x, axis)
+    scalar = x.ndim == 0
+    xw = _to_working(x.reshape(1) if scalar else x, work)
+    xl = np.moveaxis(xw, axis if not scalar else 0, -1)
+    if xl.shape[-1] == 0 or xl.size == 0:
+        result = np.empty(xl.shape, dtype=work)
+    else:
+        result = _exact_last_axis(op, xl, work)
+    result = np.moveaxis(result, -1, axis if not scalar else 0)
+    return result.reshape(()) if scalar else result
+
+
+def _exact_last_axis(op: str, xl: np.ndarray, work: type) -> np.ndarray:
+    nan_slice = np.any(np.isnan(xl), axis=-1, keepdims=True)
+    posinf = xl == np.inf
+    neginf = xl == -np.inf
+    n_posinf = np.sum(posinf, axis=-1, keepdims=True)
+    n_neginf = np.sum(neginf, axis=-1, keepdims=True)
+    n = xl.shape[-1]
+    # Replace entries of special slices so that the regular path runs warning-free;
+    # the limits below overwrite those slices.
+    special = nan_slice | (n_posinf > 0) | (n_neginf == n)
+    safe = np.where(special, 0, xl)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if op == "sum_normalize":
+            special = nan_slice | (n_posinf > 0) | (n_neginf > 0)
+            safe = np.where(special, 0, xl)
+            result, total = _exact_sum_normalize(safe, work)
+            result = np.where(total == 0, np.nan, result)
+            # Infinite entries of one sign share the mass; mixed signs are inf - inf.
+            k = np.where(n_posinf > 0, n_posinf, n_neginf)
+            inf_share = np.where(posinf | neginf, 1 / np.maximum(k, 1), 0).astype(work)
+            mixed = (n_posinf > 0) & (n_neginf > 0)
+            result = np.where((n_posinf > 0) | (n_neginf > 0), inf_share, result)
+            result = np.where(mixed, np.nan, result)
+        else:
+            d, e, rest = _softmax_parts(safe)
+            if op == "softmax":
+                result = e / (1 + rest)
+                share = np.where(posinf, 1 / np.maximum(n_posinf, 1), 0).astype(work)
+            else:
+                result = d - np.log1p(rest)
+                share = np.where(posinf, -np.log(np.maximum(n_posinf, 1).astype(work)), -np.inf).astype(work)
+            result = np.where(n_posinf > 0, share, result)
+            result = np.where(n_neginf == n, np.nan, result)
+        return np.where(nan_slice, np.nan, result).astype(work)
+
+
+def _exact_mpmath(op: str, x: np.ndarray, axis: int) -> np.ndarray:
+    """Fallback for float64 outputs where longdouble is only float64: mpmath at 40 digits.
+
+    Special slices go through the float64 path's limit rules (they need no precision).
+    """
+    import mpmath
+
+    scalar = x.ndim == 0
+    xf = np.moveaxis((x.reshape(1) if scalar else x).astype(np.float64), axis, -1)
+    out = np.moveaxis(_exact_last_axis(op, xf, np.float64), -1, -1) if xf.size else np.empty(xf.shape)
+    rows = xf.reshape(-1, xf.shape[-1])
+    flat = out.reshape(-1, xf.shape[-1])
+    with mpmath.workdps(40):
+        for r, row in enumerate(rows):
+            if not np.all(np.isfinite(row)):
+                continue
+            vals = [mpmath.mpf(float(v)) for v in row]
+            if op == "sum_normalize":
+                s = mpmath.fsum(vals)
+                flat[r] = [float(v / s) if s != 0 else np.nan for v in vals]
+                continue
+            m = max(vals)
+            lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in vals))
+            flat[r] = [float(mpmath.exp(v - lse)) if op == "softmax" else float(v - lse) for v in vals]
+    result = np.moveaxis(flat.reshape(xf.shape), -1, axis)
+    return result.reshape(()) if scalar else result
+
+
+def _evaluate(op: str, x: np.ndarray, axis: int, dtype: object) -> np.ndarray:
+    x = np.asarray(x)
+    out_dtype = np.dtype(dtype) if dtype is not None else output_dtype_for(x.dtype)
+    dtype_info(out_dtype)  # rejects a dtype the oracle cannot round to
+    return round_to_dtype(exact(op, x, axis, out_dtype), out_dtype)
+
+
+def softmax(x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along ``axis``, correctly rounded to ``dtype`` (see the module docstring)."""
+    return _evaluate("softmax", x, axis, dtype)
+
+
+def log_softmax(x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
+    """x - log(sum(exp(x))) along ``axis``, correctly rounded to ``dtype``."""
+    return _evaluate("log_softmax", x, axis, dtype)
+
+
+def sum_normalize(x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
+    """x / sum(x) along ``axis`` with an exactly computed sum, correctly rounded to ``dtype``.
+
+    Negative entries are allowed (the result is then not bounded by [0, 1]); a
+    slice whose exact sum is zero is undefined and gives NaN.
+    """
+    return _evaluate("sum_normalize", x, axis, dtype)
+
+
+def evaluate(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
+    """Dispatch to ``softmax``, ``log_softmax`` or ``sum_normalize`` by name."""
+    if op not in OPS:
+        raise ValueError(f"unknown op {op!r}; valid: {', '.join(OPS)}")
+    return _evaluate(op, x, axis, dtype)

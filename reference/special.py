@@ -1,0 +1,102 @@
+"""Special values: which slices are special, and what the oracle says about them.
+
+Properties judge precision, bounds and monotonicity only on *regular* slices;
+special slices are observed and classified against the limit below (the
+semantics table), except NaN propagation, which is a property of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Slice kinds, in order of precedence (a slice takes the first that applies).
+REGULAR = "regular"
+SLICE_KINDS: tuple[str, ...] = (
+    "nan",  # a NaN anywhere in the slice
+    "posinf",  # +inf present (softmax, log-softmax)
+    "all_neginf",  # every entry -inf (softmax, log-softmax)
+    "neginf",  # some, not all, entries -inf (softmax, log-softmax)
+    "inf",  # an infinity present (sum-normalization)
+    "zero_sum",  # finite, exact sum zero (sum-normalization)
+    "negative",  # finite with a negative entry, non-zero sum (sum-normalization)
+    REGULAR,  # finite (and, for sum-normalization, non-negative with a positive sum)
+)
+
+LIMITS_TABLE: tuple[tuple[str, str, str, str], ...] = (
+    # (input, softmax, log_softmax, sum_normalize)
+    (
+        "NaN anywhere in a slice",
+        "NaN for the whole slice",
+        "NaN for the whole slice",
+        "NaN for the whole slice",
+    ),
+    (
+        "+inf entries (k of them), no NaN",
+        "1/k at each +inf, 0 elsewhere (the limit as those entries grow together)",
+        "-log(k) at each +inf, -inf elsewhere",
+        "1/k at each +inf, 0 elsewhere; NaN if -inf is present too (inf - inf)",
+    ),
+    (
+        "some -inf entries, not all",
+        "0 at each -inf; the rest is the softmax of the finite entries (masking)",
+        "-inf at each -inf; the rest is the log-softmax of the finite entries",
+        "-inf entries share the mass: 1/k at each, 0 elsewhere",
+    ),
+    (
+        "every entry -inf",
+        "undefined: NaN (the limit depends on how the entries tend to -inf: "
+        "[t, t] gives 1/2 each, [t, 2t] gives [1, 0])",
+        "undefined: NaN",
+        "-inf entries share the mass: 1/n each",
+    ),
+    ("finite slice with exact sum 0", "(regular)", "(regular)", "undefined: NaN (0/0 or a pole)"),
+    (
+        "negative entries, non-zero sum",
+        "(regular)",
+        "(regular)",
+        "x / sum(x), exact; not bounded by [0, 1], bounds and monotonicity not applied",
+    ),
+    ("axis of length 0 (empty slice)", "empty output of the same shape", "empty output", "empty output"),
+    (
+        "0-d input",
+        "1 (a one-element slice); NaN for NaN, -inf",
+        "0; NaN for NaN, -inf",
+        "1 for finite non-zero x",
+    ),
+    ("integer input", "computed exactly, output float64", "output float64", "output float64"),
+)
+
+
+def slice_kinds(op: str, x: np.ndarray, axis: int) -> np.ndarray:
+    """The kind of every slice along ``axis`` (an array of strings, shape of x without axis)."""
+    xl = np.moveaxis(np.asarray(x), axis, -1).astype(np.float64)
+    kinds = np.full(xl.shape[:-1], REGULAR, dtype=object)
+    if xl.shape[-1] == 0:
+        return kinds
+    has_nan = np.any(np.isnan(xl), axis=-1)
+    if op == "sum_normalize":
+        with np.errstate(invalid="ignore", over="ignore"):
+            has_inf = np.any(np.isinf(xl), axis=-1)
+            finite = ~has_nan & ~has_inf
+            safe = np.where(np.isfinite(xl), xl, 0.0)
+            negative = np.any(safe < 0, axis=-1)
+            zero_sum = finite & _exact_zero_sum(safe)
+        kinds[finite & negative] = "negative"
+        kinds[zero_sum] = "zero_sum"
+        kinds[has_inf & ~has_nan] = "inf"
+    else:
+        posinf = np.any(xl == np.inf, axis=-1)
+        neginf_count = np.sum(xl == -np.inf, axis=-1)
+        kinds[(neginf_count > 0) & ~posinf] = "neginf"
+        kinds[(neginf_count == xl.shape[-1]) & ~posinf] = "all_neginf"
+        kinds[posinf] = "posinf"
+    kinds[has_nan] = "nan"
+    return kinds
+
+
+def _exact_zero_sum(safe: np.ndarray) -> np.ndarray:
+    import math
+
+    rows = safe.reshape(-1, safe.shape[-1])
+    rows = rows * np.where(np.max(np.abs(rows), axis=1, initial=0.0) > 2.0**960, 2.0**-64, 1.0)[:, None]
+    return np.array([math.fsum(r) == 0.0 for r in rows.tolist()], dtype=bool).reshape(safe.shape[:-1])

@@ -1,0 +1,88 @@
+"""Distances in units in the last place (ULPs), for float16, bfloat16, float32 and float64.
+
+NumPy's ``testing.assert_array_max_ulp`` and ``nulp_diff`` reject bfloat16, and
+they do not say what a NaN or an infinity is worth. Here:
+
+* ``ulp_distance(a, b)`` counts the representable numbers of the common dtype
+  between ``a`` and ``b`` (``+0`` and ``-0`` are one number), so two adjacent
+  floats are 1 apart and a float and its neighbour across zero are counted
+  through zero. Both NaN: 0. Exactly one NaN: ``inf``. The largest finite and
+  ``inf`` are 1 apart, as their bit patterns are.
+* ``spacing(x, dtype)`` is the gap between consecutive numbers of ``dtype``
+  around the real value ``x`` (the ULP of ``x`` in that format, subnormal range
+  included), and ``ulp_error(actual, exact, dtype)`` is ``|actual - exact|`` in
+  those units, for an exact value that need not be representable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference.dtypes import dtype_info
+
+_INT_VIEW = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def ordinal(a: np.ndarray) -> np.ndarray:
+    """Map floats to int64 so that consecutive floats map to consecutive integers.
+
+    Monotone: ``a < b`` implies ``ordinal(a) < ordinal(b)``; both zeros map to 0.
+    NaN maps to an arbitrary value; callers mask it.
+    """
+    a = np.asarray(a)
+    dtype_info(a.dtype)  # raises for a dtype the suite does not know
+    bits = a.view(_INT_VIEW[a.dtype.itemsize]).astype(np.int64)
+    nbits = 8 * a.dtype.itemsize
+    magnitude = bits & ((1 << (nbits - 1)) - 1)
+    return np.where(bits < 0, -magnitude, magnitude)
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Number of representable steps between ``a`` and ``b`` (same float dtype), as float64.
+
+    Broadcasts like NumPy. See the module docstring for NaN and infinity.
+    """
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.dtype != b.dtype:
+        raise TypeError(f"ulp_distance needs one dtype, got {a.dtype} and {b.dtype}")
+    oa, ob = np.broadcast_arrays(ordinal(a), ordinal(b))
+    same_side = (oa >= 0) == (ob >= 0)
+    # Within one sign the difference fits in int64; across zero add magnitudes in float64.
+    within = np.abs(np.where(same_side, oa - ob, 0)).astype(np.float64)
+    across = np.abs(oa).astype(np.float64) + np.abs(ob).astype(np.float64)
+    distance = np.where(same_side, within, across)
+    nan_a, nan_b = np.broadcast_arrays(np.isnan(a.astype(np.float64)), np.isnan(b.astype(np.float64)))
+    distance = np.where(nan_a | nan_b, np.inf, distance)
+    return np.where(nan_a & nan_b, 0.0, distance)
+
+
+def spacing(x: np.ndarray, dtype: object) -> np.ndarray:
+    """The ULP of ``dtype`` at each real value ``x`` (float64 or longdouble).
+
+    For ``|x|`` in ``[2**e, 2**(e+1))`` this is ``2**(e - precision + 1)``, and the
+    smallest subnormal at and below the normal range; infinities and NaN give NaN.
+    Returned in ``x``'s float type (at least float64).
+    """
+    info = dtype_info(dtype)
+    x = np.asarray(x)
+    work = x if x.dtype == np.longdouble else x.astype(np.float64)
+    _, e = np.frexp(np.abs(work))
+    exponent = np.maximum(e - 1, info.min_exponent)
+    result = np.ldexp(np.ones_like(work), exponent - (info.precision - 1))
+    result = np.where(work == 0, work.dtype.type(info.smallest_subnormal), result)
+    return np.where(np.isfinite(work), result, np.nan)
+
+
+def ulp_error(actual: np.ndarray, exact: np.ndarray, dtype: object) -> np.ndarray:
+    """``|actual - exact|`` in ULPs of ``dtype`` at ``exact`` (a real value, not necessarily representable).
+
+    Computed in longdouble, so for float64 ``dtype`` the answer is accurate to a few
+    hundredths of an ULP where longdouble is the 80-bit format.
+    """
+    a = np.asarray(actual).astype(np.longdouble)
+    x = np.asarray(exact).astype(np.longdouble)
+    with np.errstate(invalid="ignore"):
+        err = np.abs(a - x) / spacing(x, dtype)
+        same_special = (a == x) | (np.isnan(a) & np.isnan(x))
+        return np.where(same_special, 0.0, np.where(np.isfinite(err), err, np.inf)).astype(np.float64)
