@@ -50,12 +50,12 @@ class KnownDiscrepancy:
     id: str
     framework: str
     versions: str
-    api: str
-    mode: str
-    dtype: str
-    device: str
-    op: str
-    property: str
+    api: tuple[str, ...]  # glob patterns: the entry matches when any pattern does
+    mode: tuple[str, ...]
+    dtype: tuple[str, ...]
+    device: tuple[str, ...]
+    op: tuple[str, ...]
+    property: tuple[str, ...]
     reason: str
     classification: str
     link: str
@@ -147,6 +147,14 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[KnownDiscrepancy]
             )
         )
     return entries
+
+
+def _patterns(value: object, where: str, name: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise RegistryError(f"{where}: {name!r} must be a glob string or a list of them")
 
 
 def apply_registry(verdict: str, entry: KnownDiscrepancy | None) -> str:

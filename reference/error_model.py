@@ -94,15 +94,16 @@ def allowed_error(op: str, x: np.ndarray, exact: np.ndarray, axis: int, dtype: o
     info = dtype_info(dtype)
     u_w = info.unit_roundoff
     u_acc = accumulator_unit_roundoff(dtype)
-    xl = _last_axis(x, axis).astype(np.float64)
-    el = _last_axis(exact, axis).astype(np.float64)
+    # longdouble keeps max - min and the sums finite for float64 inputs near the overflow threshold.
+    xl = _last_axis(x, axis).astype(np.longdouble)
+    el = _last_axis(exact, axis).astype(np.longdouble)
     n = xl.shape[-1]
     if xl.size == 0:
-        return np.moveaxis(np.zeros_like(el), -1, axis)
+        return np.moveaxis(np.zeros(el.shape), -1, axis)
     growth = summation_growth(n)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         finite_slice = np.all(np.isfinite(xl), axis=-1, keepdims=True)
-        xs = np.where(finite_slice, xl, 0.0)
+        xs = np.where(finite_slice, xl, 0)
         if op == "sum_normalize":
             kappa = np.sum(np.abs(xs), axis=-1, keepdims=True) / np.abs(np.sum(xs, axis=-1, keepdims=True))
             abs_err = np.abs(el) * (u_w * C_DIVIDE + u_acc * growth * kappa)
@@ -116,7 +117,7 @@ def allowed_error(op: str, x: np.ndarray, exact: np.ndarray, axis: int, dtype: o
                 log_sum = np.log(np.sum(np.exp(-d), axis=-1, keepdims=True))
                 rel_sum = u_w * (weighted + C_ELEMENTWISE) + u_acc * growth
                 abs_err = u_w * (d + np.abs(el) + C_LOG * log_sum) + rel_sum
-        allowed = abs_err + ABSOLUTE_ULPS * spacing(el, info.dtype).astype(np.float64)
+        allowed = (abs_err + ABSOLUTE_ULPS * spacing(el, info.dtype)).astype(np.float64)
         allowed = np.where(finite_slice & np.isfinite(allowed), allowed, np.nan)
     return np.moveaxis(allowed, -1, axis)
 

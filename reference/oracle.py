@@ -52,12 +52,26 @@ def _working_dtype(out_dtype: np.dtype) -> type:
 
 
 def _to_working(x: np.ndarray, work: type) -> np.ndarray:
-    """Exact conversion of the input to the working float type."""
+    """Exact conversion of the input to the working float type.
+
+    Integers are converted exactly where they fit (|x| < 2**53 for float64,
+    2**64 for longdouble); larger ones are handled by ``_shift_integers`` first.
+    """
     if x.dtype.kind == "f" or x.dtype.name == "bfloat16":
         return x.astype(np.float64).astype(work)  # every input float is exact in float64
-    if x.dtype.kind in "iu" and x.size and np.max(np.abs(x.astype(object))) >= 2**53 and work is np.float64:
-        return x.astype(np.longdouble).astype(work)
     return x.astype(work)
+
+
+def _shift_integers(op: str, x: np.ndarray, axis: int) -> np.ndarray:
+    """For integer input to softmax/log-softmax: ``x - max(x)`` in exact integer arithmetic.
+
+    Both ops are shift-invariant, and the differences that matter (those whose exp
+    does not underflow) are small, so converting them to float afterwards is exact.
+    """
+    if op == "sum_normalize" or x.size == 0 or x.ndim == 0:
+        return x
+    big = x.astype(object)
+    return (big - np.max(big, axis=axis, keepdims=True)).astype(np.float64)
 
 
 def _prepare(x: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
@@ -118,6 +132,10 @@ def exact(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.nd
     if work is np.longdouble and not _LONGDOUBLE_IS_EXTENDED:
         return _exact_mpmath(op, x, axis)
     scalar = x.ndim == 0
+    if x.dtype.kind in "iu":
+        if op == "sum_normalize" and x.size and x.ndim:
+            return _exact_integer_sum_normalize(x, axis, work)
+        x = _shift_integers(op, x, axis)
     xw = _to_working(x.reshape(1) if scalar else x, work)
     xl = np.moveaxis(xw, axis if not scalar else 0, -1)
     if xl.shape[-1] == 0 or xl.size == 0:
@@ -126,6 +144,17 @@ def exact(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.nd
         result = _exact_last_axis(op, xl, work)
     result = np.moveaxis(result, -1, axis if not scalar else 0)
     return result.reshape(()) if scalar else result
+
+
+def _exact_integer_sum_normalize(x: np.ndarray, axis: int, work: type) -> np.ndarray:
+    """x / sum(x) for integer input with the sum in exact (Python) integer arithmetic."""
+    big = np.moveaxis(x.astype(object), axis, -1)
+    total = np.sum(big, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        num = big.astype(np.longdouble)
+        den = total.astype(np.longdouble)
+        result = np.where(den == 0, np.nan, num / np.where(den == 0, 1, den))
+    return np.moveaxis(result.astype(work), -1, axis)
 
 
 def _exact_last_axis(op: str, xl: np.ndarray, work: type) -> np.ndarray:
@@ -167,27 +196,46 @@ def _exact_last_axis(op: str, xl: np.ndarray, work: type) -> np.ndarray:
 def _exact_mpmath(op: str, x: np.ndarray, axis: int) -> np.ndarray:
     """Fallback for float64 outputs where longdouble is only float64: mpmath at 40 digits.
 
-    Special slices go through the float64 path's limit rules (they need no precision).
+    Slices with NaN or +inf keep the float64 path's limits (they need no precision);
+    -inf entries are masked out. Sum-normalization uses an exact rational sum, so its
+    result is correctly rounded.
     """
+    from fractions import Fraction
+
     import mpmath
 
     scalar = x.ndim == 0
     xf = np.moveaxis((x.reshape(1) if scalar else x).astype(np.float64), axis, -1)
-    out = np.moveaxis(_exact_last_axis(op, xf, np.float64), -1, -1) if xf.size else np.empty(xf.shape)
+    if xf.size == 0:
+        return np.moveaxis(np.empty(xf.shape), -1, axis)
+    out = _exact_last_axis(op, xf, np.float64)
     rows = xf.reshape(-1, xf.shape[-1])
     flat = out.reshape(-1, xf.shape[-1])
     with mpmath.workdps(40):
         for r, row in enumerate(rows):
-            if not np.all(np.isfinite(row)):
+            if np.any(np.isnan(row)) or np.any(row == np.inf) or np.all(row == -np.inf):
                 continue
-            vals = [mpmath.mpf(float(v)) for v in row]
             if op == "sum_normalize":
-                s = mpmath.fsum(vals)
-                flat[r] = [float(v / s) if s != 0 else np.nan for v in vals]
+                if not np.all(np.isfinite(row)):
+                    continue
+                total = sum(Fraction(float(v)) for v in row)
+                flat[r] = [float(Fraction(float(v)) / total) if total else np.nan for v in row]
                 continue
+            finite = np.isfinite(row)
+            vals = [mpmath.mpf(float(v)) for v in row[finite]]
             m = max(vals)
-            lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in vals))
-            flat[r] = [float(mpmath.exp(v - lse)) if op == "softmax" else float(v - lse) for v in vals]
+            shifted = [v - m for v in vals]
+            first_max = shifted.index(0)
+            rest = mpmath.fsum(mpmath.exp(d) for i, d in enumerate(shifted) if i != first_max)
+            total = 1 + rest
+            if op == "softmax":
+                values = [float(mpmath.exp(d) / total) for d in shifted]
+                flat[r] = 0.0
+            else:
+                log_total = mpmath.log1p(rest)  # log(1 + rest) would round rest away
+                values = [float(d - log_total) for d in shifted]
+                flat[r] = -np.inf
+            flat[r][finite] = values
     result = np.moveaxis(flat.reshape(xf.shape), -1, axis)
     return result.reshape(()) if scalar else result
 

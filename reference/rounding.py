@@ -48,6 +48,8 @@ def round_to_dtype(x: np.ndarray, dtype: object) -> np.ndarray:
         return x.astype(info.dtype)
     if info.name == "float16" and x.dtype == np.float64:
         return x.astype(info.dtype)  # NumPy's double->half conversion rounds once
+    if x.dtype.itemsize < 8:
+        x = x.astype(np.float64)  # exact; the generic rounding must not overflow a narrow source
     rounded = _round_generic(x, info)
     # Every value is now exactly representable in the target, so these casts are exact.
     return rounded.astype(np.float64).astype(info.dtype)

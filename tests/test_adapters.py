@@ -1,0 +1,190 @@
+"""The built-in framework adapters: lazy imports, the contract, exact conversions, repro snippets.
+
+Frameworks that are not installed are skipped. Each framework is imported once
+per process (through its adapter, which sets it up: TF's log level, JAX's 64-bit
+mode), so the file stays fast.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import reference
+from conformance.adapters import BUILTIN_ADAPTERS, FrameworkAdapter, Implementation, get_adapter
+from conformance.adapters.base import MODES, OPS
+from reference.dtypes import FLOAT_DTYPE_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY_MODULES = ("scipy", "torch", "tensorflow", "jax", "keras")
+
+# Building the implementation list imports no framework, so it is safe at collection time.
+IMPLS: list[Implementation] = [
+    impl for name in BUILTIN_ADAPTERS for impl in get_adapter(name).implementations()
+]
+
+
+def _available(framework: str) -> FrameworkAdapter:
+    adapter = get_adapter(framework)
+    if not adapter.available():
+        pytest.skip(f"{framework} is not installed")
+    return adapter
+
+
+def _positive(shape: tuple[int, ...], dtype: object, seed: int = 0) -> np.ndarray:
+    """Positive values, so that L1 normalization and x / sum(x) agree."""
+    return np.random.default_rng(seed).uniform(0.25, 4.0, size=shape).astype(dtype)
+
+
+def _run_snippet(impl: Implementation, x: np.ndarray, axis: int) -> np.ndarray:
+    namespace: dict[str, object] = {}
+    exec(impl.imports, namespace)
+    namespace.update(x=x, axis=axis, device="cpu")
+    exec(impl.snippet, namespace)
+    return namespace["y"]  # type: ignore[return-value]
+
+
+def test_importing_adapters_imports_no_framework() -> None:
+    modules = ", ".join(repr(m) for m in BUILTIN_ADAPTERS.values())
+    code = (
+        "import importlib, sys\n"
+        f"for m in ({modules},):\n"
+        "    assert importlib.import_module(m).ADAPTER is not None\n"
+        "from conformance.adapters import all_adapters\n"
+        "adapters = all_adapters()\n"
+        "[impl for a in adapters.values() for impl in a.implementations()]\n"
+        f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_ids_are_unique_and_readable() -> None:
+    ids = [impl.id for impl in IMPLS]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    for impl in IMPLS:
+        assert not any(c.isspace() or c in "[]()" for c in impl.id), impl.id
+        assert impl.op in OPS and impl.mode in MODES, impl.id
+        assert set(impl.dtypes) == set(FLOAT_DTYPE_NAMES), impl.id
+        assert "y" in impl.snippet and impl.imports.strip(), impl.id
+
+
+def test_every_builtin_framework_is_covered() -> None:
+    assert {impl.framework for impl in IMPLS} == set(BUILTIN_ADAPTERS)
+    for name in BUILTIN_ADAPTERS:
+        adapter = get_adapter(name)
+        assert adapter.name == name
+        ops = {impl.op for impl in adapter.implementations()}
+        assert {"softmax", "log_softmax"} <= ops or name == "scipy", (name, ops)
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=lambda impl: impl.id)
+def test_close_to_oracle_on_simple_float32(impl: Implementation) -> None:
+    _available(impl.framework)
+    x = _positive((3, 5, 4), np.float32)
+    y = impl.call(x, 1, "cpu")  # a middle axis: the snippet test covers the last one
+    assert isinstance(y, np.ndarray)
+    assert y.shape == x.shape and y.dtype == np.float32, (y.shape, y.dtype)
+    assert np.all(np.isfinite(y))
+    np.testing.assert_allclose(y, getattr(reference, impl.op)(x, 1), rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("impl", IMPLS, ids=lambda impl: impl.id)
+def test_snippet_matches_call_bit_for_bit(impl: Implementation) -> None:
+    _available(impl.framework)
+    cases = [
+        (_positive((3, 7), np.float32), -1),
+        (_positive((4, 3, 5), ml_dtypes.bfloat16, seed=1).transpose(2, 0, 1), 1),  # a non-contiguous view
+    ]
+    for x, axis in cases:
+        y = impl.call(x, axis, "cpu")
+        y_snippet = np.asarray(_run_snippet(impl, x, axis))
+        assert y_snippet.dtype == y.dtype and y_snippet.shape == y.shape
+        assert np.ascontiguousarray(y_snippet).tobytes() == np.ascontiguousarray(y).tobytes()
+
+
+def _all_bfloat16() -> np.ndarray:
+    return np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(ml_dtypes.bfloat16)
+
+
+def test_torch_bfloat16_round_trip_is_exact() -> None:
+    _available("torch")
+    import torch
+
+    from conformance.adapters import torch_adapter
+
+    x = _all_bfloat16()
+    t = torch_adapter._to_torch(x, "cpu")
+    assert t.dtype == torch.bfloat16
+    back = torch_adapter._to_numpy(t)
+    assert back.dtype == np.dtype(ml_dtypes.bfloat16)
+    assert back.tobytes() == x.tobytes()  # every bit pattern, NaN payloads included
+    finite = np.isfinite(x.astype(np.float32))
+    np.testing.assert_array_equal(t.float().numpy()[finite], x.astype(np.float32)[finite])
+    # A transposed view keeps its strides on the way in.
+    v = x[:60].reshape(6, 10).T
+    tv = torch_adapter._to_torch(v, "cpu")
+    assert not tv.is_contiguous() and torch_adapter._to_numpy(tv).tobytes() == v.tobytes()
+
+
+def test_torch_read_only_and_negative_strides_are_accepted() -> None:
+    _available("torch")
+    impl = next(i for i in IMPLS if i.id == "torch-F.softmax-eager")
+    x = _positive((3, 7), np.float32)
+    want = impl.call(x, -1, "cpu")
+    ro = x.copy()
+    ro.flags.writeable = False
+    np.testing.assert_array_equal(impl.call(ro, -1, "cpu"), want)
+    flipped = impl.call(x[:, ::-1], -1, "cpu")  # from_numpy rejects negative strides: passed as a copy
+    np.testing.assert_array_equal(flipped, impl.call(x[:, ::-1].copy(), -1, "cpu"))
+
+
+@pytest.mark.parametrize("framework", ["tensorflow", "jax"])
+def test_bfloat16_round_trip_is_exact(framework: str) -> None:
+    _available(framework)
+    x = _all_bfloat16()
+    if framework == "tensorflow":
+        import tensorflow as tf
+
+        back = tf.constant(x).numpy()
+    else:
+        import jax
+
+        back = np.asarray(jax.device_put(x, jax.devices("cpu")[0]))
+    assert back.dtype == np.dtype(ml_dtypes.bfloat16)
+    assert back.tobytes() == x.tobytes()
+
+
+def test_jax_keeps_float64() -> None:
+    adapter = _available("jax")
+    assert adapter.device_details()["jax_enable_x64"] is True
+    impl = next(i for i in IMPLS if i.id == "jax-nn.softmax-jit")
+    x = _positive((2, 9), np.float64)
+    y = impl.call(x, -1, "cpu")
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, reference.softmax(x), rtol=1e-14)
+
+
+@pytest.mark.parametrize("framework", list(BUILTIN_ADAPTERS))
+def test_devices_and_details(framework: str) -> None:
+    adapter = _available(framework)
+    devices = adapter.devices()
+    assert devices[0] == "cpu" and all(d.startswith("cuda:") for d in devices[1:])
+    assert isinstance(adapter.device_details(), dict)
+    assert adapter.version()
+
+
+@pytest.mark.parametrize("framework", ["numpy", "scipy", "tensorflow", "jax"])
+def test_unknown_device_is_an_error(framework: str) -> None:
+    # TF would otherwise place the work on the CPU silently (soft placement).
+    _available(framework)
+    impl = next(i for i in IMPLS if i.framework == framework)
+    with pytest.raises(ValueError, match="device"):
+        impl.call(_positive((2, 3), np.float32), -1, "cuda:99")
