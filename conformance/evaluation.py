@@ -331,12 +331,12 @@ class CellEvaluation:
 
     def _describe_failure(self, name: str, out: PropertyOutcome, failures: list) -> None:
         def size_key(f):
-            obs, i, metric, bound = f
+            obs, i, metric, _ = f
             xs = self._slice(obs.case.x, obs.case.axis, i).astype(np.float64)
             finite = np.abs(xs[np.isfinite(xs)])
             return (xs.size, float(np.max(finite)) if finite.size else 0.0, -metric)
 
-        obs, i, metric, bound = min(failures, key=size_key)  # noqa: RUF059
+        obs, i, metric, bound = min(failures, key=size_key)
         x1 = np.ascontiguousarray(self._slice(obs.case.x, obs.case.axis, i))
         reference = obs.judged_against()
         alone, y1 = (False, None)

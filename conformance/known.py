@@ -83,7 +83,7 @@ class KnownDiscrepancy:
             (self.op, op),
             (self.property, prop),
         )
-        return all(fnmatchcase(value, pattern) for pattern, value in pairs)
+        return all(any(fnmatchcase(value, p) for p in patterns) for patterns, value in pairs)
 
     def covers_version(self, version: str | None) -> bool:
         if version is None:
@@ -135,12 +135,12 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[KnownDiscrepancy]
                 id=raw["id"],
                 framework=raw["framework"],
                 versions=raw.get("versions", ""),
-                api=raw.get("api", "*"),
-                mode=raw.get("mode", "*"),
-                dtype=raw.get("dtype", "*"),
-                device=raw.get("device", "*"),
-                op=raw.get("op", "*"),
-                property=raw["property"],
+                api=_patterns(raw.get("api", "*"), where, "api"),
+                mode=_patterns(raw.get("mode", "*"), where, "mode"),
+                dtype=_patterns(raw.get("dtype", "*"), where, "dtype"),
+                device=_patterns(raw.get("device", "*"), where, "device"),
+                op=_patterns(raw.get("op", "*"), where, "op"),
+                property=_patterns(raw["property"], where, "property"),
                 reason=raw["reason"],
                 classification=raw["classification"],
                 link=raw.get("link", ""),

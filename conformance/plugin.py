@@ -165,9 +165,11 @@ class ConformanceSession:
         else:
             try:
                 outcome = self.evaluation(cell).outcome(prop)
-            except Exception as exc:  # noqa: BLE001 - a suite bug must cost this check only, and say so
+            except Exception as exc:  # a suite bug must cost this check only, and say so
                 self._current = None
-                outcome = PropertyOutcome(prop, "error", message=f"suite error: {type(exc).__name__}: {exc}"[:500])
+                outcome = PropertyOutcome(
+                    prop, "error", message=f"suite error: {type(exc).__name__}: {exc}"[:500]
+                )
         entry = find_entry(
             self.registry,
             framework=cell.impl.framework,

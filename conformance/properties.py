@@ -228,7 +228,7 @@ def nan_propagation(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> Sl
 
 
 def shift_invariance(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
-    """softmax(x + c) = softmax(x): here ``x`` is the shifted input and ``oracle`` is that of the unshifted one.
+    """softmax(x + c) = softmax(x): ``x`` is the shifted input, ``oracle`` that of the unshifted one.
 
     The runner builds ``x + c`` exactly (no rounding) with ``|c|`` beyond the
     exp overflow threshold, so the exact results coincide and the ordinary

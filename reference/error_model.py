@@ -131,7 +131,7 @@ def tolerance_ulps(op: str, x: np.ndarray, exact: np.ndarray, axis: int, dtype: 
 
 
 def sum_tolerance(allowed: np.ndarray, exact: np.ndarray, axis: int, op: str) -> np.ndarray:
-    """Bound on ``|sum(y) - 1|`` per slice (``|sum(exp(y)) - 1|`` for log-softmax), from the per-element model.
+    """Bound on ``|sum(y) - 1|`` per slice (``|sum(exp(y)) - 1|`` for log-softmax), from the element model.
 
     ``|sum y - 1| <= sum_i |y_i - s_i| <= sum_i allowed_i``, plus the float64 rounding
     of the check's own sum. For log-softmax ``|exp(y_i) - s_i| <= s_i * (exp(allowed_i) - 1)``.

@@ -114,7 +114,7 @@ def _exact_sum_normalize(xl: np.ndarray, work: type) -> tuple[np.ndarray, np.nda
     hi = np.array([math.fsum(r) for r in scaled.tolist()])
     lo = np.array([math.fsum([*r, -h]) for r, h in zip(scaled.tolist(), hi.tolist(), strict=True)])
     total = (hi.astype(work) + lo.astype(work)).reshape((*xl.shape[:-1], 1))
-    scaled_x = (scaled.astype(work) if work is np.float64 else xl.reshape(-1, n) * scale[:, None].astype(work))
+    scaled_x = scaled.astype(work) if work is np.float64 else xl.reshape(-1, n) * scale[:, None].astype(work)
     with np.errstate(invalid="ignore", divide="ignore"):
         return scaled_x.reshape(xl.shape) / total, total
 

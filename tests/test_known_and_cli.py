@@ -1,0 +1,151 @@
+"""The known-discrepancy registry (strict and stale logic) and the CLI's exit codes and messages."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conformance.known import RegistryError, apply_registry, find_entry, load_registry, stale_entries
+from conformance.records import RunFileError, read_run
+
+ENTRY = """
+[[discrepancy]]
+id = "demo"
+framework = "numpy"
+versions = ">=1,<99"
+api = ["exp-*", "x/sum"]
+dtype = "bfloat16"
+property = "precision"
+reason = "demo"
+classification = "framework-bug"
+"""
+
+CHECK = dict(framework="numpy", version="2.4.6", api="exp-shift", mode="eager", dtype="bfloat16", device="cpu",
+             op="softmax", prop="precision")
+
+
+@pytest.fixture
+def registry(tmp_path):
+    path = tmp_path / "known.toml"
+    path.write_text(ENTRY)
+    return load_registry(path)
+
+
+def test_matching_failure_is_expected_and_matching_pass_is_fixed(registry):
+    entry = find_entry(registry, **CHECK)
+    assert entry is not None and entry.id == "demo"
+    assert apply_registry("fail", entry) == "expected-fail"
+    assert apply_registry("pass", entry) == "fixed"
+    assert apply_registry("fail", None) == "fail"
+    assert find_entry(registry, **{**CHECK, "dtype": "float32"}) is None
+    assert find_entry(registry, **{**CHECK, "version": "100.0"}) is None
+    assert find_entry(registry, **{**CHECK, "api": "x/sum"}) is not None
+
+
+def test_stale_only_for_versions_that_ran(registry):
+    assert stale_entries(registry, set(), {"numpy": "2.4.6"}) == ["demo"]
+    assert stale_entries(registry, {"demo"}, {"numpy": "2.4.6"}) == []
+    assert stale_entries(registry, set(), {"numpy": "100.0"}) == []
+    assert stale_entries(registry, set(), {}) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[discrepancy]]\nid = 'a'\n", "missing 'framework'"),
+        (ENTRY.replace('"framework-bug"', '"bug"'), "classification must be one of"),
+        (ENTRY + ENTRY, "duplicate id"),
+        (ENTRY.replace('">=1,<99"', '"nonsense"'), "invalid version specifier"),
+        ("not toml [", "not valid TOML"),
+        (ENTRY.replace('reason = "demo"', 'reason = "demo"\ncolour = "red"'), "unknown field"),
+    ],
+)
+def test_malformed_registry_is_one_clear_error(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(RegistryError, match=message):
+        load_registry(path)
+
+
+def test_bundled_registry_is_valid():
+    entries = load_registry()
+    assert entries and all(e.reason and e.classification for e in entries)
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=600)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--framework", "nosuch"], "unknown framework 'nosuch'; valid: numpy"),
+        (["--dtype", "float8"], "unknown dtype 'float8'; valid: float16, bfloat16, float32, float64"),
+        (["--device", "tpu"], "unknown device 'tpu'; valid: cpu, cuda:N"),
+        (["--profile", "slow"], "unknown profile 'slow'; valid: quick, default, thorough"),
+        (["--mode", "graph"], "unknown mode 'graph'"),
+        (["--known", "missing.toml"], "registry 'missing.toml' not found"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(tmp_path, args, message):
+    proc = run_cli("run", *args, "--results-dir", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not list(tmp_path.glob("*/results.jsonl"))
+
+
+def test_numpy_run_writes_records_and_exit_status_reflects_them(tmp_path):
+    proc = run_cli("run", "--framework", "numpy", "--profile", "quick", "--seed", "7", "--run-id", "r",
+                   "--results-dir", str(tmp_path), "--dtype", "float32", cwd=tmp_path)
+    run = read_run(tmp_path / "r")
+    assert run.envelope["seed"] == 7 and run.envelope["profile"] == "quick"
+    assert run.finished and run.checks and run.semantics
+    verdicts = {r["verdict"] for r in run.checks}
+    unexpected = verdicts & {"fail", "fixed", "error"}
+    assert proc.returncode == (1 if unexpected else 0), proc.stdout[-2000:]
+    ids = {r["implementation"] for r in run.checks}
+    assert {"numpy-exp-shift-eager", "numpy-log-shift-eager", "numpy-x/sum-eager"} <= ids
+    # Known discrepancy: x / x.sum() overflows in float32 on the sum_overflow case.
+    sumnorm = [r for r in run.checks if r["implementation"] == "numpy-x/sum-eager" and r["property"] == "precision"]
+    assert sumnorm[0]["verdict"] == "expected-fail" and sumnorm[0]["known_issue"]["id"] == "sum-overflows-dtype"
+    assert "x = np.array(" in sumnorm[0]["repro"]
+
+
+def test_a_planted_fault_fails_the_run(tmp_path):
+    """A known entry whose check now passes is "fixed" and fails the run (strict)."""
+    known = tmp_path / "known.toml"
+    known.write_text(textwrap.dedent("""
+        [[discrepancy]]
+        id = "claims-textbook-softmax-is-wrong"
+        framework = "numpy"
+        versions = ">=1"
+        api = "exp-shift"
+        dtype = "float32"
+        property = "monotonicity"
+        reason = "planted: the textbook softmax is monotone, so this entry must be reported as fixed"
+        classification = "framework-bug"
+    """))
+    proc = run_cli("run", "--framework", "numpy", "--profile", "quick", "--seed", "1", "--run-id", "f",
+                   "--results-dir", str(tmp_path), "--dtype", "float32", "--api", "exp-shift", "--known",
+                   str(known), cwd=tmp_path)
+    run = read_run(tmp_path / "f")
+    fixed = [r for r in run.checks if r["verdict"] == "fixed"]
+    assert [r["property"] for r in fixed] == ["monotonicity"]
+    assert proc.returncode == 1
+
+
+def test_malformed_results_file_names_file_and_line(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps({"type": "envelope", "schema_version": 1}) + "\n{not json\n")
+    with pytest.raises(RunFileError, match=r"results.jsonl:2: not valid JSON"):
+        read_run(path)
+    path.write_text(json.dumps({"type": "envelope", "schema_version": 99}) + "\n")
+    with pytest.raises(RunFileError, match="schema version 99, this suite reads version 1"):
+        read_run(path)
+    path.write_text("")
+    with pytest.raises(RunFileError, match="empty results file"):
+        read_run(path)
