@@ -357,8 +357,8 @@ def pytest_collection_modifyitems(
 
     def key(item: pytest.Item) -> tuple[int, int]:
         callspec = getattr(item, "callspec", None)
-        if callspec is None or "cell" not in callspec.params:
-            return (-1, 0)
+        if callspec is None or not isinstance(callspec.params.get("cell"), Cell):
+            return (-1, 0)  # an empty parametrization (no cell selected for this property)
         cells = config.stash[SESSION_KEY].cells()
         prop = item.originalname.removeprefix("test_") if hasattr(item, "originalname") else ""
         order = PROPERTY_ORDER.index(prop) if prop in PROPERTY_ORDER else len(PROPERTY_ORDER)
