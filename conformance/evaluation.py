@@ -77,6 +77,29 @@ class PropertyOutcome:
     message: str = ""
     worst: dict | None = None
     repro: str | None = None
+    histogram: dict | None = None
+
+
+# Bin edges (in the property's unit, ULPs for precision) of the per-slice error histogram that
+# precision records carry, so that "passes, but 40 ULP off" stays visible in the report.
+HISTOGRAM_EDGES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 256.0, 1024.0, 2.0**16)
+
+# The one fixed, positive vector every cell is also called on, for the report's pictures
+# (sum-normalization against softmax; sorted input against sorted output).
+SAMPLE_VECTOR = (1.0, 2.0, 4.0, 5.0, 6.0, 0.5, 3.0, 2.5, 7.5, 1.5, 0.25, 4.5, 3.5, 6.5, 5.5, 8.0)
+
+
+def error_histogram(metrics: np.ndarray) -> dict:
+    """Counts of ``metrics`` per bin ``[edges[k], edges[k+1])``, the last bin open; NaN/inf counted apart."""
+    metrics = np.asarray(metrics, dtype=np.float64)
+    finite = metrics[np.isfinite(metrics)]
+    edges = np.array((*HISTOGRAM_EDGES, np.inf))
+    counts, _ = np.histogram(finite, bins=edges)
+    return {
+        "edges": list(HISTOGRAM_EDGES),
+        "counts": counts.astype(int).tolist(),
+        "nonfinite": int(metrics.size - finite.size),
+    }
 
 
 def _short_error(exc: BaseException) -> str:
@@ -275,6 +298,8 @@ class CellEvaluation:
             out.metric = float(np.max(all_metrics))
             out.median = float(np.median(all_metrics))
             out.bound = worst_bound
+            if name == "precision":
+                out.histogram = error_histogram(all_metrics)
         if failures:
             out.verdict = "fail"
             out.n_failed = len(failures)
@@ -388,6 +413,21 @@ class CellEvaluation:
         }
         full_expected = oracle_for(self.cell.impl.op, repro_x, axis, self._dtype).rounded
         out.repro = repro_snippet(self.cell.impl, repro_x, axis, self.cell.device, full_expected)
+
+    def sample(self) -> dict | None:
+        """The implementation's output on ``SAMPLE_VECTOR`` beside the oracle's, for the report's pictures."""
+        if self.unsupported is not None:
+            return None
+        x = np.array(SAMPLE_VECTOR, dtype=np.float64).astype(self._dtype)
+        y, error = self._call(x, -1)
+        expected = oracle_for(self.cell.impl.op, x, -1, self._dtype).rounded
+        ok = error is None and isinstance(y, np.ndarray) and y.shape == x.shape
+        return {
+            "input": _listing(x),
+            "output": _listing(y) if ok else None,
+            "expected": _listing(expected),
+            "error": error if error is not None else (None if ok else "output of the wrong shape"),
+        }
 
     def semantics(self) -> list[dict]:
         """Observations on special inputs: observed output beside the oracle's limit, classified."""

@@ -192,6 +192,11 @@ class ConformanceSession:
         evaluation = self.evaluation(cell)
         if evaluation.unsupported:
             pytest.skip(f"unsupported: {evaluation.unsupported}")
+        sample = evaluation.sample()
+        if sample is not None:
+            request.node.user_properties.append(
+                (RECORD_KEY, sanitize({"type": "sample", **self._cell_fields(cell), **sample}))
+            )
         for row in evaluation.semantics():
             entry = find_entry(
                 self.registry,
@@ -243,6 +248,7 @@ class ConformanceSession:
                 "worst_case": outcome.worst,
                 "repro": outcome.repro,
                 "known_issue": entry.as_record() if entry else None,
+                "histogram": outcome.histogram,
                 "seed": self.seed,
                 "profile": self.profile_name,
                 "seconds": round(seconds, 4),

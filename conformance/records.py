@@ -9,9 +9,13 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
   ``implementation, framework, api, op, operation, mode, device, dtype, property,
   verdict`` (pass, fail, expected-fail, fixed, unsupported, skipped, error),
   ``metric, median, tolerance, unit, n_cases, n_failed, message, worst_case,
-  repro, known_issue, seed``.
+  repro, known_issue, histogram, seed, profile, seconds``. ``histogram`` (precision
+  only, else null) is ``{"edges", "counts", "nonfinite"}``: how many judged slices
+  had their maximum ULP error in ``[edges[k], edges[k+1])`` (the last bin is open).
 * ``{"type": "semantics", ...}`` -- one per special input and implementation:
   ``case, input, observed, limit, classification, note, error`` plus the cell fields.
+* ``{"type": "sample", ...}`` -- one per cell: the output on one fixed positive
+  vector, ``input, output, expected, error`` plus the cell fields (for pictures).
 * ``{"type": "framework", "framework", "status", "message"}`` -- a framework that
   is not installed, or whose process died or timed out.
 * ``{"type": "end", "finished", "counts", "stale_known_issues"}`` -- written by the
@@ -86,6 +90,7 @@ class Run:
     checks: list[dict[str, Any]] = field(default_factory=list)
     semantics: list[dict[str, Any]] = field(default_factory=list)
     frameworks: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
     ends: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -130,6 +135,7 @@ def read_run(path: str | Path) -> Run:
             "check": run.checks,
             "semantics": run.semantics,
             "framework": run.frameworks,
+            "sample": run.samples,
             "end": run.ends,
         }
         if kind not in target:

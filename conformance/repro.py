@@ -8,6 +8,9 @@ conversion back is exact.
 
 from __future__ import annotations
 
+import base64
+import zlib
+
 import numpy as np
 
 from conformance.adapters.base import Implementation
@@ -22,11 +25,25 @@ def _literal(v: float) -> str:
     return repr(float(v))
 
 
+# Beyond this many elements an array is written as base64 of its zlib-compressed float64 bytes
+# (standard library only), so a 30,000-element failing input does not make a megabyte of source.
+INLINE_LIMIT = 256
+
+
 def array_literal(a: np.ndarray) -> str:
-    """Python source that rebuilds ``a`` exactly (values, shape, dtype)."""
+    """Python source that rebuilds ``a`` exactly (values, shape, dtype).
+
+    Small arrays are written as decimal literals; larger ones as
+    ``np.frombuffer(zlib.decompress(base64.b64decode(...)))``, which needs the
+    snippet to import ``base64`` and ``zlib`` (``repro_snippet`` adds them).
+    """
     a = np.asarray(a)
     name = dtype_name(a.dtype)
     dtype_src = "ml_dtypes.bfloat16" if name == "bfloat16" else f"np.{name}"
+    if a.size > INLINE_LIMIT:
+        packed = base64.b64encode(zlib.compress(a.astype("<f8").tobytes(), 9)).decode("ascii")
+        src = f'np.frombuffer(zlib.decompress(base64.b64decode("{packed}")), dtype="<f8")'
+        return f"{src}.reshape({a.shape!r}).astype({dtype_src})"
     flat = ", ".join(_literal(v) for v in a.astype(np.float64).reshape(-1))
     src = f"np.array([{flat}], dtype=np.float64)"
     if a.ndim != 1:
@@ -38,6 +55,8 @@ def repro_snippet(impl: Implementation, x: np.ndarray, axis: int, device: str, e
     """A script that prints the implementation's output and the oracle's correctly rounded answer."""
     needs_bf16 = "bfloat16" in (dtype_name(x.dtype), dtype_name(expected.dtype))
     lines = [impl.imports]
+    if max(x.size, expected.size) > INLINE_LIMIT:
+        lines.append("import base64\nimport zlib")
     if needs_bf16 and "ml_dtypes" not in impl.imports:
         lines.append("import ml_dtypes")
     lines += [

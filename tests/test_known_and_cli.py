@@ -22,8 +22,16 @@ reason = "demo"
 classification = "framework-bug"
 """
 
-CHECK = dict(framework="numpy", version="2.4.6", api="exp-shift", mode="eager", dtype="bfloat16", device="cpu",
-             op="softmax", prop="precision")
+CHECK = dict(
+    framework="numpy",
+    version="2.4.6",
+    api="exp-shift",
+    mode="eager",
+    dtype="bfloat16",
+    device="cpu",
+    op="softmax",
+    prop="precision",
+)
 
 
 @pytest.fixture
@@ -75,8 +83,14 @@ def test_bundled_registry_is_valid():
 
 
 def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "conformance", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,8 +113,22 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, args, message):
 
 
 def test_numpy_run_writes_records_and_exit_status_reflects_them(tmp_path):
-    proc = run_cli("run", "--framework", "numpy", "--profile", "quick", "--seed", "7", "--run-id", "r",
-                   "--results-dir", str(tmp_path), "--dtype", "float32", cwd=tmp_path)
+    proc = run_cli(
+        "run",
+        "--framework",
+        "numpy",
+        "--profile",
+        "quick",
+        "--seed",
+        "7",
+        "--run-id",
+        "r",
+        "--results-dir",
+        str(tmp_path),
+        "--dtype",
+        "float32",
+        cwd=tmp_path,
+    )
     run = read_run(tmp_path / "r")
     assert run.envelope["seed"] == 7 and run.envelope["profile"] == "quick"
     assert run.finished and run.checks and run.semantics
@@ -110,15 +138,20 @@ def test_numpy_run_writes_records_and_exit_status_reflects_them(tmp_path):
     ids = {r["implementation"] for r in run.checks}
     assert {"numpy-exp-shift-eager", "numpy-log-shift-eager", "numpy-x/sum-eager"} <= ids
     # Known discrepancy: x / x.sum() overflows in float32 on the sum_overflow case.
-    sumnorm = [r for r in run.checks if r["implementation"] == "numpy-x/sum-eager" and r["property"] == "precision"]
-    assert sumnorm[0]["verdict"] == "expected-fail" and sumnorm[0]["known_issue"]["id"] == "sum-overflows-dtype"
+    sumnorm = [
+        r for r in run.checks if r["implementation"] == "numpy-x/sum-eager" and r["property"] == "precision"
+    ]
+    assert (
+        sumnorm[0]["verdict"] == "expected-fail" and sumnorm[0]["known_issue"]["id"] == "sum-overflows-dtype"
+    )
     assert "x = np.array(" in sumnorm[0]["repro"]
 
 
 def test_a_planted_fault_fails_the_run(tmp_path):
     """A known entry whose check now passes is "fixed" and fails the run (strict)."""
     known = tmp_path / "known.toml"
-    known.write_text(textwrap.dedent("""
+    known.write_text(
+        textwrap.dedent("""
         [[discrepancy]]
         id = "claims-textbook-softmax-is-wrong"
         framework = "numpy"
@@ -128,10 +161,28 @@ def test_a_planted_fault_fails_the_run(tmp_path):
         property = "monotonicity"
         reason = "planted: the textbook softmax is monotone, so this entry must be reported as fixed"
         classification = "framework-bug"
-    """))
-    proc = run_cli("run", "--framework", "numpy", "--profile", "quick", "--seed", "1", "--run-id", "f",
-                   "--results-dir", str(tmp_path), "--dtype", "float32", "--api", "exp-shift", "--known",
-                   str(known), cwd=tmp_path)
+    """)
+    )
+    proc = run_cli(
+        "run",
+        "--framework",
+        "numpy",
+        "--profile",
+        "quick",
+        "--seed",
+        "1",
+        "--run-id",
+        "f",
+        "--results-dir",
+        str(tmp_path),
+        "--dtype",
+        "float32",
+        "--api",
+        "exp-shift",
+        "--known",
+        str(known),
+        cwd=tmp_path,
+    )
     run = read_run(tmp_path / "f")
     fixed = [r for r in run.checks if r["verdict"] == "fixed"]
     assert [r["property"] for r in fixed] == ["monotonicity"]
