@@ -1,4 +1,4 @@
-"""The command line: ``python -m conformance run|list`` (also ``softmax-conformance``).
+"""The command line: ``python -m conformance run|list|report|compare|merge`` (also ``softmax-conformance``).
 
 ``run`` writes the envelope, then runs the pytest suite once per framework in
 its own process (a framework that crashes or hangs costs its own cells, never
@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from conformance import custom_cli
 from conformance.records import RESULTS_FILE, UNEXPECTED, RunFileError, RunWriter, read_run, sanitize
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
@@ -50,6 +50,8 @@ def _validate(args: argparse.Namespace) -> None:
     for value in _split(args.device):
         if not DEVICE_PATTERN.match(value):
             raise UsageError(f"unknown device {value!r}; valid: cpu, cuda:N (N = 0, 1, ...)")
+    if getattr(args, "jobs", None) is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r}; valid: {', '.join(PROFILES)}")
     if args.known and not Path(args.known).is_file():
@@ -61,6 +63,18 @@ def _validate(args: argparse.Namespace) -> None:
             load_registry(args.known)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+
+
+def _validate_custom(args: argparse.Namespace) -> custom_cli.CustomOptions:
+    """The ``--impl*`` options, every function loaded and command found (UsageError otherwise)."""
+    from conformance.adapters.custom import CustomImplError
+
+    custom = custom_cli.options_from_args(args)
+    try:
+        custom_cli.validate(custom)
+    except CustomImplError as exc:
+        raise UsageError(str(exc)) from None
+    return custom
 
 
 def _pytest_command(args: argparse.Namespace, framework: str, run_dir: Path, seed: int) -> list[str]:
@@ -106,8 +120,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from conformance.environment import envelope
 
     _validate(args)
+    custom = _validate_custom(args)
     adapters = all_adapters()
-    wanted = _split(args.framework) or list(adapters)
+    wanted = _split(args.framework) or ([] if custom.requested else list(adapters))  # --impl alone: only it
     installed = [name for name in wanted if adapters[name].installed()]
     missing = [name for name in wanted if name not in installed]
     if _split(args.framework) and missing:
@@ -141,44 +156,57 @@ def cmd_run(args: argparse.Namespace) -> int:
         + (f"; not installed: {', '.join(missing)}" if missing else ""),
         flush=True,
     )
-    died = []
+    if custom.requested:
+        print(custom_cli.describe(custom), flush=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    for index, name in enumerate(installed, start=1):
-        print(f"\n[{index}/{len(installed)}] {name}", flush=True)
-        start = time.perf_counter()
-        try:
-            proc = subprocess.run(
-                _pytest_command(args, name, run_dir, seed),
-                env=env,
-                timeout=args.timeout,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-            code = proc.returncode
-            status = {0: "ok", 1: "ok", 5: "no checks selected"}.get(code, f"exited with status {code}")
-            if code < 0:
-                status = f"killed by signal {-code}"
-        except subprocess.TimeoutExpired:
-            code, status = -1, f"timed out after {args.timeout} s"
-        if status not in ("ok", "no checks selected"):
-            died.append(f"{name}: {status}")
-            writer.write(
-                {"type": "framework", "framework": name, "status": "did not finish", "message": status}
-            )
-        print(
-            f"[{index}/{len(installed)}] {name}: {status} in {time.perf_counter() - start:.1f} s", flush=True
-        )
+    died = _run_frameworks(args, installed, run_dir, seed, env, writer)
     writer.close()
-    return _report_and_exit(run_dir, died)
+    return _report_and_exit(run_dir, died, report=not args.no_report)
 
 
-def _report_and_exit(run_dir: Path, died: list[str]) -> int:
+def _run_frameworks(
+    args: argparse.Namespace, names: list[str], run_dir: Path, seed: int, env: dict, writer: RunWriter
+) -> list[str]:
+    """Run each framework's pytest process (``--jobs`` at a time); the frameworks that did not finish."""
+    from conformance.runner import LOG_DIR, PROGRESS_DIR, run_processes
+
+    commands = {
+        name: [
+            *_pytest_command(args, name, run_dir, seed),
+            "--progress-file",
+            str(run_dir / PROGRESS_DIR / name),
+        ]
+        for name in names
+    }
+    custom = custom_cli.options_from_args(args)
+    if custom.requested:  # the user's own implementations: one more process, beside the frameworks
+        base = _pytest_command(args, custom.name, run_dir, seed)
+        progress = ["--progress-file", str(run_dir / PROGRESS_DIR / custom.name)]
+        commands[custom.name] = [*custom_cli.pytest_command(base, custom), *progress]
+    died: list[str] = []
+
+    def finished(p) -> None:
+        if p.status in ("ok", "no checks selected"):
+            return
+        died.append(f"{p.name}: {p.status} (log: {run_dir / LOG_DIR / (p.name + '.log')})")
+        writer.write(
+            {"type": "framework", "framework": p.name, "status": "did not finish", "message": p.status}
+        )
+
+    jobs = args.jobs or min(2, os.cpu_count() or 1)
+    run_processes(
+        commands, run_dir, env, jobs, args.timeout, finished, show_progress=not args.no_progress
+    )
+    return died
+
+
+def _report_and_exit(run_dir: Path, died: list[str], report: bool = True) -> int:
     from rich.console import Console
 
     from conformance.summary import summary_table
 
     run = read_run(run_dir)
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     console.print(summary_table(run_dir))
     unexpected = [r for r in run.checks if r["verdict"] in UNEXPECTED]
     stale = sorted({s for end in run.ends for s in end.get("stale_known_issues", [])})
@@ -189,10 +217,24 @@ def _report_and_exit(run_dir: Path, died: list[str]) -> int:
     console.print(
         f"{len(run.checks)} checks, {len(unexpected)} unexpected; results: {run_dir / RESULTS_FILE}"
     )
+    if report:
+        _write_run_report(run_dir)
     if not run.checks and not died:
         console.print("[bold red]no checks ran[/bold red]")
         return EXIT_UNEXPECTED
     return EXIT_UNEXPECTED if unexpected or died else EXIT_OK
+
+
+def _write_run_report(run_dir: Path) -> None:
+    """Write report.html and summary.md into the run directory; a failure never changes the exit status."""
+    from conformance.report.commands import end_of_run_report
+
+    try:
+        html_path, markdown_path = end_of_run_report(run_dir)
+    except Exception as exc:  # the results are safe; say why the report is missing
+        print(f"softmax-conformance: no report written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
+    print(f"report: {html_path}\nsummary: {markdown_path}", flush=True)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -255,13 +297,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--timeout", type=float, default=1800, help="seconds allowed per framework (default 1800)"
     )
+    run.add_argument(
+        "--jobs", type=int, default=None, help="framework processes at once (default: min(2, CPU count))"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no live progress display")
     run.add_argument("--junit-xml", action="store_true", help="also write pytest's JUnit XML per framework")
+    run.add_argument("--no-report", action="store_true", help="do not write report.html and summary.md")
     run.add_argument("-k", default=None, help="pytest -k expression over test ids")
+    custom_cli.add_arguments(run)
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     run.set_defaults(func=cmd_run)
     lst = sub.add_parser("list", help="show installed frameworks, versions, devices and implementations")
     lst.add_argument("--framework", action="append")
     lst.set_defaults(func=cmd_list)
+    from conformance.report.commands import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

@@ -51,7 +51,12 @@ def distribution_versions() -> dict[str, str | None]:
 def envelope(
     run_id: str, seed: int, profile: str, selection: dict[str, Any], argv: list[str]
 ) -> dict[str, Any]:
-    """The first record of a results file; framework devices are added by the process that runs them."""
+    """The first record of a results file.
+
+    Framework versions, devices and device details (GPU model, CUDA, precision
+    flags) are not here: the process that runs a framework writes them in its
+    ``framework`` record, having imported it.
+    """
     return {
         "type": "envelope",
         "schema_version": SCHEMA_VERSION,
@@ -61,14 +66,45 @@ def envelope(
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
         "os": platform.platform(),
+        "hostname": platform.node(),
         "cpu": cpu_model(),
         "cpu_count": __import__("os").cpu_count(),
         "distributions": distribution_versions(),
-        "frameworks": {},
-        "devices": {},
-        "device_details": {},
         "seed": seed,
         "profile": profile,
         "selection": selection,
         "argv": argv,
     }
+
+
+def nvidia_driver_version(proc_file: Path = Path("/proc/driver/nvidia/version")) -> str | None:
+    """The NVIDIA kernel driver's version, or None where there is none.
+
+    Read from ``proc_file`` (Linux: ``NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15 ...``),
+    else asked of ``nvidia-smi`` (5 s at most). Never raises.
+    """
+    import re
+    import shutil
+    import subprocess
+
+    try:
+        text = proc_file.read_text(errors="replace") if proc_file.exists() else ""
+    except OSError:
+        text = ""
+    found = re.search(r"Kernel Module(?: for \S+)?\s+(\d+(?:\.\d+)+)", text)
+    if found:
+        return found.group(1)
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    versions = [line.strip() for line in out.splitlines() if line.strip()]
+    return versions[0] if versions else None

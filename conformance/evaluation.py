@@ -25,6 +25,7 @@ from conformance.cases.corpus import LONG_LENGTH, corpus_cases
 from conformance.cases.strategies import batches
 from conformance.profiles import Profile
 from conformance.properties import (
+    DEVICE_PROPERTIES,
     PROPERTIES,
     OracleResult,
     SliceResults,
@@ -32,7 +33,7 @@ from conformance.properties import (
     classify_semantics,
     oracle_for,
 )
-from conformance.repro import repro_snippet
+from conformance.repro import array_literal, repro_snippet
 from reference.dtypes import dtype_from_name, dtype_info, output_dtype_for
 
 
@@ -58,6 +59,9 @@ class Observation:
     shape_error: str | None = None
     role: str = "corpus"  # corpus | hypothesis | shifted | isolated
     reference: OracleResult | None = None  # for shifted inputs: the unshifted input's oracle
+    # Non-CPU cells only (``DEVICE_PROPERTIES``): the same call again, and the same call on the CPU.
+    y_repeat: np.ndarray | None = None
+    y_cpu: np.ndarray | None = None
 
     def judged_against(self) -> OracleResult:
         return self.reference if self.reference is not None else self.oracle
@@ -79,6 +83,11 @@ class PropertyOutcome:
     repro: str | None = None
     histogram: dict | None = None
 
+
+# Row counts that stacked row batches are padded up to (see ``CellEvaluation._call_rows``).
+# Every generated row batch (at most 16 rows) and most corpus groups fit the first bucket.
+ROW_BUCKETS = (64, 512, 4096, 32768)
+LONG_ROW_BUCKETS = (8, 64, 512)  # rows longer than 1,024 elements
 
 # Bin edges (in the property's unit, ULPs for precision) of the per-slice error histogram that
 # precision records carry, so that "passes, but 40 ULP off" stays visible in the report.
@@ -121,10 +130,16 @@ class CellEvaluation:
     call_seconds: float = 0.0
     calls: int = 0
     hypothesis_error: str | None = None
+    # A cell on a non-CPU device repeats every observed call and makes it on the CPU too
+    # (``DEVICE_PROPERTIES``); ``_pair`` holds (repeat, cpu) outputs of the last such call.
+    paired: bool = False
+    _pair: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
 
     # ---- calling -----------------------------------------------------------------------------
 
-    def _call(self, x: np.ndarray, axis: int) -> tuple[np.ndarray | None, str | None]:
+    def _call(self, x: np.ndarray, axis: int, pair: bool = False) -> tuple[np.ndarray | None, str | None]:
+        if pair:
+            self._pair = self._paired_calls(x, axis) if self.paired else (None, None)
         start = time.perf_counter()
         self.calls += 1
         try:
@@ -136,82 +151,178 @@ class CellEvaluation:
             self.call_seconds += time.perf_counter() - start
         return y, None
 
-    def observe(self, case: Case, role: str, y=None, error=None, called: bool = False) -> Observation:
-        """Call (unless ``called``) and wrap the result with its oracle."""
+    def _call_rows(self, x: np.ndarray, pair: bool = False) -> tuple[np.ndarray | None, str | None]:
+        """Call on a C-contiguous 2-D ``x`` along its last axis, padded with filler rows to a bucket.
+
+        Compiled modes compile once per input shape; padding the row count up to a
+        bucket (rows of ones, never judged) lets batches of one length share a
+        compiled shape. Slices are independent, so the filler cannot change a row's
+        result in a correct implementation. A wrong-shaped output comes back as is.
+        """
+        rows = x.shape[0]
+        buckets = ROW_BUCKETS if x.shape[1] <= 1024 else LONG_ROW_BUCKETS
+        bucket = next((b for b in buckets if b >= rows), rows)
+        if bucket == rows:
+            return self._call(x, -1, pair)
+        padded = np.concatenate([x, np.ones((bucket - rows, x.shape[1]), dtype=x.dtype)])
+        y, error = self._call(padded, -1, pair)
+        if error is None and isinstance(y, np.ndarray) and y.shape == padded.shape:
+            y = y[:rows]
+            self._pair = _rows_of(self._pair, 0, rows, padded.shape)
+        return y, error
+
+    def _paired_calls(self, x: np.ndarray, axis: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The same call again on the cell's device, and on the CPU (None where it raises)."""
+        outputs = []
+        for device in (self.cell.device, "cpu"):
+            try:
+                with np.errstate(all="ignore"):
+                    y = self.cell.impl.call(x, axis, device)
+            except Exception:
+                y = None
+            outputs.append(y if isinstance(y, np.ndarray) else None)
+        return outputs[0], outputs[1]
+
+    def observe(
+        self,
+        case: Case,
+        role: str,
+        y=None,
+        error=None,
+        called: bool = False,
+        oracle: OracleResult | None = None,
+        reference: OracleResult | None = None,
+        pair: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+    ) -> Observation:
+        """Call (unless ``called``) and wrap the result with its oracle (computed unless given).
+
+        ``pair``: the (repeat, cpu) outputs of a call made by the caller (non-CPU cells).
+        """
         if not called:
-            y, error = self._call(case.x, case.axis)
+            if self.profile.compact_shapes and self._stackable(case):
+                y, error = self._call_rows(case.x, pair=True)
+            else:
+                y, error = self._call(case.x, case.axis, pair=True)
+            pair = self._pair
         expected = output_dtype_for(case.x.dtype) if case.x.dtype.kind in "iub" else case.x.dtype
-        oracle = oracle_for(self.cell.impl.op, case.x, case.axis, expected)
+        if oracle is None:
+            oracle = oracle_for(self.cell.impl.op, case.x, case.axis, expected)
         shape_error = None if error else check_shape_dtype(case.x, y, expected)
         if y is not None and not isinstance(y, np.ndarray):
             y = None
             error = shape_error
-        obs = Observation(case, y, error, oracle, shape_error, role)
+        obs = Observation(case, y, error, oracle, shape_error, role, reference, *pair)
         self.observations.append(obs)
         return obs
 
     # ---- the three sources of inputs -----------------------------------------------------------
 
     def run(self) -> CellEvaluation:
-        _, error = self._call(_probe_input(self.cell.dtype), -1)
+        self.paired = self.cell.device != "cpu"
+        probe = _probe_input(self.cell.dtype)
+        _, error = self._call_rows(probe) if self.profile.compact_shapes else self._call(probe, -1)
         if error is not None:
             self.unsupported = error
             return self
         self._run_corpus()
-        self._run_shifted()
         self._run_hypothesis()
         return self
 
+    def _stackable(self, case: Case) -> bool:
+        """Row cases in the cell's dtype, C-contiguous (stacking would hide a strided view).
+
+        Special rows are stacked only with compact shapes; otherwise each is called
+        at its own shape.
+        """
+        return (
+            case.is_row_case
+            and case.x.dtype == self._dtype
+            and case.x.flags.c_contiguous
+            and (self.profile.compact_shapes or not case.special)
+        )
+
     def _run_corpus(self) -> None:
-        cases = corpus_cases(self.cell.dtype, self.cell.impl.op)
-        if not self.profile.long_axis:
-            cases = [c for c in cases if c.length != LONG_LENGTH]
-        by_length: dict[int, list[Case]] = {}
+        """The corpus: one call per row length, other cases one call each; shifted copies.
+
+        With compact shapes the shifted copies join their length's call (padded to a
+        row bucket); otherwise each original case's shifted copies get a call of their own.
+        """
+        cases = [
+            c
+            for c in corpus_cases(self.cell.dtype, self.cell.impl.op)
+            if c.name not in self.profile.corpus_exclude
+            and (self.profile.long_axis or c.length != LONG_LENGTH)
+        ]
+        by_length: dict[int, list[tuple[Case, str, OracleResult, OracleResult | None]]] = {}
+        separate: list[tuple[Case, str, OracleResult, OracleResult | None]] = []
         for case in cases:
-            if (case.is_row_case and not case.special and case.x.dtype.kind == "f") or (
-                case.is_row_case and not case.special and case.x.dtype.name == "bfloat16"
-            ):
-                by_length.setdefault(case.x.shape[1], []).append(case)
-            else:
+            if not self._stackable(case):
                 self.observe(case, "corpus")
+                continue
+            oracle = oracle_for(self.cell.impl.op, case.x, -1, self._dtype)
+            group = by_length.setdefault(case.x.shape[1], [])
+            group.append((case, "corpus", oracle, None))
+            if not case.special:
+                copies = self._shifted_copies(case, oracle)
+                if self.profile.compact_shapes:
+                    group += copies
+                else:
+                    separate += copies
         for group in by_length.values():
-            stacked = np.concatenate([c.x for c in group])
-            y, error = self._call(stacked, -1)
+            stacked = np.concatenate([c.x for c, *_ in group])
+            if self.profile.compact_shapes:
+                y, error = self._call_rows(stacked, pair=True)
+            else:
+                y, error = self._call(stacked, -1, pair=True)
+            pair = self._pair
             if error is not None or not isinstance(y, np.ndarray) or y.shape != stacked.shape:
-                for c in group:  # fall back to one call per case, so one bad case costs only itself
-                    self.observe(c, "corpus")
+                for case, role, oracle, reference in group:  # one bad case then costs only itself
+                    self.observe(case, role, oracle=oracle, reference=reference)
                 continue
             start = 0
-            for c in group:
-                rows = c.x.shape[0]
-                self.observe(c, "corpus", y=y[start : start + rows], called=True)
+            for case, role, oracle, reference in group:
+                rows = case.x.shape[0]
+                part = y[start : start + rows]
+                part_pair = _rows_of(pair, start, start + rows, stacked.shape)
+                self.observe(
+                    case, role, y=part, called=True, oracle=oracle, reference=reference, pair=part_pair
+                )
                 start += rows
+        for case, role, oracle, reference in separate:
+            self.observe(case, role, oracle=oracle, reference=reference)
 
     def _shift_constant(self) -> float:
-        thr = dtype_info(dtype_from_name(self.cell.dtype)).exp_overflow
+        thr = dtype_info(self._dtype).exp_overflow
         return float(2.0 ** np.ceil(np.log2(thr * 1.05)))
 
-    def _run_shifted(self) -> None:
+    def _shifted_copies(
+        self, case: Case, oracle: OracleResult
+    ) -> list[tuple[Case, str, OracleResult, OracleResult | None]]:
+        """Rows of ``case`` shifted by +-c (c a power of two beyond the exp overflow threshold).
+
+        Only regular rows whose shift is exact are kept, so that the exact softmax of
+        the shifted row equals that of the original; they are judged against the
+        original's oracle (shift invariance).
+        """
         if "shift_invariance" not in self.applicable_properties():
-            return
+            return []
         c = self._shift_constant()
-        dt = dtype_from_name(self.cell.dtype)
-        rows = []
-        for obs in list(self.observations):
-            x = obs.case.x
-            if not obs.case.is_row_case or obs.case.special or x.dtype != dt:
+        x = case.x
+        x64 = x.astype(np.float64)
+        regular = np.asarray(oracle.kinds == "regular")
+        copies = []
+        for sign in (1.0, -1.0):
+            shifted = (x64 + sign * c).astype(self._dtype)
+            exact_rows = np.all(shifted.astype(np.float64) - sign * c == x64, axis=1)
+            keep = exact_rows & regular & np.all(np.abs(x64) < c, axis=1)
+            if not np.any(keep):
                 continue
-            regular = np.asarray(obs.oracle.kinds == "regular")
-            for sign in (1.0, -1.0):
-                shifted = (x.astype(np.float64) + sign * c).astype(dt)
-                exact_rows = np.all(shifted.astype(np.float64) - sign * c == x.astype(np.float64), axis=1)
-                keep = exact_rows & regular & np.all(np.abs(x.astype(np.float64)) < c, axis=1)
-                if np.any(keep):
-                    rows.append((x[keep], shifted[keep], obs.case.name, sign))
-        for x, shifted, name, sign in rows:
-            case = Case(f"{name}{'+' if sign > 0 else '-'}{c:g}", shifted, -1, f"shifted by {sign * c:+g}")
-            obs = self.observe(case, "shifted")
-            obs.reference = oracle_for(self.cell.impl.op, x, -1, dt)
+            name = f"{case.name}{'+' if sign > 0 else '-'}{c:g}"
+            shifted_case = Case(name, np.ascontiguousarray(shifted[keep]), -1, f"shifted by {sign * c:+g}")
+            shifted_oracle = oracle_for(self.cell.impl.op, shifted_case.x, -1, self._dtype)
+            reference = oracle_for(self.cell.impl.op, np.ascontiguousarray(x[keep]), -1, self._dtype)
+            copies.append((shifted_case, "shifted", shifted_oracle, reference))
+        return copies
 
     def _run_hypothesis(self) -> None:
         if self.profile.hypothesis_examples <= 0:
@@ -228,7 +339,7 @@ class CellEvaluation:
             suppress_health_check=list(HealthCheck),
             report_multiple_bugs=False,
         )
-        @given(batches(self.cell.dtype, op))
+        @given(batches(self.cell.dtype, op, layouts=self.profile.hypothesis_layouts))
         def explore(case: Case) -> None:
             obs = self.observe(case, "hypothesis")
             if obs.y is not None and obs.shape_error is None:
@@ -258,6 +369,8 @@ class CellEvaluation:
             or obs.case.x.dtype.kind in "iub"
         ):
             return None
+        if name in DEVICE_PROPERTIES:
+            return self._judge_device(name, obs)
         if name == "shift_invariance" and obs.role != "shifted":
             return None
         if name != "shift_invariance" and obs.role == "shifted":
@@ -272,8 +385,16 @@ class CellEvaluation:
             return PropertyOutcome(name, "unsupported", message=self.unsupported)
         if name == "shape_dtype":
             return self._shape_dtype_outcome()
+        if name in DEVICE_PROPERTIES and not self.paired:
+            return PropertyOutcome(name, "skipped", message="applies to GPU (non-CPU) devices only")
         metrics, failures, n_cases = [], [], 0
-        errors = [o for o in self.observations if o.error and not o.case.special and o.role != "shifted"]
+        errors = [
+            o
+            for o in self.observations
+            if (o.error or (o.shape_error and "shape" in o.shape_error))
+            and not o.case.special
+            and o.role != "shifted"
+        ]
         worst_metric, worst_bound = -np.inf, None
         for obs in self.observations:
             res = self._judge(name, obs)
@@ -309,7 +430,8 @@ class CellEvaluation:
             out.message = "no input to which this property applies"
         if errors and out.verdict != "fail":
             out.verdict = "error" if n_cases == 0 else out.verdict
-            out.message = (out.message + f"; {len(errors)} call(s) raised: {errors[0].error}").strip("; ")
+            problem = errors[0].error or errors[0].shape_error
+            out.message = (out.message + f"; {len(errors)} call(s) failed: {problem}").strip("; ")
         if self.hypothesis_error:
             out.message = (
                 out.message + f"; generation failed: {self.hypothesis_error.splitlines()[0]}"
@@ -326,15 +448,15 @@ class CellEvaluation:
             o = min(bad, key=lambda o: o.case.x.size)
             out.verdict = "fail"
             out.message = f"{len(bad)} input(s) wrong; e.g. {o.case.name}: {o.error or o.shape_error}"
-            out.worst = {
-                "case": o.case.name,
-                "description": o.case.description,
-                "where": "whole input",
-                "input": _listing(o.case.x),
-                "axis": o.case.axis,
-                "problem": o.error or o.shape_error,
-                "output": None if o.y is None else _listing(o.y),
-            }
+            out.worst = _worst_case(
+                o.case,
+                "whole input",
+                o.case.x,
+                o.y,
+                None,
+                axis=o.case.axis,
+                problem=o.error or o.shape_error,
+            )
             out.repro = repro_snippet(
                 self.cell.impl, o.case.x, o.case.axis, self.cell.device, o.oracle.rounded
             )
@@ -355,6 +477,8 @@ class CellEvaluation:
         return bool(np.any(res.applicable & ~res.passed)), y
 
     def _describe_failure(self, name: str, out: PropertyOutcome, failures: list) -> None:
+        if name in DEVICE_PROPERTIES:
+            return self._describe_device_failure(name, out, failures)
         def size_key(f):
             obs, i, metric, _ = f
             xs = self._slice(obs.case.x, obs.case.axis, i).astype(np.float64)
@@ -391,7 +515,10 @@ class CellEvaluation:
         else:
             expected = self._slice(reference.rounded, obs.case.axis, i)
             got = self._slice(obs.y, obs.case.axis, i)
-            where = f"slice {i} of {obs.case.name} (fails only within its batch)"
+            if name == "shift_invariance":
+                where = f"slice {i} of {obs.case.name}, judged against the unshifted slice's exact result"
+            else:
+                where = f"slice {i} of {obs.case.name} (fails only within its batch)"
             axis, repro_x = obs.case.axis, obs.case.x
             if name == "shift_invariance" or repro_x.size > 4096:
                 repro_x, axis = x1, -1
@@ -399,20 +526,43 @@ class CellEvaluation:
             f"{len(failures)} failing slice(s); worst {PROPERTIES[name].unit} {out.metric:.4g}"
             f" (bound {bound:.4g}) in {obs.case.name}"
         )
-        out.worst = {
-            "case": obs.case.name,
-            "description": obs.case.description,
-            "where": where,
-            "input": _listing(x1),
-            "output": None if got is None else _listing(np.asarray(got)),
-            "expected": _listing(np.asarray(expected)),
-            "metric": metric,
-            "bound": bound,
-            "dtype": self.cell.dtype,
-            "length": int(x1.size),
-        }
+        out.worst = _worst_case(
+            obs.case, where, x1, got, expected, metric=metric, bound=bound, dtype=self.cell.dtype
+        )
         full_expected = oracle_for(self.cell.impl.op, repro_x, axis, self._dtype).rounded
         out.repro = repro_snippet(self.cell.impl, repro_x, axis, self.cell.device, full_expected)
+
+    # ---- GPU cells: the same call again, and on the CPU (DEVICE_PROPERTIES) --------------------
+
+    def _judge_device(self, name: str, obs: Observation) -> SliceResults | None:
+        prop = DEVICE_PROPERTIES[name]
+        other = obs.y_cpu if prop.compare_with == "cpu" else obs.y_repeat
+        if other is None or other.shape != obs.y.shape:
+            return None
+        return prop.judge(obs.case.x, obs.y, other, obs.oracle, self.cell.impl.op, self._dtype, obs.case.axis)
+
+    def _describe_device_failure(self, name: str, out: PropertyOutcome, failures: list) -> None:
+        """The smallest differing slice, the device's output beside the CPU's (or the first call's)."""
+        prop = DEVICE_PROPERTIES[name]
+        obs, i, metric, bound = min(failures, key=lambda f: (f[0].case.x.size, -f[2]))
+        other = obs.y_cpu if prop.compare_with == "cpu" else obs.y_repeat
+        x1 = np.ascontiguousarray(self._slice(obs.case.x, obs.case.axis, i))
+        against = "the CPU's output" if prop.compare_with == "cpu" else "a second, identical call's output"
+        out.message = (
+            f"{len(failures)} slice(s) differ from {against}; worst {prop.unit} {out.metric:.4g}"
+            f" (bound {bound:.4g}) in {obs.case.name}"
+        )
+        out.worst = _worst_case(
+            obs.case,
+            f"slice {i} of {obs.case.name}; 'expected' is {against}",
+            x1,
+            self._slice(obs.y, obs.case.axis, i),
+            self._slice(other, obs.case.axis, i),
+            metric=metric,
+            bound=bound,
+            dtype=self.cell.dtype,
+        )
+        out.repro = device_repro(self.cell.impl, x1, -1, self.cell.device, prop.compare_with)
 
     def sample(self) -> dict | None:
         """The implementation's output on ``SAMPLE_VECTOR`` beside the oracle's, for the report's pictures."""
@@ -455,6 +605,55 @@ class CellEvaluation:
                 }
             )
         return rows
+
+
+def _rows_of(
+    pair: tuple[np.ndarray | None, np.ndarray | None], start: int, stop: int, shape: tuple[int, ...]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Rows ``start:stop`` of each output of ``pair`` that has the called input's ``shape`` (else None)."""
+    return tuple(  # type: ignore[return-value]
+        y[start:stop] if isinstance(y, np.ndarray) and y.shape == tuple(shape) else None for y in pair
+    )
+
+
+def device_repro(impl: Implementation, x: np.ndarray, axis: int, device: str, compare_with: str) -> str:
+    """A script that makes the call on ``device`` and again (``"repeat"``) or on the CPU, and prints both."""
+    second = device if compare_with == "repeat" else "cpu"
+    lines = [impl.imports]
+    if "bfloat16" in str(x.dtype) and "ml_dtypes" not in impl.imports:
+        lines.append("import ml_dtypes")
+    lines += [
+        "",
+        f"x = {array_literal(x)}",
+        f"axis = {axis}",
+        f"device = {device!r}",
+        impl.snippet.strip(),
+        "first = np.asarray(y)",
+        f"device = {second!r}",
+        impl.snippet.strip(),
+        "second = np.asarray(y)",
+        "np.set_printoptions(precision=17)",
+        f'print("{device}:", first.astype(np.float64))',
+        f'print("{second}:", second.astype(np.float64))',
+        'print("bitwise equal:", first.tobytes() == second.tobytes())',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _worst_case(
+    case: Case, where: str, x: np.ndarray, output: np.ndarray | None, expected: np.ndarray | None, **extra
+) -> dict:
+    """The ``worst_case`` field of a record: the input, what came back and the oracle's answer."""
+    return {
+        "case": case.name,
+        "description": case.description,
+        "where": where,
+        "input": _listing(x),
+        "output": None if output is None else _listing(np.asarray(output)),
+        "expected": None if expected is None else _listing(np.asarray(expected)),
+        "length": int(np.asarray(x).size),
+        **extra,
+    }
 
 
 def _listing(a: np.ndarray, limit: int = 64) -> dict:

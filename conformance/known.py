@@ -6,6 +6,11 @@ classification and an upstream link. A failing check that matches an entry is
 an *expected failure*; a passing check that matches one is *fixed* (strict: the
 run fails until the entry is removed or narrowed); an entry that matches no
 check of a framework version that was run is *stale*.
+
+``strict = false`` marks an entry whose failure needs a generated input that a
+given seed or profile may not draw (Hypothesis explores at random): a passing
+check that matches it stays ``pass`` (the record still names the entry). Use it
+only for such entries; a failure the curated corpus always shows must be strict.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ _FIELDS = {
     "reason",
     "classification",
     "link",
+    "strict",
 }
 
 
@@ -59,6 +65,7 @@ class KnownDiscrepancy:
     reason: str
     classification: str
     link: str
+    strict: bool = True
 
     def matches(
         self,
@@ -99,6 +106,7 @@ class KnownDiscrepancy:
             "reason": self.reason,
             "classification": self.classification,
             "link": self.link,
+            "strict": self.strict,
         }
 
 
@@ -144,9 +152,16 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[KnownDiscrepancy]
                 reason=raw["reason"],
                 classification=raw["classification"],
                 link=raw.get("link", ""),
+                strict=_strict(raw.get("strict", True), where),
             )
         )
     return entries
+
+
+def _strict(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise RegistryError(f"{where}: 'strict' must be true or false")
+    return value
 
 
 def _patterns(value: object, where: str, name: str) -> tuple[str, ...]:
@@ -158,13 +173,13 @@ def _patterns(value: object, where: str, name: str) -> tuple[str, ...]:
 
 
 def apply_registry(verdict: str, entry: KnownDiscrepancy | None) -> str:
-    """The reported verdict: fail -> expected-fail and pass -> fixed when a known entry matches."""
+    """The reported verdict: fail -> expected-fail, and pass -> fixed (strict entries only)."""
     if entry is None:
         return verdict
     if verdict == "fail":
         return "expected-fail"
     if verdict == "pass":
-        return "fixed"
+        return "fixed" if entry.strict else "pass"
     return verdict
 
 

@@ -24,14 +24,23 @@ from typing import Any
 import pytest
 
 from conformance.adapters import all_adapters
+from conformance.adapters.custom import (
+    DEFAULT_NAME,
+    DEFAULT_TIMEOUT,
+    CustomImplementation,
+    CustomImplError,
+    CustomOptions,
+    build_implementations,
+    declared_outcome,
+)
 from conformance.evaluation import Cell, CellEvaluation, PropertyOutcome, cell_seed
 from conformance.known import DEFAULT_REGISTRY, apply_registry, find_entry, load_registry, stale_entries
 from conformance.profiles import PROFILES, get_profile
-from conformance.properties import PROPERTIES, SEMANTICS, SHAPE_DTYPE
+from conformance.properties import DEVICE_PROPERTIES, PROPERTIES, SEMANTICS, SHAPE_DTYPE
 from conformance.records import RESULTS_FILE, UNEXPECTED, RunWriter, sanitize
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
-PROPERTY_ORDER = (SHAPE_DTYPE, *PROPERTIES, SEMANTICS)
+PROPERTY_ORDER = (SHAPE_DTYPE, *PROPERTIES, *DEVICE_PROPERTIES, SEMANTICS)
 RECORD_KEY = "conformance_record"
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda:\d+)$")
 
@@ -59,6 +68,55 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--known", default=str(DEFAULT_REGISTRY), help="registry of known discrepancies (TOML)")
     group.addoption(
         "--append-run", action="store_true", help="append to an existing results file (no envelope)"
+    )
+    group.addoption(
+        "--progress-file", default=None, help="write the number of planned checks here after collection"
+    )
+    _add_custom_options(group)
+
+
+def _add_custom_options(group) -> None:
+    """Options that add the user's own implementations (``conformance.adapters.custom``) as cells."""
+    group.addoption(
+        "--impl",
+        action="append",
+        default=[],
+        help="your function, [OP=]MODULE:FUNCTION or FILE.py:FUNCTION; called as f(x, axis=axis); repeatable."
+        " Without --framework, only custom implementations run",
+    )
+    group.addoption(
+        "--impl-command",
+        action="append",
+        default=[],
+        help="an external command run as CMD IN.npy AXIS OUT.npy (see conformance/adapters/external.py)",
+    )
+    group.addoption("--impl-op", default=None, help="op the --impl functions compute (default: the one --op)")
+    group.addoption(
+        "--impl-framework",
+        default="numpy",
+        help="arrays the --impl functions take and return: numpy (default), torch, tensorflow, jax",
+    )
+    group.addoption(
+        "--impl-name", default=DEFAULT_NAME, help=f"framework name in records (default: {DEFAULT_NAME})"
+    )
+    group.addoption(
+        "--impl-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds allowed per call of a custom implementation, 0: none (default: {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def custom_options(config: pytest.Config) -> CustomOptions:
+    """The custom-implementation options; --impl-op defaults to the one --op when exactly one is given."""
+    ops = _split(config.getoption("op"))
+    return CustomOptions(
+        functions=tuple(config.getoption("impl")),
+        commands=tuple(config.getoption("impl_command")),
+        op=config.getoption("impl_op") or (ops[0] if len(ops) == 1 else None),
+        framework=config.getoption("impl_framework"),
+        name=config.getoption("impl_name"),
+        timeout=config.getoption("impl_timeout"),
     )
 
 
@@ -114,6 +172,7 @@ class ConformanceSession:
     used_entries: set[str] = field(default_factory=set)
     versions: dict[str, str | None] = field(default_factory=dict)
     _cells: list[Cell] | None = None
+    custom: list[CustomImplementation] = field(default_factory=list)
     _missing: dict[str, str] = field(default_factory=dict)
     _current: tuple[str, CellEvaluation] | None = None
 
@@ -125,8 +184,8 @@ class ConformanceSession:
         sel = self.selection
         cells: list[Cell] = []
         for name, adapter in all_adapters().items():
-            if sel.frameworks and name not in sel.frameworks:
-                continue
+            if (sel.frameworks and name not in sel.frameworks) or (self.custom and not sel.frameworks):
+                continue  # with --impl and no --framework, only the custom implementations run
             if not adapter.available():
                 self._missing[name] = "not installed" if not adapter.installed() else "import failed"
                 continue
@@ -144,8 +203,12 @@ class ConformanceSession:
                             continue
                         cell = Cell(impl, device, dtype)
                         if device not in seen:
-                            self._missing[f"{cell.id}"] = f"no CUDA device {device} visible to {name}"
+                            self._missing[f"{cell.id}"] = _not_visible(name, device, seen)
                         cells.append(cell)
+        for impl in self.custom:  # --framework/--api/--mode/--op select framework implementations only
+            self.versions.setdefault(impl.framework, None)
+            for device in sel.devices or ["cpu"]:
+                cells += [Cell(impl, device, d) for d in impl.dtypes if not sel.dtypes or d in sel.dtypes]
         self._cells = cells
         return cells
 
@@ -164,7 +227,7 @@ class ConformanceSession:
             outcome = PropertyOutcome(prop, "skipped", message=missing)
         else:
             try:
-                outcome = self.evaluation(cell).outcome(prop)
+                outcome = declared_outcome(cell.impl, self.evaluation(cell).outcome(prop))
             except Exception as exc:  # a suite bug must cost this check only, and say so
                 self._current = None
                 outcome = PropertyOutcome(
@@ -231,7 +294,8 @@ class ConformanceSession:
         }
 
     def _record(self, cell, prop, outcome: PropertyOutcome, verdict, entry, seconds) -> dict[str, Any]:
-        unit = PROPERTIES[prop].unit if prop in PROPERTIES else "failures"
+        judged = {**PROPERTIES, **DEVICE_PROPERTIES}
+        unit = judged[prop].unit if prop in judged else "failures"
         return sanitize(
             {
                 "type": "check",
@@ -250,6 +314,7 @@ class ConformanceSession:
                 "known_issue": entry.as_record() if entry else None,
                 "histogram": outcome.histogram,
                 "seed": self.seed,
+                "cell_seed": cell_seed(self.seed, cell),
                 "profile": self.profile_name,
                 "seconds": round(seconds, 4),
             }
@@ -271,6 +336,14 @@ class ConformanceSession:
                 )
         elif record["type"] == "semantics" and record.get("known_issue"):
             self.used_entries.add(record["known_issue"]["id"])
+
+
+def _not_visible(framework: str, device: str, seen: list[str]) -> str:
+    """Why a cell on ``device`` is skipped: the framework does not see it (``seen``: what it sees)."""
+    gpus = [d for d in seen if d != "cpu"]
+    if not gpus:
+        return f"no CUDA device visible to {framework}"
+    return f"{device} not visible to {framework} (it sees {', '.join(gpus)})"
 
 
 def _glob(value: str, pattern: str) -> bool:
@@ -308,6 +381,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     session = ConformanceSession(config, selection, config.getoption("profile"), seed, run_dir, registry)
+    try:
+        session.custom = build_implementations(custom_options(config))
+    except CustomImplError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
     if hasattr(config, "workerinput"):
         return  # xdist worker: the controller writes
@@ -349,9 +426,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = metafunc.config.stash[SESSION_KEY]
     prop = metafunc.function.__name__.removeprefix("test_")
-    cells = [
-        c for c in session.cells() if prop in (SHAPE_DTYPE, SEMANTICS) or c.impl.op in PROPERTIES[prop].ops
-    ]
+    if prop in DEVICE_PROPERTIES:  # GPU properties: cells on a non-CPU device only
+        cells = [c for c in session.cells() if c.device != "cpu" and c.impl.op in DEVICE_PROPERTIES[prop].ops]
+    else:
+        cells = [
+            c
+            for c in session.cells()
+            if prop in (SHAPE_DTYPE, SEMANTICS) or c.impl.op in PROPERTIES[prop].ops
+        ]
     params = [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.impl.framework)) for c in cells]
     metafunc.parametrize("cell", params)
 
@@ -371,6 +453,21 @@ def pytest_collection_modifyitems(
         return (cells.index(callspec.params["cell"]), order)
 
     items.sort(key=key)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Tell a watching parent process how many check records this session will write."""
+    path = session.config.getoption("progress_file")
+    if not path or hasattr(session.config, "workerinput"):
+        return
+    planned = sum(
+        1
+        for item in session.items
+        if getattr(item, "originalname", "") != "test_semantics"
+        and isinstance(getattr(getattr(item, "callspec", None), "params", {}).get("cell"), Cell)
+    )
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(f"{planned}\n")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -396,6 +493,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     }
                 )
             )
+    for name in dict.fromkeys(impl.framework for impl in cs.custom):
+        origins = [impl.origin for impl in cs.custom if impl.framework == name]
+        cs.writer.write(
+            sanitize(
+                {
+                    "type": "framework",
+                    "framework": name,
+                    "status": "ok",
+                    "version": None,
+                    "devices": cs.selection.devices or ["cpu"],
+                    "details": {"custom": origins},
+                    "pid": os.getpid(),
+                }
+            )
+        )
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -419,6 +531,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     cs.writer.write(
         {
             "type": "end",
+            "frameworks": sorted({c.impl.framework for c in cs.cells()}),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "counts": cs.counts,
             "stale_known_issues": stale,

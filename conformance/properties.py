@@ -77,38 +77,70 @@ def _regular(oracle: OracleResult) -> np.ndarray:
     return np.asarray(oracle.kinds == REGULAR).reshape(-1)
 
 
+def _judged(oracle: OracleResult, op: str) -> np.ndarray:
+    """Slices whose values are defined and judged for precision and sum-to-one.
+
+    Regular slices, and also: slices with some -inf entries (a mask) for softmax and
+    log-softmax, where the masked entries must be exactly 0 (-inf) and the rest is the
+    softmax of the finite entries; slices with negative entries and a non-zero sum
+    for sum-normalization, where ``x / sum(x)`` is defined (just not in [0, 1]).
+    """
+    kinds = np.asarray(oracle.kinds).reshape(-1)
+    extra = "negative" if op == "sum_normalize" else "neginf"
+    return (kinds == REGULAR) | (kinds == extra)
+
+
 def _as_float(y: np.ndarray) -> np.ndarray:
     return np.asarray(y).astype(np.float64)
 
 
 def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
-    """Max ULP error against the exact result, within the error model's per-element tolerance.
+    """ULP error against the exact result, within the error model's per-element tolerance.
 
     The verdict compares absolute errors with the model's allowance (robust where
-    the exact value is 0 and a ULP is meaningless); the metric is in ULPs of the
-    dtype at the exact value. Outputs flushed to zero where the exact result is
-    subnormal (flush-to-zero arithmetic) are not counted as errors.
+    the exact value is 0 and a ULP is meaningless). Per slice, the metric and the
+    bound are taken at the same element, the one closest to (or furthest beyond)
+    its allowance: its error and its tolerance, both in ULPs of the dtype at the
+    exact value, so ``metric <= bound`` reads as the verdict does.
+
+    For log-softmax, whose error model is absolute (``y_i = d_i - log S`` loses
+    digits by cancellation near 0), ULPs are taken at ``max(|exact|, 1)``: below 1
+    in magnitude an error counts in ULPs of 1.0, since an output of -1e-300 may be
+    1e15 of its own ULPs off and still be as accurate as the arithmetic allows.
+    Outputs flushed to zero where the exact result, or a result within its
+    allowance, is subnormal (flush-to-zero arithmetic) are not counted as errors.
     """
     info = dtype_info(dtype)
-    err = _slices(ulp_error(_as_float(y), oracle.exact, dtype), axis)
-    tol = _slices(oracle.tolerance, axis)
     allowed = _slices(oracle.allowed, axis)
+    if op == "log_softmax":
+        with np.errstate(invalid="ignore"):
+            exact64 = np.asarray(oracle.exact).astype(np.longdouble)
+            unit = spacing(np.maximum(np.abs(exact64), 1), dtype)
+            diff = np.abs(np.asarray(y).astype(np.longdouble) - exact64)
+            same = (np.asarray(y).astype(np.longdouble) == exact64) | (np.isnan(diff) & np.isnan(exact64))
+            err_units = np.where(same, 0.0, np.where(np.isfinite(diff / unit), diff / unit, np.inf))
+        err = _slices(err_units.astype(np.float64), axis)
+        tol = allowed / _slices(unit.astype(np.float64), axis)
+    else:
+        err = _slices(ulp_error(_as_float(y), oracle.exact, dtype), axis)
+        tol = _slices(oracle.tolerance, axis)
     ex = _slices(oracle.exact, axis)
     yf = _slices(_as_float(y), axis)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         abs_err = np.abs(yf.astype(np.longdouble) - ex.astype(np.longdouble)).astype(np.float64)
         abs_err = np.where(yf == ex, 0.0, np.where(np.isnan(abs_err), np.inf, abs_err))
-        flushed = (np.abs(ex.astype(np.float64)) < info.tiny) & (yf == 0)
+        # Flush-to-zero: 0 is accepted where a result the model allows would be subnormal.
+        flushed = (np.abs(ex.astype(np.float64)) - allowed < info.tiny) & (yf == 0)
         err = np.where(flushed, 0.0, err)
         abs_err = np.where(flushed, 0.0, abs_err)
         ratio = np.where(abs_err == 0, 0.0, abs_err / allowed)
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
-    applicable = _regular(oracle) & (err.shape[1] > 0)
+    applicable = _judged(oracle, op) & (err.shape[1] > 0)
     if err.shape[1] == 0:
         return SliceResults(applicable, np.zeros(len(err)), np.ones(len(err)), np.ones(len(err), bool))
     worst = np.argmax(ratio, axis=1)
     rows = np.arange(len(err))
-    metric = np.max(err, axis=1)
+    metric = err[rows, worst]
     bound = tol[rows, worst]
     passed = np.all(ratio <= 1.0, axis=1)
     return SliceResults(applicable, metric, bound, passed | ~applicable)
@@ -124,7 +156,7 @@ def sum_to_one(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRe
     ex = oracle.exact if oracle.exact.ndim else oracle.exact.reshape(1)
     ax = axis if np.ndim(oracle.exact) else -1
     bound = sum_tolerance(np.nan_to_num(allowed, nan=0.0), ex, ax, op).reshape(-1)
-    applicable = _regular(oracle) & (yf.shape[1] > 0)
+    applicable = _judged(oracle, op) & (yf.shape[1] > 0)
     return SliceResults(applicable, metric, bound, (metric <= bound) | ~applicable)
 
 
@@ -203,18 +235,22 @@ def stability(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
 def log_softmax_consistency(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """y = x - logsumexp(x): ``x_i - y_i`` is the same for every i of a slice.
 
-    Metric: the range of ``x - y`` (in float64); bound: twice the largest
+    Metric: the range of ``x - y``, formed in longdouble; bound: twice the largest
     absolute error the model allows an element, which the range cannot exceed
-    when every element is within its tolerance.
+    when every element is within its tolerance, plus two float64 spacings of the
+    largest ``|x - y|`` for the check's own rounding (where longdouble is no wider
+    than float64, as on some platforms).
     """
-    xs = _slices(_as_float(x), axis)
-    yf = _slices(_as_float(y), axis)
+    xs = _slices(np.asarray(x).astype(np.longdouble), axis)
+    yf = _slices(np.asarray(y).astype(np.longdouble), axis)
     allowed = np.nan_to_num(_slices(oracle.allowed, axis), nan=0.0)
     with np.errstate(invalid="ignore"):
         diff = xs - yf
         spread = np.max(diff, axis=1) - np.min(diff, axis=1) if xs.shape[1] else np.zeros(len(xs))
-    metric = np.where(np.isnan(spread), np.inf, spread)
-    bound = 2 * np.max(allowed, axis=1) if xs.shape[1] else np.zeros(len(xs))
+        biggest = np.max(np.abs(diff), axis=1) if xs.shape[1] else np.zeros(len(xs))
+    metric = np.where(np.isnan(spread), np.inf, spread).astype(np.float64)
+    check_rounding = 2 * np.spacing(np.nan_to_num(biggest.astype(np.float64), posinf=0.0))
+    bound = (2 * np.max(allowed, axis=1) if xs.shape[1] else np.zeros(len(xs))) + check_rounding
     applicable = _regular(oracle) & (xs.shape[1] > 0)
     return SliceResults(applicable, metric, bound, (metric <= bound) | ~applicable)
 
@@ -305,3 +341,85 @@ def classify_semantics(y: np.ndarray | None, oracle: OracleResult, undefined: bo
     if undefined:
         return "undefined-input", "the oracle's value is a convention"
     return "undocumented-difference", "differs from the limit"
+
+
+# ---- properties of a cell on a GPU (a non-CPU device): two outputs of the same input ----------
+
+
+def device_consistency(x, y, y_other, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """The device's output and the CPU's agree within the error model: |y - y_cpu| <= 2 * allowed.
+
+    ``y_other`` is the same implementation's output for the same input on the CPU. Two
+    conformant outputs are each within the model's allowance of the exact result, so they
+    differ by at most twice it (whether each is within it alone is what ``precision`` judges,
+    per device). Metric: the largest distance between the two outputs in ULPs of the dtype;
+    bound: twice the tolerance (ULPs) at the element furthest beyond its allowance. Equal
+    outputs (both NaN included) agree. Applies to regular slices.
+    """
+    dt = np.dtype(dtype)
+    a, b = np.asarray(y).astype(dt), np.asarray(y_other).astype(dt)
+    ys, yo = _slices(_as_float(a), axis), _slices(_as_float(b), axis)
+    m, n = ys.shape
+    if n == 0:
+        return SliceResults.empty(m)
+    allowed = np.nan_to_num(_slices(oracle.allowed, axis), nan=0.0)
+    tol = _slices(oracle.tolerance, axis)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        diff = np.abs(ys.astype(np.longdouble) - yo.astype(np.longdouble)).astype(np.float64)
+        same = (ys == yo) | (np.isnan(ys) & np.isnan(yo))
+        diff = np.where(same, 0.0, np.where(np.isnan(diff), np.inf, diff))
+        ratio = np.where(diff == 0, 0.0, diff / (2 * allowed))
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    distance = _slices(ulp_distance(a, b), axis)
+    worst = np.argmax(ratio, axis=1)
+    metric = np.max(distance, axis=1)
+    bound = 2 * tol[np.arange(m), worst]
+    applicable = _regular(oracle)
+    return SliceResults(applicable, metric, bound, np.all(ratio <= 1.0, axis=1) | ~applicable)
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    """The bit patterns of a float array as unsigned integers of its width, same shape."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(-1).view(f"u{a.dtype.itemsize}").reshape(a.shape)
+
+
+def repeatability(x, y, y_other, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """The same call made twice gives bitwise-identical output (a NaN equals any NaN).
+
+    ``y_other`` is the output of a second, identical call on the same device. Metric: the
+    number of elements whose bits differ; bound 0. Applies to every non-empty slice:
+    determinism does not depend on the input.
+    """
+    a, b = np.asarray(y), np.asarray(y_other)
+    shape = _slices(_as_float(a), axis).shape
+    if a.dtype != b.dtype or a.shape != b.shape:
+        differ = np.ones(shape, bool)
+    else:
+        nan = np.isnan(_as_float(a)) & np.isnan(_as_float(b))
+        differ = _slices((_bits(a) != _bits(b)) & ~nan, axis)
+    metric = np.sum(differ, axis=1).astype(np.float64)
+    applicable = np.full(shape[0], shape[1] > 0)
+    return SliceResults(applicable, metric, np.zeros_like(metric), (metric == 0) | ~applicable)
+
+
+@dataclass(frozen=True)
+class DeviceProperty(Property):
+    """A property of a cell on a non-CPU device, judged on two outputs of the same input.
+
+    ``judge(x, y, other, oracle, op, dtype, axis) -> SliceResults``, where ``other`` is, per
+    ``compare_with``, the same call made on the CPU (``"cpu"``) or made again on the device
+    (``"repeat"``). The runner (``conformance.evaluation``) makes the calls; judges stay pure.
+    """
+
+    compare_with: str = "cpu"
+
+
+ALL_OPS = ("softmax", "log_softmax", "sum_normalize")
+DEVICE_PROPERTIES: dict[str, DeviceProperty] = {
+    p.name: p
+    for p in (
+        DeviceProperty("device_consistency", device_consistency, ALL_OPS, "ULP", "cpu"),
+        DeviceProperty("repeatability", repeatability, ALL_OPS, "elements differing", "repeat"),
+    )
+}

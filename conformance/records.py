@@ -3,25 +3,53 @@
 Schema (version ``SCHEMA_VERSION``), one JSON object per line:
 
 * ``{"type": "envelope", "schema_version", "run_id", "suite_version", "started",
-  "python", "os", "cpu", "frameworks": {name: version or null}, "devices",
-  "device_details", "seed", "profile", "selection", "argv"}`` -- exactly once, first.
+  "python", "os", "hostname", "cpu", "cpu_count", "distributions": {name: version or null},
+  "seed", "profile", "selection", "argv"}`` -- exactly once, first. Framework versions,
+  devices and device details are in the ``framework`` records (written by the process
+  that imported the framework).
 * ``{"type": "check", ...}`` -- one per (implementation, device, dtype, property):
   ``implementation, framework, api, op, operation, mode, device, dtype, property,
   verdict`` (pass, fail, expected-fail, fixed, unsupported, skipped, error),
   ``metric, median, tolerance, unit, n_cases, n_failed, message, worst_case,
-  repro, known_issue, histogram, seed, profile, seconds``. ``histogram`` (precision
-  only, else null) is ``{"edges", "counts", "nonfinite"}``: how many judged slices
-  had their maximum ULP error in ``[edges[k], edges[k+1])`` (the last bin is open).
+  repro, known_issue, histogram, seed, cell_seed, profile, seconds``. ``metric`` is
+  the worst value over every judged slice and ``tolerance`` the bound at that slice
+  (for precision: the ULP error and the tolerance at the element nearest to, or
+  furthest beyond, its allowance); ``median`` is over slices. ``worst_case`` is the
+  smallest failing slice (reduced while it still fails on its own), with its own
+  ``metric`` and ``bound``, which may therefore differ from the check's. ``seed`` is
+  the run's seed, ``cell_seed`` the Hypothesis seed derived from it for this cell.
+  ``histogram`` (precision only, else null) is ``{"edges", "counts", "nonfinite"}``:
+  how many judged slices had their ULP error in ``[edges[k], edges[k+1])`` (the last
+  bin is open).
 * ``{"type": "semantics", ...}`` -- one per special input and implementation:
   ``case, input, observed, limit, classification, note, error`` plus the cell fields.
 * ``{"type": "sample", ...}`` -- one per cell: the output on one fixed positive
   vector, ``input, output, expected, error`` plus the cell fields (for pictures).
 * ``{"type": "framework", "framework", "status", "message"}`` -- a framework that
   is not installed, or whose process died or timed out.
-* ``{"type": "end", "finished", "counts", "stale_known_issues"}`` -- written by the
-  process that ran the checks; a run without it did not finish.
+* ``{"type": "end", "frameworks", "finished", "counts", "stale_known_issues",
+  "exit_status"}`` -- written by the process that ran the checks of ``frameworks``;
+  a framework without an ``end`` record did not finish.
 
 Records are written and flushed one at a time, so a crash keeps what was done.
+
+Merged runs (schema version ``MERGED_SCHEMA_VERSION``), written by ``python -m conformance
+merge``: runs made on several machines or environments (a CPU box and a GPU box, several tox
+environments) combined into one file. Version 2 is version 1 plus:
+
+* the envelope has ``"merged": true`` and ``"sources"``: a list of the original envelopes
+  (each unchanged but for two added keys, ``"source"``, a label unique in the file, and
+  ``"host"``, a short description of the machine), in the order they were merged; its other
+  keys are ``run_id`` (the merged run's), ``suite_version`` (common to every source),
+  ``started`` (the earliest), ``created`` and ``conflicts`` (the same cell with the same
+  framework version but different verdicts in two sources: the cell fields,
+  ``framework_version`` and ``verdicts``, a map from source label to verdict);
+* every other record carries ``"source"``: the label of the envelope it came from. The
+  same cell may therefore appear once per source; a reader keeps them apart by ``source``.
+
+A plain run is still written as version 1, so that older readers keep reading plain runs and
+refuse merged ones with a clear message. ``read_run`` reads both; ``Run.sources`` gives the
+envelopes of either kind (a plain run's own envelope, labelled with its run id).
 """
 
 from __future__ import annotations
@@ -31,9 +59,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 SCHEMA_VERSION = 1
+MERGED_SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (SCHEMA_VERSION, MERGED_SCHEMA_VERSION)
 VERDICTS = ("pass", "fail", "expected-fail", "fixed", "unsupported", "skipped", "error")
 UNEXPECTED = ("fail", "fixed", "error")
 RESULTS_FILE = "results.jsonl"
@@ -44,20 +74,31 @@ class RunFileError(ValueError):
 
 
 class RunWriter:
-    """Append-only writer of one results file; every line is flushed as it is written."""
+    """Append-only writer of one results file; every record is one ``O_APPEND`` write, then fsync.
+
+    Several processes may append to the same file at once (the CLI runs frameworks
+    in parallel): a record is written with a single ``os.write`` of the whole line,
+    which the kernel appends atomically, so lines never interleave.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] = open(self.path, "a", encoding="utf-8")
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, allow_nan=False, default=_jsonable) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if self._fd is None:
+            raise ValueError(f"{self.path}: writer is closed")
+        data = (json.dumps(record, allow_nan=False, default=_jsonable) + "\n").encode("utf-8")
+        written = os.write(self._fd, data)
+        while written < len(data):  # only on a signal or a full disk; the line stays whole otherwise
+            written += os.write(self._fd, data[written:])
+        os.fsync(self._fd)
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _jsonable(value: Any) -> Any:
@@ -94,8 +135,29 @@ class Run:
     ends: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def merged(self) -> bool:
+        """True for a merged run (several envelopes, records labelled with their ``source``)."""
+        return bool(self.envelope.get("merged"))
+
+    @property
+    def sources(self) -> list[dict[str, Any]]:
+        """The envelope of every machine/environment in the run, each with a ``source`` label."""
+        if self.merged:
+            return list(self.envelope["sources"])
+        label = str(self.envelope.get("run_id", ""))
+        return [{**self.envelope, "source": label, "host": self.envelope.get("host", "")}]
+
+    def source_of(self, record: dict[str, Any]) -> str:
+        """The label of the envelope a record came from (a plain run's run id)."""
+        return record.get("source") or str(self.envelope.get("run_id", ""))
+
+    @property
     def finished(self) -> bool:
-        return bool(self.ends)
+        """Every source wrote at least one ``end`` record (a plain run: any ``end`` record)."""
+        if not self.merged:
+            return bool(self.ends)
+        done = {end.get("source") for end in self.ends}
+        return all(src["source"] in done for src in self.sources)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -110,9 +172,12 @@ def read_run(path: str | Path) -> Run:
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS_FILE
+    elif not path.exists() and path.suffix != ".jsonl":
+        raise RunFileError(f"{path}: no such run (neither a run directory nor a results file)")
     if not path.exists():
         raise RunFileError(f"{path}: no such results file")
     run: Run | None = None
+    labels: set[str] = set()
     for number, line in _lines(path):
         try:
             record = json.loads(line)
@@ -125,10 +190,13 @@ def read_run(path: str | Path) -> Run:
             if kind != "envelope":
                 raise RunFileError(f"{path}:{number}: the first record must be the envelope, got {kind!r}")
             version = record.get("schema_version")
-            if version != SCHEMA_VERSION:
+            if version not in READABLE_SCHEMA_VERSIONS:
                 raise RunFileError(
                     f"{path}:{number}: schema version {version!r}, this suite reads version {SCHEMA_VERSION}"
+                    f" (a merged run: version {MERGED_SCHEMA_VERSION})"
                 )
+            if version == MERGED_SCHEMA_VERSION:
+                labels = _merged_labels(path, number, record)
             run = Run(path, record)
             continue
         target = {
@@ -140,9 +208,27 @@ def read_run(path: str | Path) -> Run:
         }
         if kind not in target:
             raise RunFileError(f"{path}:{number}: unknown record type {kind!r}")
+        if labels and record.get("source") not in labels:
+            raise RunFileError(
+                f"{path}:{number}: a record of a merged run needs a 'source' naming one of its envelopes,"
+                f" got {record.get('source')!r}"
+            )
         if kind == "check" and record.get("verdict") not in VERDICTS:
             raise RunFileError(f"{path}:{number}: unknown verdict {record.get('verdict')!r}")
         target[kind].append(record)
     if run is None:
         raise RunFileError(f"{path}: empty results file (no envelope)")
     return run
+
+
+def _merged_labels(path: Path, number: int, envelope: dict[str, Any]) -> set[str]:
+    """The source labels of a merged run's envelope; RunFileError unless it is well formed."""
+    sources = envelope.get("sources")
+    if not envelope.get("merged") or not isinstance(sources, list) or not sources:
+        raise RunFileError(
+            f"{path}:{number}: a merged run's envelope needs 'merged': true and a list of 'sources'"
+        )
+    labels = [s.get("source") if isinstance(s, dict) else None for s in sources]
+    if any(not isinstance(label, str) or not label for label in labels) or len(set(labels)) != len(labels):
+        raise RunFileError(f"{path}:{number}: every source of a merged run needs a unique 'source' label")
+    return set(labels)

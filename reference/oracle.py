@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from reference.dtypes import dtype_info, output_dtype_for
-from reference.rounding import round_to_dtype
+from reference.rounding import overflow_safe_scale, round_to_dtype
 
 OPS: tuple[str, ...] = ("softmax", "log_softmax", "sum_normalize")
 
@@ -109,7 +109,7 @@ def _exact_sum_normalize(xl: np.ndarray, work: type) -> tuple[np.ndarray, np.nda
     """
     n = xl.shape[-1]
     rows = xl.reshape(-1, n).astype(np.float64)
-    scale = np.where(np.max(np.abs(rows), axis=1, initial=0.0) > 2.0**960, 2.0**-64, 1.0)
+    scale = overflow_safe_scale(rows)
     scaled = rows * scale[:, None]
     hi = np.array([math.fsum(r) for r in scaled.tolist()])
     lo = np.array([math.fsum([*r, -h]) for r, h in zip(scaled.tolist(), hi.tolist(), strict=True)])

@@ -53,3 +53,20 @@ def round_to_dtype(x: np.ndarray, dtype: object) -> np.ndarray:
     rounded = _round_generic(x, info)
     # Every value is now exactly representable in the target, so these casts are exact.
     return rounded.astype(np.float64).astype(info.dtype)
+
+
+# Rows whose magnitude exceeds this are scaled down before an exact (fsum) summation: the sum of
+# up to 2**60 such entries cannot overflow float64 after scaling by ``SUM_SCALE``.
+SUM_SCALE_THRESHOLD = 2.0**960
+SUM_SCALE = 2.0**-64
+
+
+def overflow_safe_scale(rows: np.ndarray) -> np.ndarray:
+    """Per-row power-of-two factors (``SUM_SCALE`` or 1) that keep the float64 sum of each row finite.
+
+    ``rows`` is 2-D float64. Scaling by a power of two is exact unless an entry
+    drops below float64's normal range, which only happens to entries far below the
+    row's maximum; a quotient ``x / sum(x)`` is unchanged by the common factor.
+    """
+    big = np.max(np.abs(rows), axis=1, initial=0.0) > SUM_SCALE_THRESHOLD
+    return np.where(big, SUM_SCALE, 1.0)

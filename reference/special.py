@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference.rounding import overflow_safe_scale
+
 # Slice kinds, in order of precedence (a slice takes the first that applies).
 REGULAR = "regular"
 SLICE_KINDS: tuple[str, ...] = (
@@ -98,5 +100,5 @@ def _exact_zero_sum(safe: np.ndarray) -> np.ndarray:
     import math
 
     rows = safe.reshape(-1, safe.shape[-1])
-    rows = rows * np.where(np.max(np.abs(rows), axis=1, initial=0.0) > 2.0**960, 2.0**-64, 1.0)[:, None]
+    rows = rows * overflow_safe_scale(rows)[:, None]
     return np.array([math.fsum(r) == 0.0 for r in rows.tolist()], dtype=bool).reshape(safe.shape[:-1])

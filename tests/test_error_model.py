@@ -79,8 +79,28 @@ def test_non_finite_slices_get_nan(dt: np.dtype, op: str) -> None:
         [[1.0, np.nan, 2.0], [np.inf, 1.0, 0.0], [-np.inf, 1.0, 2.0], [-np.inf] * 3, [1.0, 2.0, 3.0]]
     ).astype(dt)
     _ex, allowed, tol = _model(op, x, dt)
-    assert np.all(np.isnan(tol[:4])) and np.all(np.isnan(allowed[:4]))
+    undefined = [0, 1, 2, 3] if op == "sum_normalize" else [0, 1, 3]  # a -inf entry is a mask
+    assert np.all(np.isnan(tol[undefined])) and np.all(np.isnan(allowed[undefined]))
     assert np.all(tol[4] >= ABSOLUTE_ULPS)
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dt", FLOAT_DTYPES, ids=DTYPE_IDS)
+def test_masked_entries_leave_the_model_of_the_rest_and_must_be_exact(dt: np.dtype, op: str) -> None:
+    """-inf entries are a mask: the finite entries get (nearly) the allowance of the slice without them;
+    a masked entry must come out exactly 0 (softmax, one subnormal ULP) or -inf (log-softmax, none)."""
+    masked = np.array([[-np.inf, 1.0, 2.0, -np.inf, 0.5]]).astype(dt)
+    rest = np.array([[1.0, 2.0, 0.5]]).astype(dt)
+    _, allowed_masked, _ = _model(op, masked, dt)
+    _, allowed_rest, _ = _model(op, rest, dt)
+    # the same but for G(n): the implementation still sums n terms, the masked zeros included
+    finite = allowed_masked[0, [1, 2, 4]]
+    assert np.all(finite >= allowed_rest[0]) and np.all(finite <= allowed_rest[0] * 1.1)
+    at_mask = allowed_masked[0, [0, 3]]
+    if op == "log_softmax":
+        assert np.all(at_mask == 0)
+    else:
+        assert np.all(at_mask == dtype_info(dt).smallest_subnormal)
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -189,3 +209,39 @@ def test_finite_slices_with_huge_float64_entries(op: str, values: list[float]) -
     _ex, allowed, tol = _model(op, x, np.dtype(np.float64))
     assert not np.any(np.isnan(allowed)), allowed
     assert np.all(tol >= ABSOLUTE_ULPS)
+
+
+def _softmax_with_rounded_shift(x: np.ndarray) -> np.ndarray:
+    """A correct softmax that forms ``x - max`` in the input dtype (as XLA does for bfloat16),
+    then exp, sum and divide in float32, rounded once to the input dtype."""
+    d = (x.astype(np.float64) - np.max(x.astype(np.float64), axis=-1, keepdims=True)).astype(x.dtype)
+    e = np.exp(d.astype(np.float32))
+    return (e / np.sum(e, axis=-1, keepdims=True)).astype(x.dtype)
+
+
+def test_exponential_form_admits_the_rounding_of_large_shifts_in_bfloat16() -> None:
+    """d = -64.25 rounds to -64 in bfloat16: exp is then 28% off, beyond the first-order 25%.
+
+    The model's exponential form (expm1 of u |d|) must admit that correct implementation
+    for every spread up to 88; the first-order form would not.
+    """
+    import ml_dtypes
+
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    x = np.array([[42.5, -21.75, 0.0, 10.0]], dtype=bf16)
+    y = _softmax_with_rounded_shift(x)
+    ex, allowed, _ = _model("softmax", x, bf16)
+    err = np.abs(y.astype(np.float64) - ex.astype(np.float64))
+    assert abs(y.astype(np.float64)[0, 1] / ex[0, 1] - 1) > 0.27  # the effect is there
+    assert np.all(err <= allowed)
+    u = dtype_info(bf16).unit_roundoff
+    first_order = np.abs(ex.astype(np.float64))[0, 1] * u * (64.25 + 6)
+    assert err[0, 1] > first_order  # and the linear bound alone would have rejected it
+    rng = np.random.default_rng(SEED + 7)
+    for _ in range(20):
+        x = rng.uniform(-44, 44, (8, 64)).astype(bf16)
+        ex, allowed, _ = _model("softmax", x, bf16)
+        y = _softmax_with_rounded_shift(x).astype(np.float64)
+        tiny = dtype_info(bf16).tiny
+        flushed = (y == 0) & (np.abs(ex.astype(np.float64)) - allowed < tiny)
+        assert np.all((np.abs(y - ex.astype(np.float64)) <= allowed) | flushed)

@@ -52,6 +52,22 @@ def test_matching_failure_is_expected_and_matching_pass_is_fixed(registry):
     assert find_entry(registry, **{**CHECK, "api": "x/sum"}) is not None
 
 
+def test_non_strict_entry_lets_a_pass_stay_a_pass(tmp_path):
+    path = tmp_path / "known.toml"
+    path.write_text(ENTRY + "strict = false\n")
+    entry = find_entry(load_registry(path), **CHECK)
+    assert entry is not None and not entry.strict
+    assert apply_registry("pass", entry) == "pass"
+    assert apply_registry("fail", entry) == "expected-fail"
+
+
+def test_strict_must_be_a_boolean(tmp_path):
+    path = tmp_path / "known.toml"
+    path.write_text(ENTRY + 'strict = "no"\n')
+    with pytest.raises(RegistryError, match="'strict' must be true or false"):
+        load_registry(path)
+
+
 def test_stale_only_for_versions_that_ran(registry):
     assert stale_entries(registry, set(), {"numpy": "2.4.6"}) == ["demo"]
     assert stale_entries(registry, {"demo"}, {"numpy": "2.4.6"}) == []
@@ -101,6 +117,7 @@ def run_cli(*args, cwd):
         (["--device", "tpu"], "unknown device 'tpu'; valid: cpu, cuda:N"),
         (["--profile", "slow"], "unknown profile 'slow'; valid: quick, default, thorough"),
         (["--mode", "graph"], "unknown mode 'graph'"),
+        (["--jobs", "0"], "--jobs must be at least 1, got 0"),
         (["--known", "missing.toml"], "registry 'missing.toml' not found"),
     ],
 )
@@ -145,6 +162,12 @@ def test_numpy_run_writes_records_and_exit_status_reflects_them(tmp_path):
         sumnorm[0]["verdict"] == "expected-fail" and sumnorm[0]["known_issue"]["id"] == "sum-overflows-dtype"
     )
     assert "x = np.array(" in sumnorm[0]["repro"]
+    # The parent's progress display reads the planned count the plugin wrote after collection.
+    planned = int((tmp_path / "r" / "progress" / "numpy").read_text())
+    assert planned == len(run.checks)
+    assert "numpy: started" in proc.stdout and "numpy: ok in" in proc.stdout  # not a terminal: lines
+    assert (tmp_path / "r" / "logs" / "numpy.log").stat().st_size > 0
+    assert len(run.samples) == len({(r["implementation"], r["dtype"]) for r in run.checks})
 
 
 def test_a_planted_fault_fails_the_run(tmp_path):

@@ -127,6 +127,31 @@ def _snippet(expr: str, mode: str) -> str:
     return f"{_DEVICE}def f(a, axis):\n    return {expr}\n{jit}{call}"
 
 
+def _gpu_details() -> dict[str, object]:
+    """CUDA/cuDNN versions (jaxlib's CUDA plugin, where loaded), compute capability, driver, XLA_FLAGS."""
+    import os
+
+    from conformance.environment import nvidia_driver_version
+
+    gpus = _gpus()
+    details: dict[str, object] = {
+        "compute_capability": [str(getattr(d, "compute_capability", "")) for d in gpus],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "cuda": None,
+        "cudnn": None,
+        "driver": nvidia_driver_version() if gpus else None,
+    }
+    if gpus:
+        try:  # a private module: its absence or change costs only these two facts
+            from jax._src.lib import cuda_versions
+
+            details["cuda"] = cuda_versions.cuda_runtime_get_version() if cuda_versions else None
+            details["cudnn"] = cuda_versions.cudnn_get_version() if cuda_versions else None
+        except Exception:
+            pass
+    return details
+
+
 class JaxAdapter(FrameworkAdapter):
     name = "jax"
     module = "jax"
@@ -159,6 +184,7 @@ class JaxAdapter(FrameworkAdapter):
             "default_backend": jax.default_backend(),
             "gpus": [d.device_kind for d in _gpus()],
             "default_matmul_precision": jax.config.jax_default_matmul_precision,
+            **_gpu_details(),
         }
 
     def implementations(self) -> Sequence[Implementation]:

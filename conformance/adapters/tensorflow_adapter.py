@@ -143,6 +143,22 @@ def _snippet(expr: str, mode: str) -> str:
     )
 
 
+def _op_determinism(tf: ModuleType) -> bool | None:
+    """``tf.config.experimental.enable_op_determinism`` in force (None where TF cannot say)."""
+    try:  # not exported under tf.config; the internal module has had it since TF 2.8
+        from tensorflow.python.framework import config
+
+        return bool(config.is_op_determinism_enabled())
+    except Exception:
+        return None
+
+
+def _driver() -> str | None:
+    from conformance.environment import nvidia_driver_version
+
+    return nvidia_driver_version()
+
+
 class TensorflowAdapter(FrameworkAdapter):
     name = "tensorflow"
     module = "tensorflow"
@@ -182,6 +198,12 @@ class TensorflowAdapter(FrameworkAdapter):
                 tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in _gpus()
             ],
             "tensor_float_32": tf.config.experimental.tensor_float_32_execution_enabled(),
+            "op_determinism": _op_determinism(tf),
+            "compute_capability": [
+                ".".join(map(str, tf.config.experimental.get_device_details(g).get("compute_capability", ())))
+                for g in _gpus()
+            ],
+            "driver": _driver() if _gpus() else None,
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),

@@ -128,6 +128,32 @@ def _make_call(fn: Callable[[Any, Any, int], Any]) -> Callable[[np.ndarray, int,
     return call
 
 
+def _gpu_details(torch: ModuleType, cuda: bool) -> dict[str, object]:
+    """Reduced-precision and determinism settings, and per GPU its compute capability; the driver."""
+    from conformance.environment import nvidia_driver_version
+
+    matmul = torch.backends.cuda.matmul
+    return {
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "matmul_fp32_precision": getattr(matmul, "fp32_precision", None),
+        "matmul_allow_fp16_reduced_precision_reduction": getattr(
+            matmul, "allow_fp16_reduced_precision_reduction", None
+        ),
+        "matmul_allow_bf16_reduced_precision_reduction": getattr(
+            matmul, "allow_bf16_reduced_precision_reduction", None
+        ),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "compute_capability": [
+            "{}.{}".format(*torch.cuda.get_device_capability(i)) for i in range(torch.cuda.device_count())
+        ]
+        if cuda
+        else [],
+        "driver": nvidia_driver_version() if cuda else None,
+    }
+
+
 class TorchAdapter(FrameworkAdapter):
     name = "torch"
     module = "torch"
@@ -149,6 +175,7 @@ class TorchAdapter(FrameworkAdapter):
             "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
             "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
             "num_threads": torch.get_num_threads(),
+            **_gpu_details(torch, cuda),
         }
 
     def implementations(self) -> Sequence[Implementation]:

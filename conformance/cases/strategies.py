@@ -53,9 +53,15 @@ def _values(
 
 
 @st.composite
-def batches(draw: st.DrawFn, dtype: str, op: str, allow_special: bool = True) -> Case:
-    """One batch for ``op`` in ``dtype``, as a ``Case`` named ``hypothesis``."""
-    layout = draw(st.sampled_from(LAYOUTS))
+def batches(
+    draw: st.DrawFn,
+    dtype: str,
+    op: str,
+    allow_special: bool = True,
+    layouts: tuple[str, ...] = LAYOUTS,
+) -> Case:
+    """One batch for ``op`` in ``dtype``, as a ``Case`` named ``hypothesis``; layouts from ``layouts``."""
+    layout = draw(st.sampled_from(layouts))
     n = draw(st.sampled_from(BATCH_LENGTHS))
     rows = draw(st.sampled_from(BATCH_ROWS))
     dist = draw(st.sampled_from(DISTRIBUTIONS))

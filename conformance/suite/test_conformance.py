@@ -43,6 +43,16 @@ def test_nan_propagation(cell, conformance, request):
     conformance.check(request, cell, "nan_propagation")
 
 
+def test_device_consistency(cell, conformance, request):
+    """GPU cells only: the output agrees with the same call on the CPU within the error model."""
+    conformance.check(request, cell, "device_consistency")
+
+
+def test_repeatability(cell, conformance, request):
+    """GPU cells only: the same call made twice gives bitwise-identical output."""
+    conformance.check(request, cell, "repeatability")
+
+
 def test_semantics(cell, conformance, request):
     """Special inputs: observed and classified against the oracle's limit; never a failure."""
     conformance.observe_semantics(request, cell)

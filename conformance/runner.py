@@ -1,0 +1,199 @@
+"""Running the per-framework pytest processes, several at a time, with a progress display.
+
+Each framework runs in its own process (a crash or hang costs that framework's
+cells only). Up to ``jobs`` processes run at once; they all append to the same
+results file (``RunWriter`` writes each record with one ``O_APPEND`` write, so
+lines never interleave). A process's terminal output goes to
+``<run dir>/logs/<framework>.log``; progress is read from what it has written:
+the plugin writes the number of planned checks to ``<run dir>/progress/<framework>``
+once collection is done, and every finished check is a ``check`` record in the
+results file.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance.records import RESULTS_FILE, UNEXPECTED
+
+PROGRESS_DIR = "progress"
+LOG_DIR = "logs"
+POLL_SECONDS = 0.25
+
+
+@dataclass
+class FrameworkProcess:
+    """One framework's pytest process and what is known of its progress."""
+
+    name: str
+    command: list[str]
+    log: Path
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    finished: float | None = None
+    status: str = "waiting"
+    returncode: int | None = None
+    done: int = 0
+    unexpected: int = 0
+    planned: int | None = None
+    reported: bool = False
+    _log_handle: object = field(default=None, repr=False)
+
+    @property
+    def seconds(self) -> float:
+        if not self.started:
+            return 0.0
+        return (self.finished or time.perf_counter()) - self.started
+
+
+class ResultsTail:
+    """Reads the records appended to a results file since the last call (whole lines only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def new_records(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        records = []
+        for line in data[:end].splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # the run's reader reports malformed lines; progress only counts
+        return records
+
+
+def _status(code: int) -> str:
+    if code < 0:
+        return f"killed by signal {-code}"
+    return {0: "ok", 1: "ok", 5: "no checks selected"}.get(code, f"exited with status {code}")
+
+
+def run_processes(
+    commands: dict[str, list[str]],
+    run_dir: Path,
+    env: dict[str, str],
+    jobs: int,
+    timeout: float,
+    on_finish: Callable[[FrameworkProcess], None],
+    show_progress: bool = True,
+) -> list[FrameworkProcess]:
+    """Run every command (at most ``jobs`` at once); ``on_finish`` is called as each one ends.
+
+    A process running longer than ``timeout`` seconds is killed and its status says so.
+    """
+    from rich.console import Console
+    from rich.live import Live
+
+    (run_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
+    (run_dir / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
+    procs = [FrameworkProcess(n, cmd, run_dir / LOG_DIR / f"{n}.log") for n, cmd in commands.items()]
+    by_name = {p.name: p for p in procs}
+    tail = ResultsTail(run_dir / RESULTS_FILE)
+    tail.new_records()  # skip what was there before (the envelope)
+    console = Console(stderr=False)
+    show_progress = show_progress and console.is_terminal  # a log gets one line per event instead
+    live = Live(_table(procs), console=console, refresh_per_second=4, transient=False)
+    if show_progress:
+        live.start()
+    try:
+        while any(p.status in ("waiting", "running") for p in procs):
+            for p in procs:
+                if p.status == "waiting" and sum(q.status == "running" for q in procs) < jobs:
+                    p._log_handle = open(p.log, "w", encoding="utf-8")
+                    p.proc = subprocess.Popen(
+                        p.command,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=p._log_handle,
+                        stderr=subprocess.STDOUT,
+                    )
+                    p.started, p.status = time.perf_counter(), "running"
+                    if not show_progress:
+                        print(f"{p.name}: started (log: {p.log})", flush=True)
+            for record in tail.new_records():
+                p = by_name.get(record.get("framework", ""))
+                if p is not None and record.get("type") == "check":
+                    p.done += 1
+                    p.unexpected += record.get("verdict") in UNEXPECTED
+            for p in procs:
+                if p.status != "running":
+                    continue
+                planned = run_dir / PROGRESS_DIR / p.name
+                if p.planned is None and planned.exists():
+                    text = planned.read_text().strip()
+                    p.planned = int(text) if text.isdigit() else None
+                code = p.proc.poll()
+                if code is None and p.seconds > timeout:
+                    p.proc.kill()
+                    p.proc.wait()
+                    code, p.status = -9, f"timed out after {timeout:g} s"
+                if code is not None:
+                    p.finished, p.returncode = time.perf_counter(), code
+                    if p.status == "running":
+                        p.status = _status(code)
+                    p._log_handle.close()
+            for record in tail.new_records():  # records written just before a process ended
+                p = by_name.get(record.get("framework", ""))
+                if p is not None and record.get("type") == "check":
+                    p.done += 1
+                    p.unexpected += record.get("verdict") in UNEXPECTED
+            for p in procs:
+                if p.finished is not None and not p.reported:
+                    p.reported = True
+                    if not show_progress:
+                        print(f"{p.name}: {p.status} in {p.seconds:.1f} s, {p.done} checks", flush=True)
+                    on_finish(p)
+            if show_progress:
+                live.update(_table(procs))
+            time.sleep(POLL_SECONDS)
+    except BaseException:
+        for p in procs:
+            if p.proc is not None and p.proc.poll() is None:
+                p.proc.kill()
+        raise
+    finally:
+        if show_progress:
+            live.update(_table(procs))
+            live.stop()
+    return procs
+
+
+def _table(procs: list[FrameworkProcess]):
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    table = Table(box=None, show_header=True, header_style="bold")
+    for col in ("framework", "progress", "checks", "unexpected", "time", "status"):
+        table.add_column(col)
+    for p in procs:
+        total = p.planned or None
+        bar = ProgressBar(total=total or 1, completed=p.done if total else 0, width=30)
+        if total is None and p.status == "running":
+            bar = ProgressBar(total=None, width=30)
+        checks = f"{p.done}/{p.planned}" if p.planned is not None else str(p.done)
+        colour = "red" if p.unexpected else "green"
+        status = p.status
+        if p.status not in ("waiting", "running", "ok"):
+            status = f"[bold red]{p.status}[/bold red]"
+        table.add_row(
+            p.name,
+            bar,
+            checks,
+            f"[{colour}]{p.unexpected}[/{colour}]",
+            f"{p.seconds:.0f} s" if p.started else "",
+            status,
+        )
+    return table

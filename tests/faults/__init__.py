@@ -1,0 +1,1 @@
+"""Planted faults, negative controls, and the generator of docs/planted-faults.md."""

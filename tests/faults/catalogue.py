@@ -1,0 +1,351 @@
+"""Planted faults: implementations with a mistake people really make, each of which the suite must catch.
+
+Every fault is a function ``f(x, axis)`` following the contract of
+``conformance.adapters.custom`` (NumPy array in, NumPy array out). Its docstring's
+first line names the mistake; the rest says where it shows. ``FAULTS`` lists them
+with the op they claim to compute, the dtype in which the mistake shows, and the
+property expected to catch it under the suite's default profile
+(``tests/test_planted_faults.py`` asserts that it does; ``make_table.py`` writes
+the kill table into ``docs/planted-faults.md``).
+
+A fault the suite does not catch yet carries ``escapes``: why, and the change to
+the suite that would catch it. Its test is ``xfail(strict=True)``, so the day the
+suite catches it the test fails and the entry must be updated.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ml_dtypes
+import numpy as np
+
+BF16 = np.dtype(ml_dtypes.bfloat16)
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    op: str
+    dtype: str  # where the mistake shows
+    expected: str  # the property expected to catch it
+    function: Callable[..., np.ndarray]
+    escapes: str = ""  # non-empty: not caught yet, and why (the test is a strict xfail)
+
+    @property
+    def mistake(self) -> str:
+        """The docstring's first paragraph, on one line."""
+        return " ".join((self.function.__doc__ or "").strip().split("\n\n")[0].split())
+
+
+FAULTS: list[Fault] = []
+
+
+def fault(op: str, dtype: str, expected: str, escapes: str = "") -> Callable[[Callable], Callable]:
+    """Register ``fn`` as a planted fault for ``op``, shown in ``dtype``, caught by ``expected``."""
+
+    def register(fn: Callable) -> Callable:
+        FAULTS.append(Fault(fn.__name__, op, dtype, expected, fn, escapes))
+        return fn
+
+    return register
+
+
+def _max(x: np.ndarray, axis: int) -> np.ndarray:
+    return x.max(axis, keepdims=True)
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """A correct textbook softmax in the input dtype (the basis of several faults)."""
+    e = np.exp(x - _max(x, axis))
+    return e / e.sum(axis, keepdims=True)
+
+
+def _sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
+    """A correct x / sum(x): in float64 on x scaled by a power of two near max|x| (exact, and the sum
+    cannot overflow), rounded once at the end (the basis of the sum-normalization faults)."""
+    x64 = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        big = np.max(np.abs(np.where(np.isfinite(x64), x64, 0)), axis, keepdims=True)
+        _, k = np.frexp(np.where(big > 0, big, 1.0))
+    scaled = np.ldexp(x64, -k)
+    return (scaled / scaled.sum(axis, keepdims=True)).astype(x.dtype)
+
+
+def _f64(x: np.ndarray) -> np.ndarray:
+    """x in float64: wide enough that float16/float32 sums neither overflow nor lose bits that matter."""
+    return x.astype(np.float64)
+
+
+def _wide(x: np.ndarray) -> np.ndarray:
+    """float32 for the half types (what every framework computes in), the dtype itself otherwise."""
+    return x.astype(np.float32) if x.dtype in (np.float16, BF16) else x
+
+
+def _sequential_sum(e: np.ndarray, axis: int, dtype: np.dtype) -> np.ndarray:
+    """Left-to-right accumulation in ``dtype``, every partial sum rounded to it (a naive kernel's loop)."""
+    return np.add.accumulate(e.astype(dtype), axis=axis, dtype=dtype).take([-1], axis=axis)
+
+
+# ---- softmax -----------------------------------------------------------------------------------
+
+
+@fault("softmax", "float32", "stability")
+def no_max_shift(x: np.ndarray, axis: int) -> np.ndarray:
+    """No max-shift: exp(x) / sum(exp(x)) overflows to inf/inf = NaN once x > log(max) (88.7 in float32)."""
+    e = np.exp(x)
+    return e / e.sum(axis, keepdims=True)
+
+
+@fault("softmax", "float16", "precision")
+def float16_accumulator(x: np.ndarray, axis: int) -> np.ndarray:
+    """The sum accumulated in float16: past 2048 a float16 sum stops growing (1 is below half its spacing).
+
+    exp is computed in float32 and rounded to float16, as a half-precision kernel
+    would, but the running sum is a float16 register instead of a float32 one.
+    """
+    e = np.exp(_wide(x) - _wide(_max(x, axis))).astype(np.float16)
+    return (e / _sequential_sum(e, axis, np.dtype(np.float16))).astype(x.dtype)
+
+
+@fault("softmax", "float32", "precision")
+def sequential_float32_sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """Sequential summation on long axes: one float32 accumulator over 30,000 terms, error growing like n u.
+
+    Frameworks sum in blocks or trees (error ~ log n); a single running sum over a
+    long axis drifts by hundreds of ULPs.
+    """
+    e = np.exp(x - _max(x, axis))
+    return e / _sequential_sum(e, axis, x.dtype)
+
+
+@fault("softmax", "float32", "precision")
+def wrong_axis(x: np.ndarray, axis: int) -> np.ndarray:
+    """The wrong axis: always normalizes along the last axis, whatever ``axis`` says (dim=-1 hard-coded)."""
+    return _softmax(x, -1)
+
+
+@fault("softmax", "float32", "sum_to_one")
+def divide_by_max(x: np.ndarray, axis: int) -> np.ndarray:
+    """Dividing by the max instead of the sum: exp(x - max) / max(exp(x - max)), i.e. by 1."""
+    e = np.exp(x - _max(x, axis))
+    return e / e.max(axis, keepdims=True)
+
+
+@fault("softmax", "float64", "precision")
+def epsilon_in_denominator(x: np.ndarray, axis: int) -> np.ndarray:
+    """An epsilon added to the denominator "for safety": e / (sum + 1e-8) is 1e-8 relative off, 10^8 ULPs
+    in float64 (in float32 it rounds away, since the shifted sum is at least 1)."""
+    e = np.exp(x - _max(x, axis))
+    return e / (e.sum(axis, keepdims=True) + x.dtype.type(1e-8))
+
+
+@fault("softmax", "float32", "precision")
+def clamped_output(x: np.ndarray, axis: int) -> np.ndarray:
+    """Clamping the output to [1e-7, 1 - 1e-7] to keep a later log finite: small probabilities inflated."""
+    return np.clip(_softmax(x, axis), x.dtype.type(1e-7), x.dtype.type(1 - 1e-7))
+
+
+@fault("softmax", "float32", "stability")
+def mean_shift(x: np.ndarray, axis: int) -> np.ndarray:
+    """Shifting by the mean instead of the max: exp(max - mean) still overflows for a wide spread."""
+    e = np.exp(x - x.mean(axis, keepdims=True))
+    return e / e.sum(axis, keepdims=True)
+
+
+@fault("softmax", "float32", "stability")
+def division_free_naive_logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    """Division-free exp(x - logsumexp(x)) with logsumexp = log(sum(exp(x))) unshifted: overflow gives
+    lse = inf and an all-zero output."""
+    lse = np.log(np.exp(x).sum(axis, keepdims=True))
+    return np.exp(x - lse)
+
+
+@fault("softmax", "float32", "nan_propagation")
+def nan_ignored(x: np.ndarray, axis: int) -> np.ndarray:
+    """NaN that does not propagate: nanmax/nansum skip the NaN, so the rest of the slice looks valid."""
+    e = np.exp(x - np.nanmax(x, axis, keepdims=True))
+    return e / np.nansum(e, axis, keepdims=True)
+
+
+@fault("softmax", "float32", "bounds")
+def mask_by_multiplication(x: np.ndarray, axis: int) -> np.ndarray:
+    """-inf handled by arithmetic: x * keep + (1 - keep) * -inf, and 0 * -inf = NaN turns every finite
+    row into NaN (the reason people write -1e9 or use where())."""
+    keep = (x != -np.inf).astype(x.dtype)
+    masked = np.where(keep > 0, x, 0) * keep + (1 - keep) * x.dtype.type(-np.inf)
+    return _softmax(masked, axis)
+
+
+@fault(
+    "softmax",
+    "float32",
+    "precision",
+)
+def masked_entries_get_mass(x: np.ndarray, axis: int) -> np.ndarray:
+    """-inf replaced by the smallest finite entry "to avoid inf arithmetic": masked entries get mass.
+
+    A finite row is right; a masked row (some -inf) gives each masked position
+    exp(min - max) / S instead of exactly 0.
+    """
+    finite = np.where(np.isfinite(x), x, np.inf)
+    low = np.min(finite, axis, keepdims=True)
+    return _softmax(np.where(x == -np.inf, low, x), axis)
+
+
+@fault("softmax", "float32", "shape_dtype")
+def float64_result(x: np.ndarray, axis: int) -> np.ndarray:
+    """A float64 result for float32 input: computed in float64 "for accuracy" and never cast back."""
+    return _softmax(x.astype(np.float64), axis)
+
+
+@fault("softmax", "float32", "monotonicity")
+def permuted_output(x: np.ndarray, axis: int) -> np.ndarray:
+    """An output permuted along the axis: results written one lane off (np.roll by one), a wrong gather."""
+    return np.roll(_softmax(x, axis), 1, axis=axis)
+
+
+_CALLS = itertools.count()
+
+
+@fault(
+    "softmax",
+    "float32",
+    "precision",
+    escapes=(
+        "no property compares two calls on the same input: each call is accurate, only the last bits "
+        "change with the summation order"
+    ),
+)
+def nondeterministic_order(x: np.ndarray, axis: int) -> np.ndarray:
+    """Results that change from call to call: the sum taken in a different order each call (atomicAdd).
+
+    Every call is within tolerance; two calls on the same input differ in the last bits.
+    """
+    rng = np.random.default_rng(next(_CALLS))
+    e = np.exp(x - _max(x, axis))
+    moved = np.moveaxis(e, axis, -1)
+    shuffled = np.ascontiguousarray(moved[..., rng.permutation(moved.shape[-1])])
+    total = np.sum(shuffled, axis=-1, keepdims=True)  # pairwise: accurate, but in a new order each call
+    return e / np.moveaxis(total, -1, axis)
+
+
+# ---- log-softmax -------------------------------------------------------------------------------
+
+
+@fault("log_softmax", "float32", "bounds")
+def log_of_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """log(softmax(x)) for log-softmax: softmax underflows to 0 below about -104 and the log gives -inf."""
+    return np.log(_softmax(x, axis))
+
+
+@fault("log_softmax", "float32", "log_softmax_consistency")
+def log_of_clipped_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """log(clip(softmax, 1e-12, 1)) to dodge log(0): log-probabilities floored at -27.6."""
+    return np.log(np.clip(_softmax(x, axis), x.dtype.type(1e-12), x.dtype.type(1)))
+
+
+@fault("log_softmax", "float32", "stability")
+def unshifted_logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    """x - log(sum(exp(x))) with no max-shift: the sum overflows to inf and every output is -inf."""
+    return x - np.log(np.exp(x).sum(axis, keepdims=True))
+
+
+@fault("log_softmax", "bfloat16", "precision")
+def bfloat16_arithmetic(x: np.ndarray, axis: int) -> np.ndarray:
+    """Everything in bfloat16, the sum of exponentials included: 8 significant bits lose the sum at once."""
+    d = x - _max(x, axis)
+    return d - np.log(_sequential_sum(np.exp(d), axis, BF16))
+
+
+@fault("log_softmax", "float16", "shape_dtype")
+def float32_result_for_half(x: np.ndarray, axis: int) -> np.ndarray:
+    """Mixed precision that forgets the cast back: computed in float32 for float16 input, float32 returned."""
+    d = _wide(x) - _wide(_max(x, axis))
+    return d - np.log(np.exp(d).sum(axis, keepdims=True))
+
+
+# ---- sum-normalization -------------------------------------------------------------------------
+
+
+@fault("sum_normalize", "float32", "sum_to_one")
+def whole_array_sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """x / x.sum() without the axis: every slice divided by the total of the whole batch."""
+    return (_f64(x) / _f64(x).sum()).astype(x.dtype)
+
+
+@fault("sum_normalize", "float32", "shape_dtype")
+def missing_keepdims(x: np.ndarray, axis: int) -> np.ndarray:
+    """x / x.sum(axis) without keepdims: broadcasts along the wrong axis, or raises for most shapes."""
+    return (_f64(x) / _f64(x).sum(axis)).astype(x.dtype)
+
+
+@fault("sum_normalize", "float32", "precision")
+def clamped_denominator(x: np.ndarray, axis: int) -> np.ndarray:
+    """x / max(sum, 1e-12) as in F.normalize: a tiny but valid sum (subnormal inputs) is replaced by 1e-12."""
+    return (_f64(x) / np.maximum(_f64(x).sum(axis, keepdims=True), 1e-12)).astype(x.dtype)
+
+
+@fault("sum_normalize", "float16", "precision")
+def sequential_float16_sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """Sequential summation in float16: the running sum stalls at 2048 on long axes, overflows past 65504."""
+    return (x / _sequential_sum(x, axis, np.dtype(np.float16))).astype(x.dtype)
+
+
+@fault("sum_normalize", "float32", "stability")
+def sum_overflows(x: np.ndarray, axis: int) -> np.ndarray:
+    """The sum in the input dtype with no scaling: finite entries whose sum overflows give x / inf = 0."""
+    return x / np.add.reduce(x, axis=axis, keepdims=True, dtype=x.dtype)
+
+
+@fault("sum_normalize", "float32", "nan_propagation")
+def nan_to_num_output(x: np.ndarray, axis: int) -> np.ndarray:
+    """The output "sanitized" with nan_to_num: a NaN input gives zeros and finite values instead of NaN."""
+    return np.nan_to_num(_sum_normalize(x, axis))
+
+
+@fault(
+    "sum_normalize",
+    "float32",
+    "precision",
+)
+def l1_norm_instead(x: np.ndarray, axis: int) -> np.ndarray:
+    """x / sum(|x|) (an L1 normalization) for x / sum(x): the same on non-negative input, wrong with
+    mixed signs."""
+    return (_f64(x) / np.abs(_f64(x)).sum(axis, keepdims=True)).astype(x.dtype)
+
+
+# ---- the same computations without the mistake ---------------------------------------------------
+
+
+def correct_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """exp(x - max) / sum in float32 (half types) or the dtype, rounded once: the faults' softmax, intact."""
+    w = _wide(x)
+    e = np.exp(w - _max(w, axis))
+    return (e / e.sum(axis, keepdims=True)).astype(x.dtype)
+
+
+def correct_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """d - log(sum(exp(d))), d = x - max, in float32 (half types) or the dtype, rounded once."""
+    w = _wide(x)
+    d = w - _max(w, axis)
+    return (d - np.log(np.exp(d).sum(axis, keepdims=True))).astype(x.dtype)
+
+
+# For each op, the fault-free computation its faults start from: it must pass where they fail, so
+# that a fault is caught for its own mistake (tests/test_planted_faults.py checks this).
+CORRECT: dict[str, Callable[..., np.ndarray]] = {
+    "softmax": correct_softmax,
+    "log_softmax": correct_log_softmax,
+    "sum_normalize": _sum_normalize,
+}
+
+
+def by_name(name: str) -> Fault:
+    """The fault called ``name``."""
+    for f in FAULTS:
+        if f.name == name:
+            return f
+    raise KeyError(name)

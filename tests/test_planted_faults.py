@@ -1,0 +1,52 @@
+"""Planted faults (tests/faults/catalogue.py): the default profile must catch every one, by the property
+it violates; the same computation without the mistake must pass."""
+
+from __future__ import annotations
+
+import pytest
+from faults.catalogue import CORRECT, FAULTS
+
+import conformance
+from conformance.adapters.base import OPS
+from conformance.properties import PROPERTIES, SHAPE_DTYPE
+
+SEED = 0  # fixed: a planted fault must be caught on the inputs the docs' table shows
+
+
+def _param(fault):
+    marks = (
+        [pytest.mark.xfail(strict=True, reason=f"escapes the suite: {fault.escapes}")]
+        if fault.escapes
+        else []
+    )
+    return pytest.param(fault, id=f"{fault.op}-{fault.name}-{fault.dtype}", marks=marks)
+
+
+@pytest.mark.parametrize("fault", [_param(f) for f in FAULTS])
+def test_default_profile_catches_the_fault(fault):
+    result = conformance.check(fault.function, fault.op, dtypes=[fault.dtype], profile="default", seed=SEED)
+    caught = result.failed_properties(fault.dtype)
+    assert fault.expected in caught, f"{fault.name} not caught by {fault.expected}:\n{result.summary()}"
+    judged = result.get(fault.dtype, fault.expected)
+    assert judged.message, "a failing check must say what failed"
+    assert judged.worst_case is not None and judged.worst_case.get("input") is not None
+    assert judged.repro and "\nx = " in judged.repro
+
+
+@pytest.mark.parametrize(
+    ("op", "dtype"), sorted({(f.op, f.dtype) for f in FAULTS}), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_the_same_computation_without_the_mistake_passes(op, dtype):
+    result = conformance.check(CORRECT[op], op, dtypes=[dtype], profile="default", seed=SEED)
+    assert result.ok, result.summary()
+
+
+def test_catalogue_is_broad_and_documented():
+    assert len(FAULTS) >= 15
+    assert len({f.name for f in FAULTS}) == len(FAULTS)
+    assert {f.op for f in FAULTS} == set(OPS)
+    for f in FAULTS:
+        assert f.mistake, f"{f.name} needs a docstring naming the mistake"
+        assert f.expected == SHAPE_DTYPE or f.op in PROPERTIES[f.expected].ops, f"{f.name}: {f.expected}"
+    caught_by = {f.expected for f in FAULTS if not f.escapes}
+    assert {"precision", "stability", "sum_to_one", "bounds", "monotonicity", "nan_propagation"} <= caught_by
