@@ -47,7 +47,7 @@ from conformance.adapters.custom import (
 )
 from conformance.evaluation import Cell, CellEvaluation, cell_seed
 from conformance.profiles import get_profile
-from conformance.properties import PROPERTIES, SHAPE_DTYPE
+from conformance.properties import DEVICE_PROPERTIES, PROPERTIES, SHAPE_DTYPE
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
 FAILING = ("fail", "error")
@@ -209,7 +209,7 @@ def evaluate_cell(
                 verdict=out.verdict,
                 metric=out.metric,
                 tolerance=out.bound,
-                unit=PROPERTIES[prop].unit if prop in PROPERTIES else "failures",
+                unit={**PROPERTIES, **DEVICE_PROPERTIES}[prop].unit if prop != SHAPE_DTYPE else "failures",
                 message=out.message,
                 n_cases=out.n_cases,
                 n_failed=out.n_failed,

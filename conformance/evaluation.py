@@ -134,12 +134,15 @@ class CellEvaluation:
     # (``DEVICE_PROPERTIES``); ``_pair`` holds (repeat, cpu) outputs of the last such call.
     paired: bool = False
     _pair: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+    # CPU cells: the corpus' stacked calls are made twice (repeatability), nothing else.
+    _repeat_on_cpu: bool = False
 
     # ---- calling -----------------------------------------------------------------------------
 
     def _call(self, x: np.ndarray, axis: int, pair: bool = False) -> tuple[np.ndarray | None, str | None]:
         if pair:
-            self._pair = self._paired_calls(x, axis) if self.paired else (None, None)
+            repeat = self.paired or self._repeat_on_cpu
+            self._pair = self._paired_calls(x, axis) if repeat else (None, None)
         start = time.perf_counter()
         self.calls += 1
         try:
@@ -172,16 +175,16 @@ class CellEvaluation:
         return y, error
 
     def _paired_calls(self, x: np.ndarray, axis: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The same call again on the cell's device, and on the CPU (None where it raises)."""
-        outputs = []
-        for device in (self.cell.device, "cpu"):
+        """The same call again on the device, and on the CPU (None where it raises, or on a CPU cell)."""
+        outputs: list[np.ndarray | None] = []
+        for device in (self.cell.device, "cpu") if self.paired else (self.cell.device,):
             try:
                 with np.errstate(all="ignore"):
                     y = self.cell.impl.call(x, axis, device)
             except Exception:
                 y = None
             outputs.append(y if isinstance(y, np.ndarray) else None)
-        return outputs[0], outputs[1]
+        return outputs[0], outputs[1] if self.paired else None
 
     def observe(
         self,
@@ -268,6 +271,7 @@ class CellEvaluation:
                     group += copies
                 else:
                     separate += copies
+        self._repeat_on_cpu = self.cell.device == "cpu"
         for group in by_length.values():
             stacked = np.concatenate([c.x for c, *_ in group])
             if self.profile.compact_shapes:
@@ -288,6 +292,7 @@ class CellEvaluation:
                     case, role, y=part, called=True, oracle=oracle, reference=reference, pair=part_pair
                 )
                 start += rows
+        self._repeat_on_cpu = False
         for case, role, oracle, reference in separate:
             self.observe(case, role, oracle=oracle, reference=reference)
 
@@ -360,7 +365,14 @@ class CellEvaluation:
     # ---- judging -------------------------------------------------------------------------------
 
     def applicable_properties(self) -> list[str]:
-        return [name for name, p in PROPERTIES.items() if self.cell.impl.op in p.ops]
+        """The properties judged for this cell: repeatability everywhere, CPU consistency off the CPU."""
+        op = self.cell.impl.op
+        names = [name for name, p in PROPERTIES.items() if op in p.ops]
+        return names + [
+            name
+            for name, p in DEVICE_PROPERTIES.items()
+            if op in p.ops and (self.cell.device != "cpu" or name == "repeatability")
+        ]
 
     def _judge(self, name: str, obs: Observation) -> SliceResults | None:
         if (
@@ -385,7 +397,7 @@ class CellEvaluation:
             return PropertyOutcome(name, "unsupported", message=self.unsupported)
         if name == "shape_dtype":
             return self._shape_dtype_outcome()
-        if name in DEVICE_PROPERTIES and not self.paired:
+        if name in DEVICE_PROPERTIES and not self.paired and name != "repeatability":
             return PropertyOutcome(name, "skipped", message="applies to GPU (non-CPU) devices only")
         metrics, failures, n_cases = [], [], 0
         errors = [

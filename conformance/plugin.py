@@ -426,8 +426,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = metafunc.config.stash[SESSION_KEY]
     prop = metafunc.function.__name__.removeprefix("test_")
-    if prop in DEVICE_PROPERTIES:  # GPU properties: cells on a non-CPU device only
-        cells = [c for c in session.cells() if c.device != "cpu" and c.impl.op in DEVICE_PROPERTIES[prop].ops]
+    if prop in DEVICE_PROPERTIES:  # GPU properties: non-CPU cells; repeatability everywhere
+        cells = [
+            c
+            for c in session.cells()
+            if (c.device != "cpu" or prop == "repeatability") and c.impl.op in DEVICE_PROPERTIES[prop].ops
+        ]
     else:
         cells = [
             c

@@ -389,7 +389,8 @@ def repeatability(x, y, y_other, oracle: OracleResult, op: str, dtype, axis: int
 
     ``y_other`` is the output of a second, identical call on the same device. Metric: the
     number of elements whose bits differ; bound 0. Applies to every non-empty slice:
-    determinism does not depend on the input.
+    determinism does not depend on the input. On a GPU every call is repeated; on the CPU
+    the corpus' stacked calls (every row length, the 30,000-element axis included) are.
     """
     a, b = np.asarray(y), np.asarray(y_other)
     shape = _slices(_as_float(a), axis).shape

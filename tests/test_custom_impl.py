@@ -23,7 +23,7 @@ from conformance.adapters.custom import (
     split_target,
 )
 from conformance.api import conformance_check  # noqa: F401  (the fixture, as a user's conftest gets it)
-from conformance.properties import PROPERTIES
+from conformance.properties import DEVICE_PROPERTIES, PROPERTIES
 from reference.dtypes import output_dtype_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,11 @@ def unshifted_softmax(x, axis):
 def test_check_passes_a_correct_function_with_a_structured_result():
     result = conformance.check(good_softmax, "softmax", dtypes=["float32", "bfloat16"], profile="quick")
     assert result.ok, result.summary()
-    expected = {"shape_dtype", *(p for p, prop in PROPERTIES.items() if "softmax" in prop.ops)}
+    expected = {
+        "shape_dtype",
+        "repeatability",
+        *(p for p, prop in PROPERTIES.items() if "softmax" in prop.ops),
+    }
     assert {r.property for r in result.results} == expected
     assert result.dtypes == ["float32", "bfloat16"]
     precision = result.get("bfloat16", "precision")
@@ -167,7 +171,8 @@ def test_misbehaving_function_gets_a_verdict_per_check(name):
     judged = result.get("float32", prop)
     assert judged.verdict == verdict, result.summary()
     assert text in judged.message
-    assert not result.ok and len(result.results) == 1 + sum("softmax" in p.ops for p in PROPERTIES.values())
+    judged = {**PROPERTIES, "repeatability": DEVICE_PROPERTIES["repeatability"]}
+    assert not result.ok and len(result.results) == 1 + sum("softmax" in p.ops for p in judged.values())
 
 
 def test_a_hanging_call_is_cut_off_and_the_rest_still_runs():
@@ -323,7 +328,9 @@ def test_cli_runs_the_function_beside_a_framework(tmp_path, user_module):
     checks = [r for r in records if r["type"] == "check"]
     mine = [r for r in checks if r["framework"] == "mykernel"]
     assert {r["api"] for r in mine} == {"user_kernels.good_softmax"}
-    assert {r["verdict"] for r in mine} == {"pass"} and len(mine) == 8
+    assert {r["verdict"] for r in mine} == {"pass"} and len(
+        mine
+    ) == 9  # 8 properties of softmax + repeatability
     assert {r["implementation"] for r in checks} == {
         "mykernel-user_kernels.good_softmax-eager",
         "numpy-exp-shift-eager",

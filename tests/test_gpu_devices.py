@@ -139,18 +139,22 @@ def test_gpu_cell_with_nondeterministic_output_fails_repeatability():
     assert evaluation.outcome("device_consistency").verdict == "pass"  # 1 ULP apart: within the model
 
 
-def test_cpu_cell_makes_no_paired_calls_and_skips_gpu_properties():
+def test_cpu_cell_repeats_only_the_corpus_batches_and_skips_cpu_consistency():
     calls: list[str] = []
     impl = _fake(_far_off)
     counting = Implementation(
         "fakegpu", "softmax", "softmax", "eager", lambda x, a, d: calls.append(d) or impl.call(x, a, d), "y"
     )
     evaluation = _evaluate(counting, "cpu")
-    assert not evaluation.paired and set(calls) == {"cpu"} and len(calls) == evaluation.calls
-    assert all(o.y_cpu is None and o.y_repeat is None for o in evaluation.observations)
-    for name in DEVICE_PROPERTIES:
-        out = evaluation.outcome(name)
-        assert out.verdict == "skipped" and "non-CPU" in out.message
+    assert not evaluation.paired and set(calls) == {"cpu"}
+    assert all(o.y_cpu is None for o in evaluation.observations)
+    repeated = [o for o in evaluation.observations if o.y_repeat is not None]
+    assert repeated and all(o.case.is_row_case for o in repeated)  # the stacked corpus calls only
+    assert not any(o.role == "hypothesis" and o.y_repeat is not None for o in evaluation.observations)
+    assert len(calls) > evaluation.calls  # the repeats are extra calls
+    out = evaluation.outcome("device_consistency")
+    assert out.verdict == "skipped" and "non-CPU" in out.message
+    assert evaluation.outcome("repeatability").verdict == "pass"
 
 
 # ---- the plugin: device selection, skipping with a reason, records -------------------------------
@@ -231,7 +235,7 @@ def test_plugin_selects_devices_skips_unseen_ones_with_the_reason_and_records_gp
     assert checks["fakegpu", "cuda:0", "device_consistency"]["metric"] == 1.0
     assert checks["fakegpu", "cuda:0", "device_consistency"]["unit"] == "ULP"
     assert checks["fakegpu", "cuda:0", "repeatability"]["verdict"] == "pass"
-    assert not any(dev == "cpu" and prop in DEVICE_PROPERTIES for _, dev, prop in checks)
+    assert not any(dev == "cpu" and prop == "device_consistency" for _, dev, prop in checks)
     # a device the framework does not see: every check recorded as skipped, with the reason
     unseen = [r for (fw, dev, _), r in checks.items() if fw == "fakegpu" and dev == "cuda:1"]
     assert {r["property"] for r in unseen} >= {"precision", "device_consistency", "repeatability"}

@@ -27,6 +27,8 @@ PROPERTY_ORDER = (
     "shift_invariance",
     "log_softmax_consistency",
     "nan_propagation",
+    "device_consistency",
+    "repeatability",
 )
 PROPERTY_LABEL = {
     "shape_dtype": "shape & dtype",
@@ -38,6 +40,8 @@ PROPERTY_LABEL = {
     "shift_invariance": "shift invariance",
     "log_softmax_consistency": "log-softmax consistency",
     "nan_propagation": "NaN propagation",
+    "device_consistency": "CPU–GPU consistency",
+    "repeatability": "repeatability",
 }
 DTYPE_ORDER = ("float16", "bfloat16", "float32", "float64")
 DTYPE_SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
