@@ -1,6 +1,9 @@
 """Run the suite for one tox matrix environment and decide whether the environment failed.
 
-``python -m conformance.tox_run ARGS...`` runs ``python -m conformance run ARGS...`` and exits:
+``python -m conformance.tox_run ARGS...`` runs ``python -m conformance run ARGS...`` on the frameworks
+installed in the environment (``--framework`` added unless ARGS give one: a matrix environment
+installs only the frameworks it tests, and "not installed" records of the others would only be
+noise in the merged report) and exits:
 
 * 0 when the suite exits 0, or exits 1 because checks found unexpected discrepancies: those
   are the findings the matrix exists to collect (they are in the run and its report);
@@ -66,6 +69,16 @@ def broken_frameworks(run_dir: Path, gpus: list[str] | tuple[str, ...] = ()) -> 
     return broken
 
 
+def with_installed_frameworks(args: list[str]) -> list[str]:
+    """``args`` with ``--framework`` naming every installed framework, unless ``args`` name some."""
+    if any(a == "--framework" or a.startswith("--framework=") for a in args):
+        return list(args)
+    from conformance.adapters import all_adapters
+
+    installed = [name for name, adapter in all_adapters().items() if adapter.installed()]
+    return ["--framework", ",".join(installed), *args]
+
+
 def env_status(suite_status: int, broken: list[str]) -> int:
     """The environment's exit status from the suite's status and the broken frameworks (see module doc)."""
     if suite_status < 0:
@@ -82,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"conformance.tox_run: error: {exc}", file=sys.stderr)
         return 2
-    status = subprocess.call([sys.executable, "-m", "conformance", "run", *args])
+    status = subprocess.call([sys.executable, "-m", "conformance", "run", *with_installed_frameworks(args)])
     broken = broken_frameworks(run_dir, gpus_asked(args)) if status in (0, 1) else []
     result = env_status(status, broken)
     if status == 1 and result == 0:

@@ -280,9 +280,17 @@ def test_main_maps_the_suite_status(tmp_path, monkeypatch, capsys, suite_status,
         return suite_status
 
     monkeypatch.setattr(tox_run.subprocess, "call", fake_call)
-    args = ["--profile", "quick", "--run-id", run_dir.name, "--results-dir", str(run_dir.parent)]
+    args = ["--framework", "torch", "--profile", "quick", "--run-id", run_dir.name]
+    args += ["--results-dir", str(run_dir.parent)]
     assert tox_run.main(args) == expected
     assert calls == [[sys.executable, "-m", "conformance", "run", *args]]
+
+
+def test_the_run_covers_the_installed_frameworks_unless_told_otherwise():
+    args = tox_run.with_installed_frameworks(["--profile", "quick"])
+    assert args[0] == "--framework" and args[2:] == ["--profile", "quick"]
+    assert "numpy" in args[1].split(",")  # always installed: the oracle needs it
+    assert tox_run.with_installed_frameworks(["--framework=jax"]) == ["--framework=jax"]
 
 
 def test_main_passes_a_real_usage_error_through(tmp_path):
