@@ -214,14 +214,15 @@ def monotonicity(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> Slice
 def stability(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """Finite, correct output for large and small finite input.
 
-    Applies to regular slices with an entry beyond the dtype's exp overflow
+    Applies to the slices precision judges that have a finite entry beyond the dtype's exp overflow
     threshold (``|x| > log(max)``): an unshifted exp overflows (or underflows to
     0/0) there. Holds when every output is finite where the exact result is and
     within the precision tolerance.
     """
     info = dtype_info(dtype)
     xs = _slices(_as_float(x), axis)
-    large = np.any(np.abs(xs) > info.exp_overflow, axis=1) if xs.shape[1] else np.zeros(len(xs), bool)
+    big = np.isfinite(xs) & (np.abs(xs) > info.exp_overflow)  # a -inf mask entry is not "large"
+    large = np.any(big, axis=1) if xs.shape[1] else np.zeros(len(xs), bool)
     result = precision(x, y, oracle, op, dtype, axis)
     yf = _slices(_as_float(y), axis)
     ex = _slices(oracle.exact, axis).astype(np.float64)
