@@ -194,9 +194,7 @@ def _run_frameworks(
         )
 
     jobs = args.jobs or min(2, os.cpu_count() or 1)
-    run_processes(
-        commands, run_dir, env, jobs, args.timeout, finished, show_progress=not args.no_progress
-    )
+    run_processes(commands, run_dir, env, jobs, args.timeout, finished, show_progress=not args.no_progress)
     return died
 
 

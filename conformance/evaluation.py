@@ -33,7 +33,7 @@ from conformance.properties import (
     classify_semantics,
     oracle_for,
 )
-from conformance.repro import array_literal, repro_snippet
+from conformance.repro import device_repro, repro_snippet
 from reference.dtypes import dtype_from_name, dtype_info, output_dtype_for
 
 
@@ -491,6 +491,7 @@ class CellEvaluation:
     def _describe_failure(self, name: str, out: PropertyOutcome, failures: list) -> None:
         if name in DEVICE_PROPERTIES:
             return self._describe_device_failure(name, out, failures)
+
         def size_key(f):
             obs, i, metric, _ = f
             xs = self._slice(obs.case.x, obs.case.axis, i).astype(np.float64)
@@ -626,30 +627,6 @@ def _rows_of(
     return tuple(  # type: ignore[return-value]
         y[start:stop] if isinstance(y, np.ndarray) and y.shape == tuple(shape) else None for y in pair
     )
-
-
-def device_repro(impl: Implementation, x: np.ndarray, axis: int, device: str, compare_with: str) -> str:
-    """A script that makes the call on ``device`` and again (``"repeat"``) or on the CPU, and prints both."""
-    second = device if compare_with == "repeat" else "cpu"
-    lines = [impl.imports]
-    if "bfloat16" in str(x.dtype) and "ml_dtypes" not in impl.imports:
-        lines.append("import ml_dtypes")
-    lines += [
-        "",
-        f"x = {array_literal(x)}",
-        f"axis = {axis}",
-        f"device = {device!r}",
-        impl.snippet.strip(),
-        "first = np.asarray(y)",
-        f"device = {second!r}",
-        impl.snippet.strip(),
-        "second = np.asarray(y)",
-        "np.set_printoptions(precision=17)",
-        f'print("{device}:", first.astype(np.float64))',
-        f'print("{second}:", second.astype(np.float64))',
-        'print("bitwise equal:", first.tobytes() == second.tobytes())',
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _worst_case(

@@ -51,23 +51,43 @@ def array_literal(a: np.ndarray) -> str:
     return f"{src}.astype({dtype_src})"
 
 
+def _header(impl: Implementation, x: np.ndarray, axis: int, device: str, *others: np.ndarray) -> list[str]:
+    """Imports (ml_dtypes for bfloat16, base64/zlib for packed arrays), then x, axis and device."""
+    arrays = (x, *others)
+    lines = [impl.imports]
+    if max(a.size for a in arrays) > INLINE_LIMIT:
+        lines.append("import base64\nimport zlib")
+    if any(dtype_name(a.dtype) == "bfloat16" for a in arrays) and "ml_dtypes" not in impl.imports:
+        lines.append("import ml_dtypes")
+    return [*lines, "", f"x = {array_literal(x)}", f"axis = {axis}", f"device = {device!r}"]
+
+
 def repro_snippet(impl: Implementation, x: np.ndarray, axis: int, device: str, expected: np.ndarray) -> str:
     """A script that prints the implementation's output and the oracle's correctly rounded answer."""
-    needs_bf16 = "bfloat16" in (dtype_name(x.dtype), dtype_name(expected.dtype))
-    lines = [impl.imports]
-    if max(x.size, expected.size) > INLINE_LIMIT:
-        lines.append("import base64\nimport zlib")
-    if needs_bf16 and "ml_dtypes" not in impl.imports:
-        lines.append("import ml_dtypes")
-    lines += [
-        "",
-        f"x = {array_literal(x)}",
-        f"axis = {axis}",
-        f"device = {device!r}",
+    lines = [
+        *_header(impl, x, axis, device, expected),
         impl.snippet.strip(),
         f"expected = {array_literal(expected)}  # the oracle, correctly rounded",
         "np.set_printoptions(precision=17)",
         'print("got:     ", np.asarray(y).astype(np.float64))',
         'print("expected:", expected.astype(np.float64))',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def device_repro(impl: Implementation, x: np.ndarray, axis: int, device: str, compare_with: str) -> str:
+    """A script that makes the call on ``device`` and again (``"repeat"``) or on the CPU, and prints both."""
+    second = device if compare_with == "repeat" else "cpu"
+    lines = [
+        *_header(impl, x, axis, device),
+        impl.snippet.strip(),
+        "first = np.asarray(y)",
+        f"device = {second!r}",
+        impl.snippet.strip(),
+        "second = np.asarray(y)",
+        "np.set_printoptions(precision=17)",
+        f'print("{device}:", first.astype(np.float64))',
+        f'print("{second}:", second.astype(np.float64))',
+        'print("bitwise equal:", first.tobytes() == second.tobytes())',
     ]
     return "\n".join(lines) + "\n"

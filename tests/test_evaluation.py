@@ -179,3 +179,16 @@ def test_results_tail_returns_only_whole_new_lines(tmp_path):
     with open(path, "a") as fh:
         fh.write('}\n{"type": "check", "n": 3}\n')
     assert [r["n"] for r in tail.new_records()] == [2, 3]
+
+
+def test_both_repro_scripts_run_with_a_packed_long_input():
+    """Inputs beyond INLINE_LIMIT are packed with base64/zlib: each script must import them."""
+    from conformance.adapters import get_adapter
+    from conformance.repro import device_repro, repro_snippet
+
+    impl = next(i for i in get_adapter("numpy").implementations() if i.api == "exp-shift")
+    x = np.random.default_rng(0).standard_normal((1, INLINE_LIMIT + 44)).astype(np.float32)
+    for src in (device_repro(impl, x, -1, "cpu", "repeat"), repro_snippet(impl, x, -1, "cpu", x)):
+        namespace: dict = {}
+        exec(compile(src, "repro", "exec"), namespace)
+        assert np.array_equal(namespace["x"], x)
