@@ -7,9 +7,11 @@ numpy,scipy,jax --profile quick --seed 1 --run-id sample1``) is amplified to N r
 (``conformance.report.synthetic.amplify``: its records copied under more framework names,
 versions and devices, so the matrix, semantics table, histograms and drill-downs grow as
 they would for a big merged run). Prints the time of each stage of the build (reading the
-results file included), the size of the page and of its parts, and with ``--browser`` the
-time headless Chromium takes from navigation to the load event. Figures are recorded in
-``benchmarks/README.md``; tests never assert on time.
+results file included), the size of the page and of its parts, and with ``--browser`` what
+headless Chromium (1400x1000 window) takes to open it: wall time from navigation to the load
+event, the page's own DOMContentLoaded and load times, its DOM elements once loaded and the
+renderer's layout/style time. Figures are recorded in ``benchmarks/README.md``; tests never
+assert on time.
 """
 
 from __future__ import annotations
@@ -31,8 +33,15 @@ from conformance.records import read_run
 from conformance.report.synthetic import amplify
 
 
-def browser_load_seconds(page: Path) -> float | None:
-    """Seconds from navigation to the load event in headless Chromium (None without Chromium)."""
+def browser_open(page: Path) -> dict | None:
+    """Headless Chromium opening ``page``: seconds to the load event and what the page reports.
+
+    Returns ``{"load_s", "dcl_ms", "load_ms", "elements", "layout_s", "style_s"}`` (None without
+    Chromium): wall seconds from navigation to the load event as this process sees it, the
+    page's DOMContentLoaded and load event ends (``performance.timing``, ms after navigation
+    start), its DOM elements at the load event (``getElementsByTagName('*')``), and the
+    renderer's layout and style-recalculation time (``Performance.getMetrics``).
+    """
     from conformance.report.chromium import Chromium, find_chromium
 
     binary = find_chromium()
@@ -46,10 +55,39 @@ def browser_load_seconds(page: Path) -> float | None:
                 "sessionId"
             ]
             chrome.send("Page.enable", session=session)
+            chrome.send("Performance.enable", session=session)
+            chrome.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+                session=session,
+            )
             start = time.perf_counter()
             chrome.send("Page.navigate", {"url": page.as_uri()}, session=session)
             chrome.wait_for("Page.loadEventFired", timeout=120)
-            return time.perf_counter() - start
+            load = time.perf_counter() - start
+            probe = chrome.send(
+                "Runtime.evaluate",
+                {
+                    "expression": "JSON.stringify([performance.timing.domContentLoadedEventEnd"
+                    " - performance.timing.navigationStart, performance.timing.loadEventEnd"
+                    " - performance.timing.navigationStart, document.getElementsByTagName('*').length])",
+                    "returnByValue": True,
+                },
+                session=session,
+            )
+            dcl, load_ms, elements = json.loads(probe["result"]["value"])
+            metrics = {
+                m["name"]: m["value"]
+                for m in chrome.send("Performance.getMetrics", session=session)["metrics"]
+            }
+            return {
+                "load_s": load,
+                "dcl_ms": dcl,
+                "load_ms": load_ms,
+                "elements": elements,
+                "layout_s": metrics.get("LayoutDuration", float("nan")),
+                "style_s": metrics.get("RecalcStyleDuration", float("nan")),
+            }
         finally:
             chrome.close()
 
@@ -99,13 +137,18 @@ def main() -> int:
         out.write_text(page, encoding="utf-8")
         lap("render + write HTML")
         total = (clock[0] - start[0], clock[1] - start[1])
-        blob = re.search(r'id="details">(.*?)</script>', page, re.S)
-        load = browser_load_seconds(out) if args.browser else None
+        blocks = {
+            m.group(1): len(m.group(2))
+            for m in re.finditer(r'<script type="application/json" id="([^"]+)">(.*?)</script>', page, re.S)
+        }
+        markup = re.sub(r"<script\b.*?</script>", "", page, flags=re.S)
+        load_before = _load_average()
+        opened = browser_open(out) if args.browser else None
 
-        load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(
             f"machine: {cpu_model()} x{os.cpu_count()}, Python {platform.python_version()},"
-            f" load average {load_avg:.1f} (wall times grow with it; CPU times much less)"
+            f" load average {load_before:.1f} before the browser step, {_load_average():.1f} after"
+            " (wall times grow with it; CPU times much less)"
         )
         print(f"input: {args.run} ({len(real.checks)} checks) amplified to {len(records):,} records: {kinds}")
         print(f"results file: {results.stat().st_size / 1e6:.1f} MB")
@@ -115,15 +158,38 @@ def main() -> int:
         print(f"  {'total build':34s} {total[0]:6.2f}s {total[1]:6.2f}s")
         size = len(page.encode("utf-8"))
         print(f"report.html: {size / 1e6:.2f} MB ({size:,} bytes)")
-        print(f"  drill-down JSON blob: {len(blob.group(1)) / 1e6:.2f} MB, {len(model.details['d'])} entries")
-        print(f"  SVG: {(len(hist) + len(samples)) / 1e3:.0f} kB; matrix rows: {len(model.matrix)}")
-        chips = page.count('class="c ')
-        print(f"  elements: {page.count('<')} tags; chips: {chips}")
+        print(
+            "  JSON blocks: "
+            + ", ".join(f"{name} {n / 1e6:.2f} MB" for name, n in blocks.items())
+            + f" (drill-downs: {len(model.details['d'])} entries)"
+        )
+        print(f"  SVG: {(len(hist) + len(samples)) / 1e3:.0f} kB")
+        groups = len({(r.framework, r.source) for r in model.matrix})
+        chips = sum(len(c) for r in model.matrix for c in r.cells.values())
+        summary_chips = markup.count('class="c ')
+        print(
+            f"  matrix: {len(model.matrix)} rows in {groups} framework groups, {chips} chips"
+            f" (built on demand); summary chips in the page: {summary_chips}"
+        )
+        print(f"  elements in the markup (JSON blocks aside): {len(re.findall(r'<[a-zA-Z]', markup)):,}")
         if model.details_note:
             print(f"  note: {model.details_note}")
         if args.browser:
-            print(f"headless Chromium, navigation to load event: {load:.2f} s" if load else "no chromium")
+            if opened is None:
+                print("no chromium")
+            else:
+                print(
+                    f"headless Chromium: navigation to load event {opened['load_s']:.2f} s"
+                    f" (page: DOMContentLoaded {opened['dcl_ms'] / 1e3:.2f} s,"
+                    f" load {opened['load_ms'] / 1e3:.2f} s);"
+                    f" {opened['elements']:,} DOM elements;"
+                    f" layout {opened['layout_s']:.2f} s, style {opened['style_s']:.2f} s"
+                )
     return 0
+
+
+def _load_average() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from conformance.adapters.custom import (
     load_function,
 )
 from conformance.evaluation import Cell, CellEvaluation, cell_seed
+from conformance.gradient_properties import GRADIENT_PROPERTIES
 from conformance.profiles import get_profile
 from conformance.properties import DEVICE_PROPERTIES, PROPERTIES, SHAPE_DTYPE
 from reference.dtypes import FLOAT_DTYPE_NAMES
@@ -209,7 +210,9 @@ def evaluate_cell(
                 verdict=out.verdict,
                 metric=out.metric,
                 tolerance=out.bound,
-                unit={**PROPERTIES, **DEVICE_PROPERTIES}[prop].unit if prop != SHAPE_DTYPE else "failures",
+                unit={**PROPERTIES, **DEVICE_PROPERTIES, **GRADIENT_PROPERTIES}[prop].unit
+                if prop != SHAPE_DTYPE
+                else "failures",
                 message=out.message,
                 n_cases=out.n_cases,
                 n_failed=out.n_failed,

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from conformance import custom_cli
+from conformance.adapters import AdapterLoadError
 from conformance.records import RESULTS_FILE, UNEXPECTED, RunFileError, RunWriter, read_run, sanitize
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
@@ -250,7 +251,15 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         if not adapter.available():
             table.add_row(
-                name, "not installed" if not adapter.installed() else "import failed", "", "", "", "", ""
+                name,
+                "not installed"
+                if not adapter.installed()
+                else getattr(adapter, "unavailable_reason", None) or "import failed",
+                "",
+                "",
+                "",
+                "",
+                "",
             )
             continue
         version, devices = adapter.version() or "", ", ".join(adapter.devices())
@@ -326,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"softmax-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except RunFileError as exc:
+        print(f"softmax-conformance: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AdapterLoadError as exc:  # a third-party entry point that is broken or of the wrong type
         print(f"softmax-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -23,6 +23,8 @@ DISTRIBUTIONS = (
     "keras",
     "jax",
     "jaxlib",
+    "onnxruntime",
+    "onnx",
     "hypothesis",
 )
 

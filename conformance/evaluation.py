@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import traceback
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,8 @@ from conformance.adapters.base import Implementation
 from conformance.cases import Case
 from conformance.cases.corpus import LONG_LENGTH, corpus_cases
 from conformance.cases.strategies import batches
+from conformance.gradient_properties import GRADIENT_PROPERTIES
+from conformance.gradients import GradientEvaluation
 from conformance.profiles import Profile
 from conformance.properties import (
     DEVICE_PROPERTIES,
@@ -59,9 +62,11 @@ class Observation:
     shape_error: str | None = None
     role: str = "corpus"  # corpus | hypothesis | shifted | isolated
     reference: OracleResult | None = None  # for shifted inputs: the unshifted input's oracle
-    # Non-CPU cells only (``DEVICE_PROPERTIES``): the same call again, and the same call on the CPU.
+    # ``DEVICE_PROPERTIES``: the same call again (non-CPU cells; CPU corpus calls), the same call
+    # on the CPU (non-CPU cells), and the same API's eager call (compiled modes).
     y_repeat: np.ndarray | None = None
     y_cpu: np.ndarray | None = None
+    y_eager: np.ndarray | None = None
 
     def judged_against(self) -> OracleResult:
         return self.reference if self.reference is not None else self.oracle
@@ -98,6 +103,41 @@ HISTOGRAM_EDGES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 256.0, 
 SAMPLE_VECTOR = (1.0, 2.0, 4.0, 5.0, 6.0, 0.5, 3.0, 2.5, 7.5, 1.5, 0.25, 4.5, 3.5, 6.5, 5.5, 8.0)
 
 
+def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple[PropertyOutcome, list]:
+    """One property over every judged observation: verdict (pass, fail, or skipped when nothing
+    applied), worst and median metric, the bound at the worst slice, the error histogram
+    (``precision``, ``grad_precision``), and the failing slices as (observation, slice, metric,
+    bound), for the caller to describe."""
+    metrics, failures, n_cases = [], [], 0
+    worst_metric, worst_bound = -np.inf, None
+    for obs, res in judged:
+        app = res.applicable
+        n_cases += int(np.sum(app))
+        metrics.append(res.metric[app])
+        bad = np.flatnonzero(app & ~res.passed)
+        failures += [(obs, int(i), float(res.metric[i]), float(res.bound[i])) for i in bad]
+        if np.any(app):
+            values = np.where(np.isnan(res.metric[app]), np.inf, res.metric[app])
+            i = int(np.flatnonzero(app)[np.argmax(values)])
+            if res.metric[i] > worst_metric or np.isnan(res.metric[i]):
+                worst_metric, worst_bound = float(res.metric[i]), float(res.bound[i])
+    all_metrics = np.concatenate(metrics) if metrics else np.array([])
+    out = PropertyOutcome(name, "pass", n_cases=n_cases)
+    if all_metrics.size:
+        out.metric = float(np.max(all_metrics))
+        out.median = float(np.median(all_metrics))
+        out.bound = worst_bound
+        if name in ("precision", "grad_precision"):
+            out.histogram = error_histogram(all_metrics)
+    if failures:
+        out.verdict = "fail"
+        out.n_failed = len(failures)
+    elif n_cases == 0:
+        out.verdict = "skipped"
+        out.message = "no input to which this property applies"
+    return out, failures
+
+
 def error_histogram(metrics: np.ndarray) -> dict:
     """Counts of ``metrics`` per bin ``[edges[k], edges[k+1])``, the last bin open; NaN/inf counted apart."""
     metrics = np.asarray(metrics, dtype=np.float64)
@@ -130,29 +170,59 @@ class CellEvaluation:
     call_seconds: float = 0.0
     calls: int = 0
     hypothesis_error: str | None = None
-    # A cell on a non-CPU device repeats every observed call and makes it on the CPU too
-    # (``DEVICE_PROPERTIES``); ``_pair`` holds (repeat, cpu) outputs of the last such call.
+    # A cell on a non-CPU device repeats every observed call and makes it on the CPU too, a
+    # compiled mode makes it in eager mode too (``DEVICE_PROPERTIES``); ``_pair`` holds the
+    # (repeat, cpu, eager) outputs of the last such call.
     paired: bool = False
-    _pair: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+    _pair: tuple[np.ndarray | None, ...] = (None, None, None)
     # CPU cells: the corpus' stacked calls are made twice (repeatability), nothing else.
     _repeat_on_cpu: bool = False
+    # Compiled modes: the first call per (shape, dtype, axis) is made twice; compile time is
+    # the first call's time less the second's (``timing``).
+    compile_seconds: float = 0.0
+    compiles: int = 0
+    _compiled_keys: set = field(default_factory=set)
+    gradients: GradientEvaluation | None = None
 
     # ---- calling -----------------------------------------------------------------------------
 
     def _call(self, x: np.ndarray, axis: int, pair: bool = False) -> tuple[np.ndarray | None, str | None]:
-        if pair:
-            repeat = self.paired or self._repeat_on_cpu
-            self._pair = self._paired_calls(x, axis) if repeat else (None, None)
+        y, error = self._timed_call(x, axis)
+        if pair:  # after the timed call, which must be the first of a compiled shape
+            self._pair = self._paired_calls(x, axis)
+        return y, error
+
+    def _timed_call(self, x: np.ndarray, axis: int) -> tuple[np.ndarray | None, str | None]:
+        key = (x.shape, str(x.dtype), axis)
+        first = self.cell.impl.mode != "eager" and key not in self._compiled_keys
         start = time.perf_counter()
         self.calls += 1
         try:
             with np.errstate(all="ignore"):
                 y = self.cell.impl.call(x, axis, self.cell.device)
+                if first:
+                    self._compiled_keys.add(key)
+                    first_seconds = time.perf_counter() - start
+                    again = time.perf_counter()
+                    self.cell.impl.call(x, axis, self.cell.device)
+                    self.compile_seconds += max(first_seconds - (time.perf_counter() - again), 0.0)
+                    self.compiles += 1
+                    start += time.perf_counter() - again  # the second call is not run time
         except Exception as exc:
             return None, _short_error(exc)
         finally:
             self.call_seconds += time.perf_counter() - start
         return y, None
+
+    def timing(self) -> dict:
+        """Seconds spent in the implementation: forward run time, compile time (compiled modes), backward."""
+        return {
+            "calls": self.calls,
+            "run_seconds": round(max(self.call_seconds - self.compile_seconds, 0.0), 4),
+            "compile_seconds": round(self.compile_seconds, 4),
+            "compiles": self.compiles,
+            "backward_seconds": round(self.gradients.call_seconds, 4) if self.gradients else None,
+        }
 
     def _call_rows(self, x: np.ndarray, pair: bool = False) -> tuple[np.ndarray | None, str | None]:
         """Call on a C-contiguous 2-D ``x`` along its last axis, padded with filler rows to a bucket.
@@ -174,17 +244,29 @@ class CellEvaluation:
             self._pair = _rows_of(self._pair, 0, rows, padded.shape)
         return y, error
 
-    def _paired_calls(self, x: np.ndarray, axis: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The same call again on the device, and on the CPU (None where it raises, or on a CPU cell)."""
+    def _paired_calls(self, x: np.ndarray, axis: int) -> tuple[np.ndarray | None, ...]:
+        """The same call again on the device, on the CPU, and in eager mode (None where not made or raising).
+
+        Repeated: on a non-CPU device always, on the CPU for the corpus' stacked calls.
+        On the CPU: non-CPU cells. In eager mode: compiled modes (``eager_call``).
+        """
+        impl = self.cell.impl
+        calls = (
+            (impl.call, self.cell.device) if self.paired or self._repeat_on_cpu else None,
+            (impl.call, "cpu") if self.paired else None,
+            (impl.eager_call, self.cell.device) if impl.eager_call is not None else None,
+        )
         outputs: list[np.ndarray | None] = []
-        for device in (self.cell.device, "cpu") if self.paired else (self.cell.device,):
-            try:
-                with np.errstate(all="ignore"):
-                    y = self.cell.impl.call(x, axis, device)
-            except Exception:
-                y = None
+        for spec in calls:
+            y = None
+            if spec is not None:
+                try:
+                    with np.errstate(all="ignore"):
+                        y = spec[0](x, axis, spec[1])
+                except Exception:
+                    y = None
             outputs.append(y if isinstance(y, np.ndarray) else None)
-        return outputs[0], outputs[1] if self.paired else None
+        return tuple(outputs)
 
     def observe(
         self,
@@ -195,7 +277,7 @@ class CellEvaluation:
         called: bool = False,
         oracle: OracleResult | None = None,
         reference: OracleResult | None = None,
-        pair: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+        pair: tuple[np.ndarray | None, ...] = (None, None, None),
     ) -> Observation:
         """Call (unless ``called``) and wrap the result with its oracle (computed unless given).
 
@@ -229,6 +311,10 @@ class CellEvaluation:
             return self
         self._run_corpus()
         self._run_hypothesis()
+        if self.cell.impl.vjp is not None:
+            self.gradients = GradientEvaluation(
+                self.cell.impl, self.cell.device, self.cell.dtype, self.profile.gradient_lengths, self.seed
+            ).run()
         return self
 
     def _stackable(self, case: Case) -> bool:
@@ -366,13 +452,7 @@ class CellEvaluation:
 
     def applicable_properties(self) -> list[str]:
         """The properties judged for this cell: repeatability everywhere, CPU consistency off the CPU."""
-        op = self.cell.impl.op
-        names = [name for name, p in PROPERTIES.items() if op in p.ops]
-        return names + [
-            name
-            for name, p in DEVICE_PROPERTIES.items()
-            if op in p.ops and (self.cell.device != "cpu" or name == "repeatability")
-        ]
+        return applicable_properties(self.cell)
 
     def _judge(self, name: str, obs: Observation) -> SliceResults | None:
         if (
@@ -397,9 +477,14 @@ class CellEvaluation:
             return PropertyOutcome(name, "unsupported", message=self.unsupported)
         if name == "shape_dtype":
             return self._shape_dtype_outcome()
-        if name in DEVICE_PROPERTIES and not self.paired and name != "repeatability":
+        if name in GRADIENT_PROPERTIES:
+            if self.gradients is None:
+                return PropertyOutcome(name, "skipped", message="no backward pass (autodiff) offered")
+            return self.gradients.outcome(name)
+        if name == "compiled_consistency" and self.cell.impl.eager_call is None:
+            return PropertyOutcome(name, "skipped", message="applies to compiled modes only")
+        if name == "device_consistency" and not self.paired:
             return PropertyOutcome(name, "skipped", message="applies to GPU (non-CPU) devices only")
-        metrics, failures, n_cases = [], [], 0
         errors = [
             o
             for o in self.observations
@@ -407,39 +492,11 @@ class CellEvaluation:
             and not o.case.special
             and o.role != "shifted"
         ]
-        worst_metric, worst_bound = -np.inf, None
-        for obs in self.observations:
-            res = self._judge(name, obs)
-            if res is None:
-                continue
-            app = res.applicable
-            n_cases += int(np.sum(app))
-            metrics.append(res.metric[app])
-            bad = np.flatnonzero(app & ~res.passed)
-            failures += [(obs, int(i), float(res.metric[i]), float(res.bound[i])) for i in bad]
-            if np.any(app):
-                i = int(
-                    np.flatnonzero(app)[
-                        np.argmax(np.where(np.isnan(res.metric[app]), np.inf, res.metric[app]))
-                    ]
-                )
-                if res.metric[i] > worst_metric or np.isnan(res.metric[i]):
-                    worst_metric, worst_bound = float(res.metric[i]), float(res.bound[i])
-        all_metrics = np.concatenate(metrics) if metrics else np.array([])
-        out = PropertyOutcome(name, "pass", n_cases=n_cases)
-        if all_metrics.size:
-            out.metric = float(np.max(all_metrics))
-            out.median = float(np.median(all_metrics))
-            out.bound = worst_bound
-            if name == "precision":
-                out.histogram = error_histogram(all_metrics)
+        judged = ((obs, self._judge(name, obs)) for obs in self.observations)
+        out, failures = summarize(name, ((obs, res) for obs, res in judged if res is not None))
+        n_cases = out.n_cases
         if failures:
-            out.verdict = "fail"
-            out.n_failed = len(failures)
             self._describe_failure(name, out, failures)
-        elif n_cases == 0:
-            out.verdict = "skipped"
-            out.message = "no input to which this property applies"
         if errors and out.verdict != "fail":
             out.verdict = "error" if n_cases == 0 else out.verdict
             problem = errors[0].error or errors[0].shape_error
@@ -549,7 +606,7 @@ class CellEvaluation:
 
     def _judge_device(self, name: str, obs: Observation) -> SliceResults | None:
         prop = DEVICE_PROPERTIES[name]
-        other = obs.y_cpu if prop.compare_with == "cpu" else obs.y_repeat
+        other = _other_output(obs, prop.compare_with)
         if other is None or other.shape != obs.y.shape:
             return None
         return prop.judge(obs.case.x, obs.y, other, obs.oracle, self.cell.impl.op, self._dtype, obs.case.axis)
@@ -558,9 +615,13 @@ class CellEvaluation:
         """The smallest differing slice, the device's output beside the CPU's (or the first call's)."""
         prop = DEVICE_PROPERTIES[name]
         obs, i, metric, bound = min(failures, key=lambda f: (f[0].case.x.size, -f[2]))
-        other = obs.y_cpu if prop.compare_with == "cpu" else obs.y_repeat
+        other = _other_output(obs, prop.compare_with)
         x1 = np.ascontiguousarray(self._slice(obs.case.x, obs.case.axis, i))
-        against = "the CPU's output" if prop.compare_with == "cpu" else "a second, identical call's output"
+        against = {
+            "cpu": "the CPU's output",
+            "repeat": "a second, identical call's output",
+            "eager": "the eager mode's output",
+        }[prop.compare_with]
         out.message = (
             f"{len(failures)} slice(s) differ from {against}; worst {prop.unit} {out.metric:.4g}"
             f" (bound {bound:.4g}) in {obs.case.name}"
@@ -620,9 +681,33 @@ class CellEvaluation:
         return rows
 
 
+def applicable_properties(cell: Cell) -> list[str]:
+    """The properties judged for ``cell``: repeatability everywhere, CPU consistency off the CPU,
+    compiled-vs-eager consistency in compiled modes, the gradient properties where there is a VJP."""
+    impl = cell.impl
+    names = [name for name, p in PROPERTIES.items() if impl.op in p.ops]
+    names += [
+        name
+        for name, p in DEVICE_PROPERTIES.items()
+        if impl.op in p.ops
+        and (
+            name == "repeatability"
+            or (name == "device_consistency" and cell.device != "cpu")
+            or (name == "compiled_consistency" and impl.eager_call is not None)
+        )
+    ]
+    if impl.vjp is not None:
+        names += [name for name, p in GRADIENT_PROPERTIES.items() if impl.op in p.ops]
+    return names
+
+
+def _other_output(obs: Observation, compare_with: str) -> np.ndarray | None:
+    return {"cpu": obs.y_cpu, "repeat": obs.y_repeat, "eager": obs.y_eager}[compare_with]
+
+
 def _rows_of(
-    pair: tuple[np.ndarray | None, np.ndarray | None], start: int, stop: int, shape: tuple[int, ...]
-) -> tuple[np.ndarray | None, np.ndarray | None]:
+    pair: tuple[np.ndarray | None, ...], start: int, stop: int, shape: tuple[int, ...]
+) -> tuple[np.ndarray | None, ...]:
     """Rows ``start:stop`` of each output of ``pair`` that has the called input's ``shape`` (else None)."""
     return tuple(  # type: ignore[return-value]
         y[start:stop] if isinstance(y, np.ndarray) and y.shape == tuple(shape) else None for y in pair

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from conformance.adapters import all_adapters
+from conformance.adapters.base import OPT_IN_MODES
 from conformance.adapters.custom import (
     DEFAULT_NAME,
     DEFAULT_TIMEOUT,
@@ -33,14 +34,15 @@ from conformance.adapters.custom import (
     build_implementations,
     declared_outcome,
 )
-from conformance.evaluation import Cell, CellEvaluation, PropertyOutcome, cell_seed
+from conformance.evaluation import Cell, CellEvaluation, PropertyOutcome, applicable_properties, cell_seed
+from conformance.gradient_properties import GRADIENT_PROPERTIES
 from conformance.known import DEFAULT_REGISTRY, apply_registry, find_entry, load_registry, stale_entries
 from conformance.profiles import PROFILES, get_profile
 from conformance.properties import DEVICE_PROPERTIES, PROPERTIES, SEMANTICS, SHAPE_DTYPE
 from conformance.records import RESULTS_FILE, UNEXPECTED, RunWriter, sanitize
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
-PROPERTY_ORDER = (SHAPE_DTYPE, *PROPERTIES, *DEVICE_PROPERTIES, SEMANTICS)
+PROPERTY_ORDER = (SHAPE_DTYPE, *PROPERTIES, *DEVICE_PROPERTIES, *GRADIENT_PROPERTIES, SEMANTICS)
 RECORD_KEY = "conformance_record"
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda:\d+)$")
 
@@ -56,7 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("api", "API(s) to test, e.g. F.softmax (glob patterns allowed)"),
         ("device", "device(s): cpu, cuda:0, ..."),
         ("dtype", f"dtype(s): {', '.join(FLOAT_DTYPE_NAMES)}"),
-        ("mode", "execution mode(s): eager, jit, xla"),
+        ("mode", "execution mode(s): eager, jit, xla, compiled (torch.compile: opt-in, run only when named)"),
         ("op", "op(s): softmax, log_softmax, sum_normalize"),
     ):
         group.addoption(
@@ -187,7 +189,11 @@ class ConformanceSession:
             if (sel.frameworks and name not in sel.frameworks) or (self.custom and not sel.frameworks):
                 continue  # with --impl and no --framework, only the custom implementations run
             if not adapter.available():
-                self._missing[name] = "not installed" if not adapter.installed() else "import failed"
+                self._missing[name] = (
+                    "not installed"
+                    if not adapter.installed()
+                    else getattr(adapter, "unavailable_reason", None) or "import failed"
+                )
                 continue
             self.versions[name] = adapter.version()
             seen = adapter.devices()
@@ -197,6 +203,8 @@ class ConformanceSession:
                     continue
                 if (sel.modes and impl.mode not in sel.modes) or (sel.ops and impl.op not in sel.ops):
                     continue
+                if impl.mode in OPT_IN_MODES and impl.mode not in sel.modes:
+                    continue  # e.g. torch.compile: minutes of compilation, run only when named
                 for device in devices:
                     for dtype in impl.dtypes:
                         if sel.dtypes and dtype not in sel.dtypes:
@@ -294,8 +302,9 @@ class ConformanceSession:
         }
 
     def _record(self, cell, prop, outcome: PropertyOutcome, verdict, entry, seconds) -> dict[str, Any]:
-        judged = {**PROPERTIES, **DEVICE_PROPERTIES}
+        judged = {**PROPERTIES, **DEVICE_PROPERTIES, **GRADIENT_PROPERTIES}
         unit = judged[prop].unit if prop in judged else "failures"
+        current = self._current[1] if self._current and self._current[0] == cell.id else None
         return sanitize(
             {
                 "type": "check",
@@ -317,6 +326,7 @@ class ConformanceSession:
                 "cell_seed": cell_seed(self.seed, cell),
                 "profile": self.profile_name,
                 "seconds": round(seconds, 4),
+                "timing": current.timing() if current is not None else None,
             }
         )
 
@@ -426,18 +436,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = metafunc.config.stash[SESSION_KEY]
     prop = metafunc.function.__name__.removeprefix("test_")
-    if prop in DEVICE_PROPERTIES:  # GPU properties: non-CPU cells; repeatability everywhere
-        cells = [
-            c
-            for c in session.cells()
-            if (c.device != "cpu" or prop == "repeatability") and c.impl.op in DEVICE_PROPERTIES[prop].ops
-        ]
-    else:
-        cells = [
-            c
-            for c in session.cells()
-            if prop in (SHAPE_DTYPE, SEMANTICS) or c.impl.op in PROPERTIES[prop].ops
-        ]
+    cells = [
+        c for c in session.cells() if prop in (SHAPE_DTYPE, SEMANTICS) or prop in applicable_properties(c)
+    ]
     params = [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.impl.framework)) for c in cells]
     metafunc.parametrize("cell", params)
 

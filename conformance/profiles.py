@@ -27,7 +27,9 @@ class Profile:
     ``hypothesis_examples`` generated batches per cell (one framework call each),
     drawn from ``hypothesis_layouts``; ``long_axis`` includes the 30,000-element
     corpus case; ``shrink_calls`` bounds the framework calls spent reducing a
-    failing slice; ``corpus_exclude`` names corpus cases left out.
+    failing slice; ``corpus_exclude`` names corpus cases left out;
+    ``gradient_lengths`` are the row lengths of the backward pass's inputs
+    (``conformance.gradients``; each is one shape a compiled mode compiles).
 
     ``compact_shapes`` trades shape variety for speed (compiled modes compile once
     per input shape): row inputs are padded with filler rows to a few row counts,
@@ -44,6 +46,7 @@ class Profile:
     hypothesis_layouts: tuple[str, ...] = ("rows", "rows", "rows", "block3d", "transposed")
     corpus_exclude: tuple[str, ...] = ()
     compact_shapes: bool = False
+    gradient_lengths: tuple[int, ...] = (3, 16, 100, 1000, 30000)
 
     @property
     def description(self) -> str:
@@ -62,6 +65,7 @@ PROFILES: dict[str, Profile] = {
         hypothesis_layouts=("rows",),
         corpus_exclude=QUICK_CORPUS_EXCLUDE,
         compact_shapes=True,
+        gradient_lengths=(7, 128, 30000),
     ),
     "default": Profile("default", hypothesis_examples=30, long_axis=True, shrink_calls=24),
     "thorough": Profile("thorough", hypothesis_examples=150, long_axis=True, shrink_calls=64),

@@ -364,7 +364,9 @@ def device_consistency(x, y, y_other, oracle: OracleResult, op: str, dtype, axis
     differ by at most twice it (whether each is within it alone is what ``precision`` judges,
     per device). Metric: the largest distance between the two outputs in ULPs of the dtype;
     bound: twice the tolerance (ULPs) at the element furthest beyond its allowance. Equal
-    outputs (both NaN included) agree. Applies to regular slices.
+    outputs (both NaN included) agree, and so do a zero and a value that ``precision``
+    would accept flushed to zero. Applies to regular slices. Also judges compiled modes
+    against eager mode (``compiled_consistency``: ``y_other`` is the eager output).
     """
     dt = np.dtype(dtype)
     a, b = np.asarray(y).astype(dt), np.asarray(y_other).astype(dt)
@@ -377,10 +379,14 @@ def device_consistency(x, y, y_other, oracle: OracleResult, op: str, dtype, axis
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.abs(ys.astype(np.longdouble) - yo.astype(np.longdouble)).astype(np.float64)
         same = (ys == yo) | (np.isnan(ys) & np.isnan(yo))
-        diff = np.where(same, 0.0, np.where(np.isnan(diff), np.inf, diff))
+        # One output flushed to zero where ``precision`` accepts a flush (a result within the
+        # allowance would be subnormal): flush-to-zero on one side only is not a disagreement.
+        ex = _slices(np.asarray(oracle.exact).astype(np.float64), axis)
+        flushed = ((ys == 0) | (yo == 0)) & (np.abs(ex) - allowed < dtype_info(dt).tiny)
+        diff = np.where(same | flushed, 0.0, np.where(np.isnan(diff), np.inf, diff))
         ratio = np.where(diff == 0, 0.0, diff / (2 * allowed))
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
-    distance = _slices(ulp_distance(a, b), axis)
+    distance = np.where(flushed, 0.0, _slices(ulp_distance(a, b), axis))
     worst = np.argmax(ratio, axis=1)
     metric = np.max(distance, axis=1)
     bound = 2 * tol[np.arange(m), worst]
@@ -432,5 +438,6 @@ DEVICE_PROPERTIES: dict[str, DeviceProperty] = {
     for p in (
         DeviceProperty("device_consistency", device_consistency, ALL_OPS, "ULP", "cpu"),
         DeviceProperty("repeatability", repeatability, ALL_OPS, "elements differing", "repeat"),
+        DeviceProperty("compiled_consistency", device_consistency, ALL_OPS, "ULP", "eager"),
     )
 }

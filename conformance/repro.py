@@ -76,18 +76,37 @@ def repro_snippet(impl: Implementation, x: np.ndarray, axis: int, device: str, e
 
 
 def device_repro(impl: Implementation, x: np.ndarray, axis: int, device: str, compare_with: str) -> str:
-    """A script that makes the call on ``device`` and again (``"repeat"``) or on the CPU, and prints both."""
-    second = device if compare_with == "repeat" else "cpu"
+    """A script that makes the call on ``device`` and again (``"repeat"``), on the CPU (``"cpu"``) or in
+    eager mode (``"eager"``: the implementation's ``eager_snippet``), and prints both outputs."""
+    second = {"repeat": device, "cpu": "cpu", "eager": device}[compare_with]
+    second_snippet = impl.eager_snippet if compare_with == "eager" else impl.snippet
+    labels = (impl.mode, "eager") if compare_with == "eager" else (device, second)
     lines = [
         *_header(impl, x, axis, device),
         impl.snippet.strip(),
         "first = np.asarray(y)",
         f"device = {second!r}",
-        impl.snippet.strip(),
+        second_snippet.strip(),
         "second = np.asarray(y)",
         "np.set_printoptions(precision=17)",
-        f'print("{device}:", first.astype(np.float64))',
-        f'print("{second}:", second.astype(np.float64))',
+        f'print("{labels[0]}:", first.astype(np.float64))',
+        f'print("{labels[1]}:", second.astype(np.float64))',
         'print("bitwise equal:", first.tobytes() == second.tobytes())',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def gradient_repro(
+    impl: Implementation, x: np.ndarray, g: np.ndarray, axis: int, device: str, expected: np.ndarray
+) -> str:
+    """A script that prints the implementation's gradient for cotangent ``g`` and the exact one, rounded."""
+    lines = [
+        *_header(impl, x, axis, device, g, expected),
+        f"g = {array_literal(g)}  # the cotangent",
+        impl.vjp_snippet.strip(),
+        f"expected = {array_literal(expected)}  # the exact vector-Jacobian product, correctly rounded",
+        "np.set_printoptions(precision=17)",
+        'print("got:     ", np.asarray(gx).astype(np.float64))',
+        'print("expected:", expected.astype(np.float64))',
     ]
     return "\n".join(lines) + "\n"

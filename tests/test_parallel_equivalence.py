@@ -21,7 +21,7 @@ from conformance.records import read_run
 pytest.importorskip("xdist")
 
 ROOT = Path(__file__).resolve().parents[1]
-VOLATILE = ("seconds", "pid", "finished", "started", "source")
+VOLATILE = ("seconds", "timing", "pid", "finished", "started", "source")
 
 
 def _suite(tmp_path: Path, name: str, *extra: str) -> tuple[str, object]:

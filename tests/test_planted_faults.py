@@ -8,6 +8,7 @@ from faults.catalogue import CORRECT, FAULTS
 
 import conformance
 from conformance.adapters.base import OPS
+from conformance.gradient_properties import GRADIENT_PROPERTIES
 from conformance.properties import DEVICE_PROPERTIES, PROPERTIES, SHAPE_DTYPE
 
 SEED = 0  # fixed: a planted fault must be caught on the inputs the docs' table shows
@@ -47,7 +48,8 @@ def test_catalogue_is_broad_and_documented():
     assert {f.op for f in FAULTS} == set(OPS)
     for f in FAULTS:
         assert f.mistake, f"{f.name} needs a docstring naming the mistake"
-        judged = {**PROPERTIES, **DEVICE_PROPERTIES}
+        judged = {**PROPERTIES, **DEVICE_PROPERTIES, **GRADIENT_PROPERTIES}
         assert f.expected == SHAPE_DTYPE or f.op in judged[f.expected].ops, f"{f.name}: {f.expected}"
     caught_by = {f.expected for f in FAULTS if not f.escapes}
     assert {"precision", "stability", "sum_to_one", "bounds", "monotonicity", "nan_propagation"} <= caught_by
+    assert set(GRADIENT_PROPERTIES) <= caught_by, "every gradient property must catch a planted fault"

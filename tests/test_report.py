@@ -14,7 +14,7 @@ from conformance.report import synthetic as syn
 from conformance.report.cells import fmt_ulp
 from conformance.report.details import element_ulps
 from conformance.report.html import script_json
-from conformance.report.model import build_model
+from conformance.report.model import Chip, build_model
 
 HOSTILE = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 
@@ -45,10 +45,18 @@ def small_run(directory: Path, **envelope) -> Path:
     return syn.write_run(directory, records)
 
 
-def blob(page: str) -> dict:
-    match = re.search(r'<script type="application/json" id="details">(.*?)</script>', page, re.S)
-    assert match, "the drill-down blob is missing"
+def blob(page: str, name: str = "details") -> dict:
+    """The JSON block ``name`` of a page: ``details`` (drill-downs), ``score-data``, ``matrix-data``..."""
+    match = re.search(rf'<script type="application/json" id="{name}">(.*?)</script>', page, re.S)
+    assert match, f"the JSON block {name} is missing"
     return json.loads(match.group(1))
+
+
+def matrix_chips(page: str) -> list[list]:
+    """Every chip of the matrix rows in the page's data: ``[class, text, title?, key?]``."""
+    return [
+        chip for group in blob(page, "matrix-data")["g"] for row in group for cell in row[8] for chip in cell
+    ]
 
 
 def test_report_has_every_section_and_is_self_contained(tmp_path, capsys):
@@ -116,9 +124,10 @@ def test_drill_down_blob_holds_failing_cells_with_element_errors(tmp_path):
     assert rows[0][2] == 0.09003057330846786 and rows[0][3] == 0.09003058075904846
     assert data["files"] == {"small": str(tmp_path / "run" / "results.jsonl")}  # for the jq hint
     assert fail["impl"] == "numpy-exp-shift-eager" and fail["p"] == "precision" and "src" not in fail
-    # every drill-down is reachable from a chip in the matrix
+    # every drill-down is reachable from a chip in the matrix (the chips are built from its data)
     page = out.read_text()
-    assert sorted(int(k) for k in re.findall(r"href=\"#d(\d+)\"", page)) == list(range(len(details)))
+    keys = [chip[3] for chip in matrix_chips(page) if len(chip) > 3]
+    assert sorted(keys) == list(range(len(details)))
 
 
 def test_histograms_sum_per_framework_and_dtype(tmp_path):
@@ -167,15 +176,65 @@ def test_hostile_strings_stay_inert_text(tmp_path):
     assert "<script>alert(1)" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
-    # exactly the page's own two script elements, and the blob cannot be closed by data
-    assert page.count("<script") == 2 and page.count("</script>") == 2
-    raw = re.search(r'id="details">(.*?)</script>', page, re.S).group(1)
-    assert "<" not in raw and ">" not in raw
-    details = json.loads(raw)["d"]
+    # exactly the page's own script elements (one script, five JSON blocks), none closable by data
+    names = re.findall(r'<script type="application/json" id="([^"]+)">', page)
+    assert names == ["details", "score-data", "matrix-data", "sem-data", "hist-data"]
+    assert page.count("<script") == 6 and page.count("</script>") == 6
+    for raw in re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page, re.S):
+        assert "<" not in raw and ">" not in raw and "&" not in raw
+    details = blob(page)["d"]
     assert details[0]["repro"] == HOSTILE[0] + "\n</script>" and details[0]["msg"] == HOSTILE[1]
     assert details[0]["api"] == evil_api
+    # the rows built by the page's script carry the hostile strings as data (written with textContent)
+    [[score_row]] = blob(page, "score-data")["g"]
+    assert score_row[2].startswith(evil_api)
+    [[matrix_row]] = blob(page, "matrix-data")["g"]
+    assert matrix_row[3] == evil_api and "<script>" in matrix_row[6]
+    [[sem_row]] = blob(page, "sem-data")["g"]
+    assert sem_row[1] == evil_api and sem_row[5][0][1] == "raises " + HOSTILE[1]
+    # the script writes data with textContent only: no HTML sinks (innerHTML, document.write, ...)
+    script = page[page.index("<script>") :]
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script
     markdown = (tmp_path / "report.md").read_text()
     assert "<script>" not in markdown and "<img" not in markdown
+
+
+def test_tables_are_grouped_per_framework_with_rows_as_data(tmp_path, monkeypatch):
+    from conformance.report import html
+
+    model = build_model(read_run(small_run(tmp_path / "run")))
+    score, matrix = html.scoreboard_table(model), html.matrix_table(model)
+    assert [g.framework for g in score.groups] == [g.framework for g in matrix.groups] == ["jax", "numpy"]
+    numpy_score = score.groups[1].summary
+    assert numpy_score["grade"] == "F" and numpy_score["tally"] == "2 F" and numpy_score["n"] == 2
+    assert numpy_score["counts"]["pass"] == 2 and numpy_score["counts"]["error"] == 1
+    # the summary row of numpy's matrix: per property, checks per verdict (worst first), worst ULP error
+    numpy_matrix = matrix.groups[1].summary
+    precision = numpy_matrix["cells"][model.properties.index("precision")]
+    assert precision[0] == [("f", "✗1 ≤40"), ("x", "≈1 ≤9.0"), ("p", "✓1 ≤0.75"), ("u", "–1")]
+    assert "1 fail (worst 40 ULP)" in precision[1]
+    assert numpy_matrix["n"] == 2 and numpy_matrix["unexpected"] == 2 and numpy_matrix["worst"] == "error"
+    assert len(matrix.groups[1].rows) == 2 and matrix.open and matrix.rows == 3
+    # merged passing chips count as the checks they stand for
+    chips = [Chip("pass", "✓4 ≤6.5", "", count=4, ulp=6.5), Chip("pass", "f32 1.0", "", ulp=1.0)]
+    assert html._aggregate_chips(chips)[0] == [("p", "✓5 ≤6.5")]
+
+    out = tmp_path / "small.html"
+    assert main(["report", str(tmp_path / "run"), "-o", str(out)]) == 0
+    page = out.read_text()
+    # a small run: every group open at load (its rows built by the script), no "open all" button
+    assert (
+        page.count('<tbody class="grp open"') == 2 * 3 and page.count('<tbody class="grp w-error open"') == 1
+    )
+    assert 'class="gd' not in page and 'class="openall"' not in page
+    assert len(blob(page, "score-data")["g"][1]) == 2 and len(blob(page, "hist-data")["g"][1]) == 4
+    # a big run: only the summary rows in the page, groups closed until opened
+    monkeypatch.setattr(html, "OPEN_ROWS", 1)
+    assert main(["report", str(tmp_path / "run"), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert " open" not in "".join(re.findall(r'<tbody class="[^"]*"', page))
+    assert page.count('class="openall"') == 4 and "3 rows in 2 groups" in page
 
 
 def test_script_json_escapes_markup():

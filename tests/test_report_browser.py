@@ -2,9 +2,11 @@
 
 Opens a report, checks that the scoreboard, the matrix, the plots and a drill-down (opened
 by clicking a failing chip from JavaScript) render, that the console stays free of errors
-and that the page makes no network request; saves screenshots to ``reports/artifacts/``
-(``report-browser-top.png``, ``report-browser-drilldown.png``) and to pytest's tmp dir.
-Skipped, with the reason, only when no Chromium binary is found.
+and that the page makes no network request; then a report whose tables start closed (as a
+big run's do): only the per-framework summary rows at load, a group's rows built when it is
+opened, the matrix filter, "open all". Saves screenshots to ``reports/artifacts/``
+(``report-browser-top.png``, ``report-browser-drilldown.png``, ``report-browser-groups.png``)
+and to pytest's tmp dir. Skipped, with the reason, only when no Chromium binary is found.
 """
 
 from __future__ import annotations
@@ -48,10 +50,13 @@ PROBE = """(async () => {
   chip.click();
   const dialog = document.getElementById('drill');
   return JSON.stringify({
-    scoreboard: document.querySelectorAll('table.score tbody tr').length,
-    grades: [...document.querySelectorAll('table.score .grade')].map(g => g.textContent),
-    matrixRows: document.querySelectorAll('#matrix-table tbody tr').length,
-    chips: document.querySelectorAll('#matrix-table .c').length,
+    scoreGroups: document.querySelectorAll('table.score tr.gh').length,
+    scoreboard: document.querySelectorAll('table.score tr.gd').length,
+    grades: [...document.querySelectorAll('table.score tr.gd .grade')].map(g => g.textContent),
+    matrixGroups: document.querySelectorAll('#matrix-table tr.gh').length,
+    matrixRows: document.querySelectorAll('#matrix-table tr.gd').length,
+    chips: document.querySelectorAll('#matrix-table tr.gd .c').length,
+    summaryChips: [...document.querySelectorAll('#matrix-table tr.gh .c')].map(c => c.textContent),
     matrixWidth: box(document.getElementById('matrix-table')).width,
     failures: document.querySelectorAll('#fails-table tbody tr').length,
     svgs: svgs.map(s => [box(s).width, box(s).height, s.querySelectorAll('text').length]),
@@ -63,8 +68,38 @@ PROBE = """(async () => {
     repro: (dialog.querySelector('pre.repro') || {}).textContent || '',
     dialogText: dialog.textContent,
     semanticsCells: document.querySelectorAll('table.sem td.sc').length,
+    histRows: document.querySelectorAll('#hist-table tr.gd').length,
   });
 })()"""
+
+
+def problems(browser: Chromium) -> list[dict]:
+    """Exceptions, console errors and error log entries the page produced so far."""
+    return [
+        e
+        for e in browser.events
+        if e.get("method") == "Runtime.exceptionThrown"
+        or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert"))
+        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")
+    ]
+
+
+def evaluate(browser: Chromium, session: str, expression: str):
+    result = browser.send(
+        "Runtime.evaluate",
+        {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        session=session,
+    )
+    assert "exceptionDetails" not in result, result
+    return json.loads(result["result"]["value"])
+
+
+def screenshot(browser: Chromium, session: str, tmp_path: Path, name: str) -> None:
+    png = base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"])
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_bytes(png)
+    (ARTIFACTS / name).write_bytes(png)
 
 
 def test_report_renders_in_chromium(tmp_path, browser):
@@ -73,26 +108,20 @@ def test_report_renders_in_chromium(tmp_path, browser):
     out = tmp_path / "report.html"
     assert main(["report", str(small_run(tmp_path / "run")), "-o", str(out)]) == 0
     session = open_page(browser, out.as_uri())
-    top = base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"])
-    result = browser.send(
-        "Runtime.evaluate",
-        {"expression": PROBE, "returnByValue": True, "awaitPromise": True},
-        session=session,
-    )
-    assert "exceptionDetails" not in result, result
-    probe = json.loads(result["result"]["value"])
+    screenshot(browser, session, tmp_path, "report-browser-top.png")
+    probe = evaluate(browser, session, PROBE)
     time.sleep(0.2)
-    drill = base64.b64decode(
-        browser.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
-    )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for name, png in (("report-browser-top.png", top), ("report-browser-drilldown.png", drill)):
-        assert png.startswith(b"\x89PNG") and len(png) > 10_000
-        (tmp_path / name).write_bytes(png)
-        (ARTIFACTS / name).write_bytes(png)
+    screenshot(browser, session, tmp_path, "report-browser-drilldown.png")
 
-    assert probe["scoreboard"] == 3 and sorted(probe["grades"]) == ["A", "F", "F"]
-    assert probe["matrixRows"] == 3 and probe["chips"] == 8  # one chip per check
+    # a small run opens every group at load: summary rows and the rows the script built under them
+    assert (
+        probe["scoreGroups"] == 2 and probe["scoreboard"] == 3 and sorted(probe["grades"]) == ["A", "F", "F"]
+    )
+    assert (
+        probe["matrixGroups"] == 2 and probe["matrixRows"] == 3 and probe["chips"] == 8
+    )  # one chip per check
+    assert "✗1 ≤40" in probe["summaryChips"] and "✓1 ≤1.5" in probe["summaryChips"]
+    assert probe["histRows"] == 5
     assert probe["matrixWidth"] > 600
     assert probe["failures"] == 4  # fail, error, fixed, expected-fail, rendered from the JSON blob
     assert len(probe["svgs"]) == 2
@@ -105,17 +134,88 @@ def test_report_renders_in_chromium(tmp_path, browser):
     assert probe["repro"].startswith("import numpy as np")
     assert "Minimal failing input" in probe["dialogText"] and "Hypothesis seed" in probe["dialogText"]
 
-    problems = [
-        e
-        for e in browser.events
-        if e.get("method") == "Runtime.exceptionThrown"
-        or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert"))
-        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")
-    ]
-    assert problems == []
+    assert problems(browser) == []
     requests = [
         e["params"]["request"]["url"]
         for e in browser.events
         if e.get("method") == "Network.requestWillBeSent"
     ]
     assert requests and all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
+
+
+GROUPS = """(async () => {
+  const wait = ms => new Promise(done => setTimeout(done, ms));
+  const q = s => document.querySelectorAll(s);
+  const out = {};
+  out.atLoad = {gh: q('#matrix-table tr.gh').length, gd: q('#matrix-table tr.gd').length,
+                open: q('tbody.grp.open').length, links: q('#matrix-table a.c').length,
+                summary: [...q('#matrix-table tr.gh')].map(r => r.textContent.replace(/\\s+/g, ' ').trim()),
+                count: document.getElementById('mcount').textContent};
+  const numpy = q('#matrix-table tbody.grp')[1];
+  numpy.querySelector('tr.gh').click();  // open numpy's group: its two rows are built from the data
+  out.opened = {gd: q('#matrix-table tr.gd').length, chips: q('#matrix-table tr.gd .c').length,
+                expanded: numpy.querySelector('button.tog').getAttribute('aria-expanded'),
+                rows: [...numpy.querySelectorAll('tr.gd td.row')].map(td => td.textContent)};
+  numpy.querySelector('tr.gd a.c.f').click();
+  const drill = document.getElementById('drill');
+  out.drill = {open: drill.open, title: document.getElementById('drill-title').textContent};
+  document.getElementById('drill-close').click();
+  document.getElementById('matrix').scrollIntoView();
+  await wait(100);
+  out.drillClosed = !document.getElementById('drill').open;
+  const filter = document.getElementById('mfilter');
+  filter.value = 'x/sum';
+  filter.dispatchEvent(new Event('input'));
+  await wait(400);
+  const hidden = () => [...q('#matrix-table tbody.grp')].map(b => b.hidden);
+  out.filtered = {gd: q('#matrix-table tr.gd').length, hidden: hidden(),
+                  count: document.getElementById('mcount').textContent};
+  filter.value = '';
+  filter.dispatchEvent(new Event('input'));
+  await wait(400);
+  out.cleared = {gd: q('#matrix-table tr.gd').length, hidden: hidden()};
+  document.getElementById('monly').click();
+  out.only = q('#matrix-table tr.gd').length;
+  document.getElementById('monly').click();
+  document.querySelector('button.openall[data-t="sem-table"]').click();
+  out.semantics = {gd: q('#sem-table tr.gd').length, cells: q('#sem-table td.sc').length};
+  numpy.querySelector('tr.gh').click();  // and close it again
+  out.closed = q('#matrix-table tr.gd').length;
+  numpy.querySelector('tr.gh').click();
+  document.getElementById('matrix').scrollIntoView();
+  return JSON.stringify(out);
+})()"""
+
+
+def test_big_report_builds_rows_on_demand(tmp_path, browser, monkeypatch):
+    """Tables over ``OPEN_ROWS`` rows start closed: summary rows only, a group's rows built on opening."""
+    from test_report import small_run
+
+    from conformance.report import html
+
+    monkeypatch.setattr(html, "OPEN_ROWS", 1)
+    out = tmp_path / "report.html"
+    assert main(["report", str(small_run(tmp_path / "run")), "-o", str(out)]) == 0
+    session = open_page(browser, out.as_uri())
+    probe = evaluate(browser, session, GROUPS)
+    time.sleep(0.2)
+    screenshot(browser, session, tmp_path, "report-browser-groups.png")
+
+    at_load = probe["atLoad"]
+    assert at_load["gh"] == 2 and at_load["gd"] == 0 and at_load["open"] == 0 and at_load["links"] == 0
+    assert (
+        at_load["summary"][1].startswith("numpy 2.4.6")
+        and "2 rows, 2 with unexpected results" in at_load["summary"][1]
+    )
+    assert "✗1 ≤40" in at_load["summary"][1] and at_load["count"] == "3 rows in 2 groups"
+    assert (
+        probe["opened"]["gd"] == 2 and probe["opened"]["chips"] == 7 and probe["opened"]["expanded"] == "true"
+    )
+    assert probe["opened"]["rows"] == ["exp-shift · eagersoftmax", "x/sum · eagersum_normalize"]
+    assert probe["drill"]["open"] and "float32" in probe["drill"]["title"] and probe["drillClosed"]
+    # the filter searches every group's data, closed groups included, and shows only the matches
+    assert probe["filtered"] == {"gd": 1, "hidden": [True, False], "count": "1 of 3 rows"}
+    assert probe["cleared"] == {"gd": 2, "hidden": [False, False]}  # back to what was open before
+    assert probe["only"] == 2  # both numpy rows have unexpected results; jax's has none
+    assert probe["semantics"] == {"gd": 2, "cells": 3} and probe["closed"] == 0
+    assert problems(browser) == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from conformance.adapters.base import FrameworkAdapter, Implementation
 
@@ -22,6 +22,10 @@ BUILTIN_ADAPTERS: dict[str, str] = {
     "torch": "conformance.adapters.torch_adapter",
     "tensorflow": "conformance.adapters.tensorflow_adapter",
     "jax": "conformance.adapters.jax_adapter",
+    "keras-jax": "conformance.adapters.keras_jax_adapter",
+    "keras-torch": "conformance.adapters.keras_torch_adapter",
+    "keras-tensorflow": "conformance.adapters.keras_tensorflow_adapter",
+    "onnxruntime": "conformance.adapters.onnxruntime_adapter",
 }
 
 
@@ -32,11 +36,31 @@ def all_adapters() -> dict[str, FrameworkAdapter]:
     for name, module in BUILTIN_ADAPTERS.items():
         adapters[name] = importlib.import_module(module).ADAPTER
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        adapter = ep.load()
-        if not isinstance(adapter, FrameworkAdapter):
-            raise TypeError(f"entry point {ep.name!r} ({ep.value}) is not a FrameworkAdapter")
+        adapter = _load_entry_point(ep)
         adapters.setdefault(adapter.name, adapter)
     return adapters
+
+
+class AdapterLoadError(Exception):
+    """A third-party entry point that fails to load or names no ``FrameworkAdapter`` (one line)."""
+
+
+def _load_entry_point(ep: EntryPoint) -> FrameworkAdapter:
+    dist = getattr(getattr(ep, "dist", None), "name", None)
+    where = f"entry point {ep.name!r} = {ep.value!r} in group {ENTRY_POINT_GROUP!r}" + (
+        f" (distribution {dist})" if dist else ""
+    )
+    try:
+        adapter = ep.load()
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise AdapterLoadError(f"{where} failed to load: {type(exc).__name__}: {first}") from exc
+    if not isinstance(adapter, FrameworkAdapter):
+        raise AdapterLoadError(
+            f"{where} is a {type(adapter).__name__}, not a FrameworkAdapter instance "
+            "(it must name one, e.g. mypkg.conformance_adapter:ADAPTER)"
+        )
+    return adapter
 
 
 def get_adapter(name: str) -> FrameworkAdapter:
@@ -47,4 +71,11 @@ def get_adapter(name: str) -> FrameworkAdapter:
     return adapters[name]
 
 
-__all__ = ["ENTRY_POINT_GROUP", "FrameworkAdapter", "Implementation", "all_adapters", "get_adapter"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "AdapterLoadError",
+    "FrameworkAdapter",
+    "Implementation",
+    "all_adapters",
+    "get_adapter",
+]

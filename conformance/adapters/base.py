@@ -29,6 +29,10 @@ MODES = ("eager", "jit", "xla", "compiled")
 
 # call(x, axis, device) -> np.ndarray
 CallFn = Callable[[np.ndarray, int, str], np.ndarray]
+# vjp(x, cotangent, axis, device) -> the gradient with respect to x, as a NumPy array of x's dtype
+VjpFn = Callable[[np.ndarray, np.ndarray, int, str], np.ndarray]
+# Modes that run only when selected by name (``--mode compiled``): their compile time is large.
+OPT_IN_MODES = ("compiled",)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,13 @@ class Implementation:
     already defined, computes ``y`` as a NumPy array using only the framework and
     NumPy; the runner wraps it into a standalone repro. ``device`` appears in the
     snippet as the variable ``device`` (a string such as ``"cpu"`` or ``"cuda:0"``).
+
+    ``vjp`` (optional) is the vector-Jacobian product through the framework's
+    autodiff: ``vjp(x, g, axis, device)`` returns the gradient of ``sum(g * f(x))``
+    with respect to ``x``; ``g`` has ``x``'s shape and dtype (an adapter converts it
+    to the output's dtype where the framework returns a wider one: exact). Like
+    ``call`` it never judges. ``eager_call`` is set on compiled-mode implementations: the eager
+    implementation of the same API, whose output the compiled one must agree with.
     """
 
     framework: str
@@ -51,11 +62,80 @@ class Implementation:
     dtypes: tuple[str, ...] = FLOAT_DTYPE_NAMES
     notes: str = field(default="", compare=False)
     operation: str = field(default="", compare=False)  # what it computes, if not exactly ``op``
+    # The backward pass through the framework's autodiff, where it has one; ``vjp_snippet``
+    # computes ``gx`` from ``x``, ``g`` (the cotangent), ``axis`` and ``device`` like ``snippet``.
+    vjp: VjpFn | None = field(default=None, compare=False, repr=False)
+    vjp_snippet: str = field(default="", compare=False, repr=False)
+    # Compiled modes: the same API's eager call, for the compiled-vs-eager consistency property.
+    eager_call: CallFn | None = field(default=None, compare=False, repr=False)
+    eager_snippet: str = field(default="", compare=False, repr=False)
 
     @property
     def id(self) -> str:
         """Readable id: ``torch-F.softmax-eager``."""
         return f"{self.framework}-{self.api}-{self.mode}"
+
+
+# Expressions around softmax that compiled modes also run, because a compiler may rewrite them.
+# softmax(x / T) gets x pre-scaled by T in NumPy: T = 0.5 makes x * T exact (halving loses at most a
+# subnormal's last bit, which exp cannot see), so its exact result is softmax(x).
+TEMPERATURE = 0.5
+TEMPERATURE_API = "softmax-x-over-T"
+RENORMALIZED_API = "softmax-renormalized"
+COMPOSITE_OPERATIONS = {
+    TEMPERATURE_API: f"softmax(x' / T), x' = x * T computed exactly beforehand, T = {TEMPERATURE}",
+    RENORMALIZED_API: "softmax(x) / sum(softmax(x)): a compiler may fold the sum to 1",
+}
+
+
+def prescale(api: str, x: np.ndarray) -> np.ndarray:
+    """``x * T`` (exact) for the softmax-of-x-over-T implementations, ``x`` unchanged otherwise."""
+    if api != TEMPERATURE_API or x.dtype.kind in "iub":
+        return x
+    return (x.astype(np.float64) * TEMPERATURE).astype(x.dtype)
+
+
+def prescale_source(api: str) -> str:
+    """``prescale`` as snippet source (a line, or nothing)."""
+    if api != TEMPERATURE_API:
+        return ""
+    return f"x = (x.astype(np.float64) * {TEMPERATURE!r}).astype(x.dtype)  # exact pre-scaling by T\n"
+
+
+def implementations_in_modes(
+    *,
+    framework: str,
+    api: str,
+    op: str,
+    modes: Sequence[str],
+    make_call: Callable[[str], CallFn],
+    make_vjp: Callable[[str], VjpFn],
+    snippet: Callable[[str], str],
+    vjp_snippet: Callable[[str], str],
+    imports: str,
+    operation: str = "",
+    notes: Callable[[str], str] = lambda mode: "",
+) -> list[Implementation]:
+    """One API's implementations in ``modes``; each compiled one carries the eager call and snippet."""
+    eager = make_call("eager")
+    return [
+        Implementation(
+            framework=framework,
+            api=api,
+            op=op,
+            mode=mode,
+            call=eager if mode == "eager" else make_call(mode),
+            snippet=snippet(mode),
+            imports=imports,
+            operation=operation,
+            notes=notes(mode),
+            vjp=make_vjp(mode),
+            vjp_snippet=vjp_snippet(mode),
+            eager_call=eager if mode != "eager" else None,
+            eager_snippet=snippet("eager") if mode != "eager" else "",
+        )
+        for mode in modes
+    ]
 
 
 class FrameworkAdapter:

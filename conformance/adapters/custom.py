@@ -28,6 +28,11 @@ The contract of a Python function (``--impl package.module:function``)
   thread; one that overruns is reported as a ``TimeoutError`` for that input, and
   while it is still running further calls are refused (reported the same way)
   rather than piled up beside it.
+* A backward pass is judged too when the function carries a ``vjp`` attribute
+  (NumPy functions): ``function.vjp(x, g, axis=axis)`` returns the gradient of
+  ``sum(g * function(x))`` with respect to ``x`` (``g``: the cotangent, ``x``'s
+  shape and dtype), as a NumPy array of ``x``'s shape and dtype. It is judged by
+  the gradient properties (``conformance.gradient_properties``).
 * Whatever the function raises, or returns of the wrong shape, dtype or type,
   becomes a verdict of the checks concerned, with the message; it never stops
   the run. A custom implementation declares its dtypes (all four unless
@@ -341,7 +346,22 @@ def function_implementation(
         return timer.run(invoke)
 
     source = source or _default_source(fn)
+    vjp_fn = getattr(fn, "vjp", None)
+    vjp = None
+    if callable(vjp_fn) and framework == "numpy":
+
+        def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> Any:
+            x, g = x.copy(order="K"), g.copy(order="K")
+
+            def invoke() -> Any:
+                with np.errstate(all="ignore"):
+                    return bridge.to_numpy(vjp_fn(x, g, axis=axis))
+
+            return timer.run(invoke)
+
     return CustomImplementation(
+        vjp=vjp,
+        vjp_snippet=f"{source}\ngx = np.asarray(function.vjp(x, g, axis=axis))" if vjp else "",
         framework=name,
         api=api or qualified_name(fn),
         op=op,

@@ -12,6 +12,19 @@ them, so conversions are exact both ways; a non-contiguous input is copied by
 ``jax.scipy.special`` variants are declared whatever the JAX version: where JAX
 lacks them the call raises AttributeError and the runner records that
 (they exist in JAX 0.10).
+
+The masked variants (``nn.softmax-where``, ``nn.log_softmax-where``) pass the
+-inf entries of the input as a mask: ``where=(x != -inf)`` (a NaN stays unmasked), with those entries
+replaced by 0, so that they compute the function the oracle's -inf entries
+define; a masked entry is then not an input, and must get exactly zero gradient.
+An all -inf slice is an all-False mask, which JAX maps to 0 (softmax) or -inf
+(log-softmax), not NaN: a documented difference in the semantics table.
+
+Every implementation has a backward pass (``jax.vjp``; under ``jax.jit`` in jit
+mode). jit mode also runs two expressions around softmax that a compiler may
+rewrite (a softmax of ``x / T``, a softmax renormalized by its own sum), and each
+jit implementation carries its eager counterpart for the compiled-vs-eager
+consistency property.
 """
 
 from __future__ import annotations
@@ -23,7 +36,17 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import FrameworkAdapter, Implementation
+from conformance.adapters.base import (
+    COMPOSITE_OPERATIONS,
+    RENORMALIZED_API,
+    TEMPERATURE,
+    TEMPERATURE_API,
+    FrameworkAdapter,
+    Implementation,
+    implementations_in_modes,
+    prescale,
+    prescale_source,
+)
 
 _IMPORTS = "\n".join(
     (
@@ -100,10 +123,49 @@ _SPECS: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str], ...] = (
         lambda jax, a, axis: a / jax.numpy.sum(a, axis=axis, keepdims=True),
         "a / jnp.sum(a, axis=axis, keepdims=True)",
     ),
+    (
+        "nn.softmax-where",
+        "softmax",
+        lambda jax, a, axis: jax.nn.softmax(
+            jax.numpy.where(a != -jax.numpy.inf, a, 0), axis=axis, where=a != -jax.numpy.inf
+        ),
+        "jax.nn.softmax(jnp.where(a != -jnp.inf, a, 0), axis=axis, where=a != -jnp.inf)",
+    ),
+    (
+        "nn.log_softmax-where",
+        "log_softmax",
+        lambda jax, a, axis: jax.nn.log_softmax(
+            jax.numpy.where(a != -jax.numpy.inf, a, 0), axis=axis, where=a != -jax.numpy.inf
+        ),
+        "jax.nn.log_softmax(jnp.where(a != -jnp.inf, a, 0), axis=axis, where=a != -jnp.inf)",
+    ),
+)
+_NOTES = {"eager": "jax_enable_x64 is on", "jit": "jax_enable_x64 is on; jax.jit with static axis"}
+
+# (api, op, fn, source, operation): jit mode only, with an eager counterpart for consistency.
+_COMPOSITES: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str, str], ...] = (
+    (
+        TEMPERATURE_API,
+        "softmax",
+        lambda jax, a, axis: jax.nn.softmax(a / TEMPERATURE, axis=axis),
+        f"jax.nn.softmax(a / {TEMPERATURE!r}, axis=axis)",
+        COMPOSITE_OPERATIONS[TEMPERATURE_API],
+    ),
+    (
+        RENORMALIZED_API,
+        "softmax",
+        lambda jax, a, axis: (lambda s: s / jax.numpy.sum(s, axis=axis, keepdims=True))(
+            jax.nn.softmax(a, axis=axis)
+        ),
+        "(lambda s: s / jnp.sum(s, axis=axis, keepdims=True))(jax.nn.softmax(a, axis=axis))",
+        COMPOSITE_OPERATIONS[RENORMALIZED_API],
+    ),
 )
 
 
-def _make_call(fn: Callable[[Any, Any, int], Any], mode: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
+def _make_call(
+    fn: Callable[[Any, Any, int], Any], api: str, mode: str
+) -> Callable[[np.ndarray, int, str], np.ndarray]:
     compiled: list[Any] = []  # the jax.jit wrapper, built on the first call and reused
 
     def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
@@ -116,15 +178,55 @@ def _make_call(fn: Callable[[Any, Any, int], Any], mode: str) -> Callable[[np.nd
             if not compiled:
                 compiled.append(jax.jit(f, static_argnames=("axis",)))
             f = compiled[0]
-        return np.asarray(f(jax.device_put(x, _jax_device(device)), axis=axis))
+        return np.asarray(f(jax.device_put(prescale(api, x), _jax_device(device)), axis=axis))
 
     return call
 
 
-def _snippet(expr: str, mode: str) -> str:
+def _make_vjp(fn: Callable[[Any, Any, int], Any], api: str, mode: str) -> Callable[..., np.ndarray]:
+    compiled: list[Any] = []
+
+    def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+        jax = _jax()
+
+        def grad(a: Any, ga: Any, axis: int) -> Any:
+            y, pullback = jax.vjp(lambda b: fn(jax, b, axis), a)
+            return pullback(ga.astype(y.dtype))[0]
+
+        if mode == "jit":
+            if not compiled:
+                compiled.append(jax.jit(grad, static_argnames=("axis",)))
+            grad = compiled[0]
+        dev = _jax_device(device)
+        gx = grad(jax.device_put(prescale(api, x), dev), jax.device_put(g, dev), axis=axis)
+        if api == TEMPERATURE_API:  # the gradient of f(x T) is T f'(x T)
+            gx = gx * TEMPERATURE
+        return np.asarray(gx)
+
+    return vjp
+
+
+def _prelude(api: str, expr: str) -> str:
+    return f"{prescale_source(api)}{_DEVICE}def f(a, axis):\n    return {expr}\n"
+
+
+def _snippet(api: str, expr: str, mode: str) -> str:
     jit = 'f = jax.jit(f, static_argnames=("axis",))\n' if mode == "jit" else ""
     call = "y = np.asarray(f(jax.device_put(x, dev), axis=axis))"
-    return f"{_DEVICE}def f(a, axis):\n    return {expr}\n{jit}{call}"
+    return f"{_prelude(api, expr)}{jit}{call}"
+
+
+def _vjp_snippet(api: str, expr: str, mode: str) -> str:
+    jit = 'grad = jax.jit(grad, static_argnames=("axis",))\n' if mode == "jit" else ""
+    scale = f" * {TEMPERATURE!r}" if api == TEMPERATURE_API else ""
+    return (
+        f"{_prelude(api, expr)}"
+        "def grad(a, ga, axis):\n"
+        "    y, pullback = jax.vjp(lambda b: f(b, axis), a)\n"
+        "    return pullback(ga.astype(y.dtype))[0]\n"
+        f"{jit}"
+        f"gx = np.asarray(grad(jax.device_put(x, dev), jax.device_put(g, dev), axis=axis){scale})"
+    )
 
 
 def _gpu_details() -> dict[str, object]:
@@ -188,19 +290,24 @@ class JaxAdapter(FrameworkAdapter):
         }
 
     def implementations(self) -> Sequence[Implementation]:
+        specs = [(api, op, fn, expr, "", ("eager", "jit")) for api, op, fn, expr in _SPECS]
+        specs += [(api, op, fn, expr, operation, ("jit",)) for api, op, fn, expr, operation in _COMPOSITES]
         return [
-            Implementation(
+            impl
+            for api, op, fn, expr, operation, modes in specs
+            for impl in implementations_in_modes(
                 framework=self.name,
                 api=api,
                 op=op,
-                mode=mode,
-                call=_make_call(fn, mode),
-                snippet=_snippet(expr, mode),
+                modes=modes,
+                make_call=lambda mode, fn=fn, api=api: _make_call(fn, api, mode),
+                make_vjp=lambda mode, fn=fn, api=api: _make_vjp(fn, api, mode),
+                snippet=lambda mode, api=api, expr=expr: _snippet(api, expr, mode),
+                vjp_snippet=lambda mode, api=api, expr=expr: _vjp_snippet(api, expr, mode),
                 imports=_IMPORTS_SCIPY if api.startswith("scipy.") else _IMPORTS,
-                notes="jax_enable_x64 is on" + ("; jax.jit with static axis" if mode == "jit" else ""),
+                operation=operation,
+                notes=_NOTES.__getitem__,
             )
-            for api, op, fn, expr in _SPECS
-            for mode in ("eager", "jit")
         ]
 
 

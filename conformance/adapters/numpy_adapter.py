@@ -6,6 +6,10 @@ NumPy computes in the input dtype (bfloat16 through ml_dtypes' ufunc loops);
 integer input is promoted by NumPy's own rules (``np.exp`` and ``/`` give
 float64). Floating-point warnings (overflow, invalid) are NumPy's and are not
 silenced here.
+
+Each has the hand-written backward pass that goes with it (NumPy has no
+autodiff), in the input dtype: ``s * (g - sum(g * s))`` from the forward output,
+``g - exp(y) * sum(g)``, and ``(g - sum(g * y)) / S``.
 """
 
 from __future__ import annotations
@@ -31,21 +35,49 @@ def _sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
     return x / x.sum(axis, keepdims=True)
 
 
-# (api, op, function, snippet computing y from x and axis); each snippet is the function's body.
-_SPECS: tuple[tuple[str, str, Callable[[np.ndarray, int], np.ndarray], str], ...] = (
+def _softmax_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    s = _softmax(x, axis)
+    return s * (g - (g * s).sum(axis, keepdims=True))
+
+
+def _log_softmax_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    return g - np.exp(_log_softmax(x, axis)) * g.sum(axis, keepdims=True)
+
+
+def _sum_normalize_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    total = x.sum(axis, keepdims=True)
+    return (g - (g * (x / total)).sum(axis, keepdims=True)) / total
+
+
+# (api, op, function, snippet computing y from x and axis, its backward pass, that as a snippet
+# computing gx from x, g and axis); each snippet is the function's body.
+_SPECS: tuple[tuple[str, str, Callable[..., np.ndarray], str, Callable[..., np.ndarray], str], ...] = (
     (
         "exp-shift",
         "softmax",
         _softmax,
         "e = np.exp(x - x.max(axis, keepdims=True))\ny = e / e.sum(axis, keepdims=True)",
+        _softmax_vjp,
+        "e = np.exp(x - x.max(axis, keepdims=True))\ns = e / e.sum(axis, keepdims=True)\n"
+        "gx = s * (g - (g * s).sum(axis, keepdims=True))",
     ),
     (
         "log-shift",
         "log_softmax",
         _log_softmax,
         "d = x - x.max(axis, keepdims=True)\ny = d - np.log(np.exp(d).sum(axis, keepdims=True))",
+        _log_softmax_vjp,
+        "d = x - x.max(axis, keepdims=True)\ny = d - np.log(np.exp(d).sum(axis, keepdims=True))\n"
+        "gx = g - np.exp(y) * g.sum(axis, keepdims=True)",
     ),
-    ("x/sum", "sum_normalize", _sum_normalize, "y = x / x.sum(axis, keepdims=True)"),
+    (
+        "x/sum",
+        "sum_normalize",
+        _sum_normalize,
+        "y = x / x.sum(axis, keepdims=True)",
+        _sum_normalize_vjp,
+        "total = x.sum(axis, keepdims=True)\ngx = (g - (g * (x / total)).sum(axis, keepdims=True)) / total",
+    ),
 )
 
 
@@ -56,6 +88,15 @@ def _make_call(fn: Callable[[np.ndarray, int], np.ndarray]) -> Callable[[np.ndar
         return np.asarray(fn(x, axis))
 
     return call
+
+
+def _make_vjp(fn: Callable[..., np.ndarray]) -> Callable[[np.ndarray, np.ndarray, int, str], np.ndarray]:
+    def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+        if device != "cpu":
+            raise ValueError(f"unknown numpy device {device!r}; valid: cpu")
+        return np.asarray(fn(x, g, axis))
+
+    return vjp
 
 
 class NumpyAdapter(FrameworkAdapter):
@@ -77,8 +118,10 @@ class NumpyAdapter(FrameworkAdapter):
                 snippet=snippet,
                 imports="import numpy as np",
                 notes="hand-written formula in NumPy, computed in the input dtype",
+                vjp=_make_vjp(vjp),
+                vjp_snippet=vjp_snippet,
             )
-            for api, op, fn, snippet in _SPECS
+            for api, op, fn, snippet, vjp, vjp_snippet in _SPECS
         ]
 
 

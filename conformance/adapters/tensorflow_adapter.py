@@ -12,7 +12,13 @@ dense). The Keras APIs are those of ``tf.keras`` (Keras 3 on TF >= 2.16 unless
 
 XLA mode builds one ``tf.function`` per (implementation, axis) and reuses it;
 TF retraces it for each new input shape and dtype. ``keras.layers.Softmax`` is
-run in eager mode only.
+run in eager mode only. XLA mode also runs two expressions around softmax that a
+compiler may rewrite (a softmax of ``x / T``, a softmax renormalized by its own
+sum); each XLA implementation carries its eager counterpart for the
+compiled-vs-eager consistency property.
+
+Backward passes use ``tf.GradientTape`` with the cotangent as
+``output_gradients``, in XLA mode inside the compiled function.
 
 TF's soft device placement runs an op without a kernel for the requested device
 on the CPU instead of failing; that is TF's behaviour and is not masked here.
@@ -28,7 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import FrameworkAdapter, Implementation
+from conformance.adapters.base import (
+    COMPOSITE_OPERATIONS,
+    RENORMALIZED_API,
+    TEMPERATURE,
+    TEMPERATURE_API,
+    FrameworkAdapter,
+    Implementation,
+    implementations_in_modes,
+    prescale,
+    prescale_source,
+)
 
 _IMPORTS = "import numpy as np\nimport tensorflow as tf"
 _XLA_NOTES = "tf.function(jit_compile=True), one per axis, retraced per shape"
@@ -118,7 +134,31 @@ _SPECS: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str, str, tuple[st
 )
 
 
-def _make_call(fn: Callable[[Any, Any, int], Any], mode: str) -> Callable[[np.ndarray, int, str], np.ndarray]:
+_COMPOSITES: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str, str, tuple[str, ...]], ...] = (
+    (
+        TEMPERATURE_API,
+        "softmax",
+        lambda tf, t, axis: tf.nn.softmax(t / TEMPERATURE, axis=axis),
+        f"tf.nn.softmax(t / {TEMPERATURE!r}, axis=axis)",
+        COMPOSITE_OPERATIONS[TEMPERATURE_API],
+        ("xla",),
+    ),
+    (
+        RENORMALIZED_API,
+        "softmax",
+        lambda tf, t, axis: (lambda s: s / tf.reduce_sum(s, axis=axis, keepdims=True))(
+            tf.nn.softmax(t, axis=axis)
+        ),
+        "(lambda s: s / tf.reduce_sum(s, axis=axis, keepdims=True))(tf.nn.softmax(t, axis=axis))",
+        COMPOSITE_OPERATIONS[RENORMALIZED_API],
+        ("xla",),
+    ),
+)
+
+
+def _make_call(
+    fn: Callable[[Any, Any, int], Any], api: str, mode: str
+) -> Callable[[np.ndarray, int, str], np.ndarray]:
     compiled: dict[int, Any] = {}  # axis -> tf.function, built once and reused
 
     def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
@@ -130,16 +170,58 @@ def _make_call(fn: Callable[[Any, Any, int], Any], mode: str) -> Callable[[np.nd
                 compiled[axis] = tf.function(lambda t: fn(tf, t, axis), jit_compile=True)
             f = compiled[axis]
         with tf.device(_tf_device(device)):
-            return f(tf.constant(x)).numpy()
+            return f(tf.constant(prescale(api, x))).numpy()
 
     return call
 
 
-def _snippet(expr: str, mode: str) -> str:
+def _make_vjp(fn: Callable[[Any, Any, int], Any], api: str, mode: str) -> Callable[..., np.ndarray]:
+    compiled: dict[int, Any] = {}
+
+    def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+        tf = _tf()
+
+        def grad(t: Any, gt: Any) -> Any:
+            with tf.GradientTape() as tape:
+                tape.watch(t)
+                y = fn(tf, t, axis)
+            return tape.gradient(y, t, output_gradients=tf.cast(gt, y.dtype))
+
+        if mode != "eager":
+            if axis not in compiled:
+                compiled[axis] = tf.function(grad, jit_compile=True)
+            grad = compiled[axis]
+        with tf.device(_tf_device(device)):
+            gx = grad(tf.constant(prescale(api, x)), tf.constant(g))
+            if api == TEMPERATURE_API:  # the gradient of f(x T) is T f'(x T)
+                gx = gx * TEMPERATURE
+            return gx.numpy()
+
+    return vjp
+
+
+def _prelude(api: str, expr: str, mode: str) -> str:
+    return f"{prescale_source(api)}{_TF_DEVICE}def f(t):\n    return {expr}\n"
+
+
+def _snippet(api: str, expr: str, mode: str) -> str:
     jit = "f = tf.function(f, jit_compile=True)\n" if mode == "xla" else ""
+    return f"{_prelude(api, expr, mode)}{jit}with tf.device(tf_device):\n    y = f(tf.constant(x)).numpy()"
+
+
+def _vjp_snippet(api: str, expr: str, mode: str) -> str:
+    jit = "grad = tf.function(grad, jit_compile=True)\n" if mode == "xla" else ""
+    scale = f" * {TEMPERATURE!r}" if api == TEMPERATURE_API else ""
     return (
-        f"{_TF_DEVICE}def f(t):\n    return {expr}\n{jit}"
-        "with tf.device(tf_device):\n    y = f(tf.constant(x)).numpy()"
+        f"{_prelude(api, expr, mode)}"
+        "def grad(t, gt):\n"
+        "    with tf.GradientTape() as tape:\n"
+        "        tape.watch(t)\n"
+        "        y = f(t)\n"
+        "    return tape.gradient(y, t, output_gradients=tf.cast(gt, y.dtype))\n"
+        f"{jit}"
+        "with tf.device(tf_device):\n"
+        f"    gx = (grad(tf.constant(x), tf.constant(g)){scale}).numpy()"
     )
 
 
@@ -211,19 +293,21 @@ class TensorflowAdapter(FrameworkAdapter):
 
     def implementations(self) -> Sequence[Implementation]:
         return [
-            Implementation(
+            impl
+            for api, op, fn, expr, operation, modes in (*_SPECS, *_COMPOSITES)
+            for impl in implementations_in_modes(
                 framework=self.name,
                 api=api,
                 op=op,
-                mode=mode,
-                call=_make_call(fn, mode),
-                snippet=_snippet(expr, mode),
+                modes=modes,
+                make_call=lambda mode, fn=fn, api=api: _make_call(fn, api, mode),
+                make_vjp=lambda mode, fn=fn, api=api: _make_vjp(fn, api, mode),
+                snippet=lambda mode, api=api, expr=expr: _snippet(api, expr, mode),
+                vjp_snippet=lambda mode, api=api, expr=expr: _vjp_snippet(api, expr, mode),
                 imports=_IMPORTS,
                 operation=operation,
-                notes=_XLA_NOTES if mode == "xla" else "",
+                notes=lambda mode: _XLA_NOTES if mode == "xla" else "",
             )
-            for api, op, fn, expr, operation, modes in _SPECS
-            for mode in modes
         ]
 
 

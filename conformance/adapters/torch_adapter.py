@@ -1,6 +1,18 @@
-"""PyTorch (eager mode) as a framework under test.
+"""PyTorch as a framework under test: eager mode, and ``torch.compile`` as the opt-in mode ``compiled``.
 
 torch is imported lazily, on the first call: importing this module costs nothing.
+Every implementation has a backward pass (``torch.autograd.grad`` with the
+cotangent as ``grad_outputs``), judged by the gradient properties.
+
+``compiled`` runs ``torch.compile`` (Inductor; on the CPU it needs a C++ compiler)
+on the same expressions, plus two expressions around softmax that a compiler may
+rewrite: a softmax of ``x / T`` and a softmax renormalized by its own sum. It is
+opt-in (``--mode compiled``): the first compilation takes tens of seconds and each
+new dtype or rank a few more. ``torch.compile``'s default recompilation limit (8)
+would make it fall back to eager mode silently after 8 variants of one function;
+the limit is raised to ``RECOMPILE_LIMIT`` and recorded in ``device_details``,
+and dynamic shapes are left at their default ("automatic": a second shape of the
+same rank compiles a shape-generic kernel).
 
 Conversions are exact. NumPy has no native bfloat16 and torch does not know
 ml_dtypes' bfloat16, so a bfloat16 array crosses as its bit pattern (int16 view)
@@ -12,6 +24,7 @@ support non-writable tensors and warns): then a C-contiguous copy is passed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from functools import cache
 from types import ModuleType
@@ -20,7 +33,17 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance.adapters.base import FrameworkAdapter, Implementation
+from conformance.adapters.base import (
+    COMPOSITE_OPERATIONS,
+    RENORMALIZED_API,
+    TEMPERATURE,
+    TEMPERATURE_API,
+    FrameworkAdapter,
+    Implementation,
+    implementations_in_modes,
+    prescale,
+    prescale_source,
+)
 
 _IMPORTS = "import ml_dtypes\nimport numpy as np\nimport torch"
 
@@ -41,11 +64,25 @@ else:
     y = out.numpy()"""
 
 
+RECOMPILE_LIMIT = 256
+
+
 @cache
 def _torch() -> ModuleType:
     import torch
 
     return torch
+
+
+def _compile_settings(torch: ModuleType) -> dict[str, object]:
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
+        if hasattr(config, name) and getattr(config, name) < RECOMPILE_LIMIT:
+            setattr(config, name, RECOMPILE_LIMIT)
+    return {
+        "recompile_limit": getattr(config, "recompile_limit", getattr(config, "cache_size_limit", None)),
+        "automatic_dynamic_shapes": getattr(config, "automatic_dynamic_shapes", None),
+    }
 
 
 def _to_torch(x: np.ndarray, device: str) -> Any:
@@ -121,11 +158,90 @@ _SPECS: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str, str], ...] = 
 )
 
 
-def _make_call(fn: Callable[[Any, Any, int], Any]) -> Callable[[np.ndarray, int, str], np.ndarray]:
+_COMPOSITES: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str, str], ...] = (
+    (
+        TEMPERATURE_API,
+        "softmax",
+        lambda torch, t, axis: torch.nn.functional.softmax(t / TEMPERATURE, dim=axis),
+        f"torch.nn.functional.softmax(t / {TEMPERATURE!r}, dim=axis)",
+        COMPOSITE_OPERATIONS[TEMPERATURE_API],
+    ),
+    (
+        RENORMALIZED_API,
+        "softmax",
+        lambda torch, t, axis: (lambda s: s / s.sum(dim=axis, keepdim=True))(
+            torch.nn.functional.softmax(t, dim=axis)
+        ),
+        "(lambda s: s / s.sum(dim=axis, keepdim=True))(torch.nn.functional.softmax(t, dim=axis))",
+        COMPOSITE_OPERATIONS[RENORMALIZED_API],
+    ),
+)
+# The APIs that also run under torch.compile (the module wrappers would only repeat F.softmax).
+_COMPILED_APIS = ("F.softmax", "F.log_softmax", "x/sum", TEMPERATURE_API, RENORMALIZED_API)
+
+
+def _function(fn: Callable[[Any, Any, int], Any], mode: str, cache: dict) -> Callable[[Any, int], Any]:
+    """``fn`` bound to torch, compiled once per axis in ``compiled`` mode."""
+    torch = _torch()
+    if mode == "eager":
+        return lambda t, axis: fn(torch, t, axis)
+    if not cache:
+        _compile_settings(torch)
+    return lambda t, axis: cache.setdefault(axis, torch.compile(lambda u: fn(torch, u, axis)))(t)
+
+
+def _make_call(
+    fn: Callable[[Any, Any, int], Any], api: str, mode: str
+) -> Callable[[np.ndarray, int, str], np.ndarray]:
+    cache: dict[int, Any] = {}
+
     def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
-        return _to_numpy(fn(_torch(), _to_torch(x, device), axis))
+        f = _function(fn, mode, cache)
+        with _torch().no_grad():
+            return _to_numpy(f(_to_torch(prescale(api, x), device), axis))
 
     return call
+
+
+def _make_vjp(fn: Callable[[Any, Any, int], Any], api: str, mode: str) -> Callable[..., np.ndarray]:
+    cache: dict[int, Any] = {}
+
+    def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+        torch = _torch()
+        f = _function(fn, mode, cache)
+        t = _to_torch(prescale(api, x), device).detach().clone().requires_grad_(True)
+        out = f(t, axis)
+        (gx,) = torch.autograd.grad(out, t, grad_outputs=_to_torch(g, device).to(out.dtype))
+        if api == TEMPERATURE_API:  # the gradient of f(x T) is T f'(x T): apply the pre-scaling's factor
+            gx = gx * TEMPERATURE
+        return _to_numpy(gx)
+
+    return vjp
+
+
+def _prelude(api: str, mode: str, expr: str) -> str:
+    """Snippet source: the exact pre-scaling (softmax(x/T)), x as the tensor t, and f (compiled or not)."""
+    compile_ = "f = torch.compile(f)\n" if mode == "compiled" else ""
+    return f"{prescale_source(api)}{_TO_TORCH}def f(t):\n    return {expr}\n{compile_}"
+
+
+def _snippet(api: str, expr: str, mode: str) -> str:
+    return f"{_prelude(api, mode, expr)}with torch.no_grad():\n    out = f(t)\n{_TO_NUMPY}"
+
+
+def _vjp_snippet(api: str, expr: str, mode: str) -> str:
+    scale = f" * {TEMPERATURE!r}" if api == TEMPERATURE_API else ""
+    g_to_torch = re.sub(r"\bt\b", "tg", re.sub(r"\bx\b", "g", _TO_TORCH))  # the same conversion for g
+    unscale = f"out = out{scale}\n" if scale else ""
+    return (
+        f"{_prelude(api, mode, expr)}"
+        "tx = t.detach().clone().requires_grad_(True)\n"
+        f"{g_to_torch}"
+        "ty = f(tx)\n"
+        "(out,) = torch.autograd.grad(ty, tx, grad_outputs=tg.to(ty.dtype))\n"
+        f"{unscale}{_TO_NUMPY}\n"
+        "gx = y"
+    )
 
 
 def _gpu_details(torch: ModuleType, cuda: bool) -> dict[str, object]:
@@ -175,22 +291,32 @@ class TorchAdapter(FrameworkAdapter):
             "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
             "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
             "num_threads": torch.get_num_threads(),
+            "torch_compile": _compile_settings(torch),
             **_gpu_details(torch, cuda),
         }
 
     def implementations(self) -> Sequence[Implementation]:
+        composites = {api for api, *_ in _COMPOSITES}
         return [
-            Implementation(
+            impl
+            for api, op, fn, expr, operation in (*_SPECS, *_COMPOSITES)
+            for impl in implementations_in_modes(
                 framework=self.name,
                 api=api,
                 op=op,
-                mode="eager",
-                call=_make_call(fn),
-                snippet=f"{_TO_TORCH}out = {expr}\n{_TO_NUMPY}",
+                modes=("compiled",)
+                if api in composites
+                else ("eager", "compiled")
+                if api in _COMPILED_APIS
+                else ("eager",),
+                make_call=lambda mode, fn=fn, api=api: _make_call(fn, api, mode),
+                make_vjp=lambda mode, fn=fn, api=api: _make_vjp(fn, api, mode),
+                snippet=lambda mode, api=api, expr=expr: _snippet(api, expr, mode),
+                vjp_snippet=lambda mode, api=api, expr=expr: _vjp_snippet(api, expr, mode),
                 imports=_IMPORTS,
                 operation=operation,
+                notes=lambda mode: "torch.compile (Inductor), opt-in" if mode == "compiled" else "",
             )
-            for api, op, fn, expr, operation in _SPECS
         ]
 
 

@@ -214,8 +214,8 @@ def _special(dtype: str, rows: list[list[float]]) -> list[tuple[np.ndarray, int]
 
 @corpus_case(special=True)
 def nan_entry(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
-    """A NaN in the slice: the whole slice must be NaN."""
-    return _special(dtype, [[np.nan, 1.0, 2.0]])
+    """A NaN in the slice, first and not first (a max that skips a later NaN): the whole slice must be NaN."""
+    return _special(dtype, [[np.nan, 1.0, 2.0], [1.0, np.nan, 2.0]])
 
 
 @corpus_case(special=True)

@@ -29,6 +29,11 @@ PROPERTY_ORDER = (
     "nan_propagation",
     "device_consistency",
     "repeatability",
+    "compiled_consistency",
+    "grad_precision",
+    "grad_finite",
+    "grad_sum_to_zero",
+    "grad_masked",
 )
 PROPERTY_LABEL = {
     "shape_dtype": "shape & dtype",
@@ -42,6 +47,11 @@ PROPERTY_LABEL = {
     "nan_propagation": "NaN propagation",
     "device_consistency": "CPU–GPU consistency",
     "repeatability": "repeatability",
+    "compiled_consistency": "compiled vs eager",
+    "grad_precision": "∇ precision",
+    "grad_finite": "∇ finite",
+    "grad_sum_to_zero": "∇ sums to 0",
+    "grad_masked": "∇ masked = 0",
 }
 DTYPE_ORDER = ("float16", "bfloat16", "float32", "float64")
 DTYPE_SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}

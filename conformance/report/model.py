@@ -59,12 +59,19 @@ class ScoreRow:
 
 @dataclass
 class Chip:
-    """One dtype x device inside a matrix cell: its verdict, a short text and the drill-down key."""
+    """One dtype x device inside a matrix cell: its verdict, a short text and the drill-down key.
+
+    ``count`` is the number of checks it stands for (more than one for a merged passing chip)
+    and ``ulp`` its worst error in ULPs (None when the property does not measure ULPs); the
+    report's per-framework summary rows add them up.
+    """
 
     verdict: str
     text: str
     title: str
     key: int | None = None
+    count: int = 1
+    ulp: float | None = None
 
 
 @dataclass
@@ -370,10 +377,11 @@ def _chip(rec: dict[str, Any], key: int | None, multi_device: bool) -> Chip:
         text += "·" + device.replace("cuda:", "gpu")
     verdict = rec["verdict"]
     ulp = rec.get("unit") == "ULP" and verdict not in ("unsupported", "skipped")
-    if ulp and as_number(rec.get("metric")) is not None:
-        text += " " + fmt_ulp(rec.get("metric"))
+    ulp_value = as_number(rec.get("metric")) if ulp else None
+    if ulp_value is not None:
+        text += " " + fmt_ulp(ulp_value)
     if verdict == "pass":  # the chip's text says it all; no title keeps 100,000-record pages small
-        return Chip(verdict=verdict, text=text, title="", key=key)
+        return Chip(verdict=verdict, text=text, title="", key=key, ulp=ulp_value)
     title = f"{dtype} {device}: {verdict}"
     metric = as_number(rec.get("metric"))
     if metric is not None and verdict not in ("unsupported", "skipped"):
@@ -382,7 +390,7 @@ def _chip(rec: dict[str, Any], key: int | None, multi_device: bool) -> Chip:
             title += f" (bound {fmt_num(rec.get('tolerance'))})"
     if verdict in ("unsupported", "skipped") and rec.get("message"):
         title += f": {str(rec['message'])[:120]}"
-    return Chip(verdict=verdict, text=text, title=title, key=key)
+    return Chip(verdict=verdict, text=text, title=title, key=key, ulp=ulp_value)
 
 
 def _merged_chip(recs: list[dict[str, Any]]) -> Chip:
@@ -393,7 +401,13 @@ def _merged_chip(recs: list[dict[str, Any]]) -> Chip:
     names = ", ".join(
         f"{DTYPE_SHORT.get(str(r.get('dtype')), r.get('dtype'))} {r.get('device')}" for r in recs
     )
-    return Chip(verdict="pass", text=text, title=f"passed: {names}")
+    return Chip(
+        verdict="pass",
+        text=text,
+        title=f"passed: {names}",
+        count=len(recs),
+        ulp=max(metrics) if metrics else None,
+    )
 
 
 def _framework_label(rec: dict[str, Any], multi_version: set[str]) -> str:

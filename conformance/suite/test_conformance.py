@@ -53,6 +53,28 @@ def test_repeatability(cell, conformance, request):
     conformance.check(request, cell, "repeatability")
 
 
+def test_compiled_consistency(cell, conformance, request):
+    """Compiled modes only: the output agrees with the same API's eager output within the error model."""
+    conformance.check(request, cell, "compiled_consistency")
+
+
+def test_grad_precision(cell, conformance, request):
+    """Cells with a backward pass: the VJP against the exact one, in ULPs of the term scale."""
+    conformance.check(request, cell, "grad_precision")
+
+
+def test_grad_finite(cell, conformance, request):
+    conformance.check(request, cell, "grad_finite")
+
+
+def test_grad_sum_to_zero(cell, conformance, request):
+    conformance.check(request, cell, "grad_sum_to_zero")
+
+
+def test_grad_masked(cell, conformance, request):
+    conformance.check(request, cell, "grad_masked")
+
+
 def test_semantics(cell, conformance, request):
     """Special inputs: observed and classified against the oracle's limit; never a failure."""
     conformance.observe_semantics(request, cell)

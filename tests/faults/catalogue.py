@@ -326,13 +326,140 @@ def correct_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return (d - np.log(np.exp(d).sum(axis, keepdims=True))).astype(x.dtype)
 
 
+def _exact_softmax64(x: np.ndarray, axis: int) -> np.ndarray:
+    """softmax in float64 (the backward passes' forward output; -inf entries give 0)."""
+    w = _f64(x)
+    e = np.exp(w - _max(w, axis))
+    return e / e.sum(axis, keepdims=True)
+
+
+def correct_softmax_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """s * (g - sum(g * s)) in float64, rounded once."""
+    s, g64 = _exact_softmax64(x, axis), _f64(g)
+    return (s * (g64 - (g64 * s).sum(axis, keepdims=True))).astype(x.dtype)
+
+
+def correct_log_softmax_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """g - s * sum(g) in float64, rounded once."""
+    s, g64 = _exact_softmax64(x, axis), _f64(g)
+    return (g64 - s * g64.sum(axis, keepdims=True)).astype(x.dtype)
+
+
+def correct_sum_normalize_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """(g - sum(g * y)) / S in float64, rounded once."""
+    x64, g64 = _f64(x), _f64(g)
+    total = x64.sum(axis, keepdims=True)
+    return ((g64 - (g64 * (x64 / total)).sum(axis, keepdims=True)) / total).astype(x.dtype)
+
+
+correct_softmax.vjp = correct_softmax_vjp  # type: ignore[attr-defined]
+correct_log_softmax.vjp = correct_log_softmax_vjp  # type: ignore[attr-defined]
+_sum_normalize.vjp = correct_sum_normalize_vjp  # type: ignore[attr-defined]
+
 # For each op, the fault-free computation its faults start from: it must pass where they fail, so
-# that a fault is caught for its own mistake (tests/test_planted_faults.py checks this).
+# that a fault is caught for its own mistake (tests/test_planted_faults.py checks this). Each
+# carries its correct backward pass as ``vjp`` (the gradient faults below replace only that).
 CORRECT: dict[str, Callable[..., np.ndarray]] = {
     "softmax": correct_softmax,
     "log_softmax": correct_log_softmax,
     "sum_normalize": _sum_normalize,
 }
+
+
+# ---- gradient faults: a correct forward pass with a wrong backward pass --------------------------
+
+
+def gradient_fault(op: str, dtype: str, expected: str) -> Callable[[Callable], Callable]:
+    """Register the backward pass ``vjp(x, g, axis)`` as a fault: the module-level name becomes the
+    op's correct forward function carrying this ``vjp`` (importable by name, so repros work)."""
+
+    def register(vjp: Callable) -> Callable:
+        forward = CORRECT[op]
+
+        def function(x: np.ndarray, axis: int) -> np.ndarray:
+            return forward(x, axis)
+
+        function.__name__ = function.__qualname__ = vjp.__name__
+        function.__doc__ = vjp.__doc__
+        function.vjp = vjp  # type: ignore[attr-defined]
+        FAULTS.append(Fault(vjp.__name__, op, dtype, expected, function))
+        return function
+
+    return register
+
+
+@gradient_fault("softmax", "float32", "grad_precision")
+def backward_drops_normalization_term(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """softmax's backward as s * g: the - s * sum(g * s) term of the Jacobian diag(s) - s s^T is
+    dropped (the gradient of exp alone)."""
+    return (_exact_softmax64(x, axis) * _f64(g)).astype(x.dtype)
+
+
+@gradient_fault("softmax", "float32", "grad_precision")
+def cross_entropy_shortcut(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """softmax's backward as s - g, the gradient of cross-entropy with respect to the logits, used as
+    if it were softmax's VJP: wrong for every cotangent (one-hot ones included)."""
+    return (_exact_softmax64(x, axis) - _f64(g)).astype(x.dtype)
+
+
+@gradient_fault("softmax", "float32", "grad_finite")
+def backward_recomputes_unshifted(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """softmax's backward recomputes s as exp(x) / sum(exp(x)) without the max shift: large logits
+    overflow to inf / inf = NaN in the gradient, though the forward pass was fine."""
+    x32, g32 = x.astype(np.float32), g.astype(np.float32)
+    with np.errstate(all="ignore"):
+        e = np.exp(x32)
+        s = e / e.sum(axis, keepdims=True)
+        return (s * (g32 - (g32 * s).sum(axis, keepdims=True))).astype(x.dtype)
+
+
+@gradient_fault("softmax", "float32", "grad_masked")
+def backward_masks_by_multiplication(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """softmax's backward recomputes s from x * mask (mask = x > -inf): -inf * 0 is NaN, and the NaN
+    spreads over the whole masked slice's gradient."""
+    with np.errstate(all="ignore"):
+        xm = _f64(x) * (_f64(x) > -np.inf)
+        e = np.exp(xm - _max(xm, axis))
+        s = e / e.sum(axis, keepdims=True)
+        g64 = _f64(g)
+        return (s * (g64 - (g64 * s).sum(axis, keepdims=True))).astype(x.dtype)
+
+
+@gradient_fault("log_softmax", "float32", "grad_precision")
+def log_softmax_backward_identity(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """log-softmax's backward as g: the - s * sum(g) term of I - 1 s^T is dropped (the gradient of
+    x - max, with the log-sum-exp treated as a constant)."""
+    return g.copy()
+
+
+@gradient_fault("log_softmax", "float32", "grad_sum_to_zero")
+def log_softmax_backward_mean_for_sum(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """log-softmax's backward as g - s * mean(g): the mean where the sum belongs; the gradient no
+    longer sums to zero."""
+    s, g64 = _exact_softmax64(x, axis), _f64(g)
+    return (g64 - s * g64.mean(axis, keepdims=True)).astype(x.dtype)
+
+
+@gradient_fault("sum_normalize", "float32", "grad_precision")
+def backward_treats_sum_as_constant(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """x / sum(x)'s backward as g / S: the sum is treated as a constant, the - sum(g * y) / S term of
+    (I - y 1^T) / S is dropped."""
+    return (_f64(g) / _f64(x).sum(axis, keepdims=True)).astype(x.dtype)
+
+
+@gradient_fault("softmax", "float16", "grad_precision")
+def backward_float16_dot(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """softmax's backward with sum(g * s) accumulated sequentially in float16: on the 30,000-element
+    axis the running sum stops growing once its spacing exceeds the terms (shows with the all-ones
+    cotangent, whose sum(g * s) is 1)."""
+    s = _exact_softmax64(x, axis).astype(np.float16)
+    g16 = g.astype(np.float16)
+    terms = np.moveaxis(g16 * s, axis, -1)
+    dot = np.zeros(terms.shape[:-1], dtype=np.float16)
+    for k in range(terms.shape[-1]):
+        dot = (dot + terms[..., k]).astype(np.float16)
+    dot = np.expand_dims(dot, axis)
+    return (s.astype(np.float32) * (g16.astype(np.float32) - dot.astype(np.float32))).astype(x.dtype)
 
 
 def by_name(name: str) -> Fault:

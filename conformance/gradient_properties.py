@@ -1,0 +1,178 @@
+"""Gradient properties: pure judgements of a backward pass (a VJP) against the gradient oracle.
+
+Each judge is ``(x, g, gx, oracle, op, dtype, axis) -> SliceResults``: ``x`` the input,
+``g`` the cotangent, ``gx`` the implementation's gradient with respect to ``x``
+(already checked to have ``x``'s shape), ``oracle`` the ``GradientOracle`` of
+``(x, g)``. Like ``conformance.properties`` nothing is called here. The numbers
+come from ``reference.gradient`` (analytic VJPs, term scale, error model).
+
+Judged slices: finite ones and, for softmax and log-softmax, slices with some
+(not all) -inf entries, i.e. masks. Masked positions are judged by
+``grad_masked`` only; the other properties judge the unmasked entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from conformance.properties import Property, SliceResults, _slices
+from reference import dtype_info, slice_kinds, spacing
+from reference.gradient import ForwardParts, forward_parts, vjp_allowed_error, vjp_exact
+from reference.special import REGULAR
+
+
+@dataclass(frozen=True)
+class GradientOracle:
+    """What the gradient oracle says about one (input, cotangent) pair."""
+
+    exact: np.ndarray  # the exact VJP (long double), x's shape
+    scale: np.ndarray  # the term scale M (long double)
+    allowed: np.ndarray  # per-element allowed absolute error (NaN where the model does not apply)
+    kinds: np.ndarray  # slice kinds (reference.special), axis removed
+    masked: np.ndarray  # x == -inf for softmax / log-softmax (masks), all False for sum-normalization
+
+
+def gradient_oracle(
+    op: str, x: np.ndarray, g: np.ndarray, axis: int, dtype: object, parts: ForwardParts | None = None
+) -> GradientOracle:
+    """Run the gradient oracle on the input ``x`` and cotangent ``g`` for a backward pass in ``dtype``.
+
+    ``parts``: ``reference.gradient.forward_parts(op, x, axis, dtype)``, shared by the
+    cotangents of one input.
+    """
+    parts = parts if parts is not None else forward_parts(op, x, axis, dtype)
+    grad, scale = vjp_exact(op, x, g, axis, parts)
+    allowed = vjp_allowed_error(op, x, g, axis, dtype, parts, (grad, scale))
+    masked = np.zeros(x.shape, bool) if op == "sum_normalize" else np.asarray(x) == -np.inf
+    return GradientOracle(grad, scale, allowed, slice_kinds(op, x, axis), masked)
+
+
+def _judged(oracle: GradientOracle, op: str) -> np.ndarray:
+    kinds = np.asarray(oracle.kinds).reshape(-1)
+    return (kinds == REGULAR) | ((kinds == "neginf") & (op != "sum_normalize"))
+
+
+def grad_precision(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int) -> SliceResults:
+    """Error against the exact VJP in ULPs of the term scale ``M``, within the backward error model.
+
+    The verdict compares absolute errors with the model's allowance, per unmasked
+    element; metric and bound are taken at the element closest to (or furthest
+    beyond) its allowance, both in ULPs of ``dtype`` at ``M`` (where the gradient
+    cancels, a correct backward pass is about ``u M`` off, whatever the result's own
+    magnitude). Flushing to zero is accepted where a result within the allowance
+    would be subnormal.
+    """
+    info = dtype_info(dtype)
+    ex = _slices(oracle.exact, axis)
+    got = _slices(np.asarray(gx).astype(np.float64), axis).astype(np.longdouble)
+    allowed = _slices(oracle.allowed, axis)
+    unit = _slices(spacing(np.asarray(oracle.scale), dtype), axis)
+    masked = _slices(oracle.masked, axis)
+    m, n = ex.shape
+    if n == 0:
+        return SliceResults.empty(m)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        err = np.abs(got - ex).astype(np.float64)
+        err = np.where(got == ex, 0.0, np.where(np.isnan(err), np.inf, err))
+        flushed = (got == 0) & (np.abs(ex.astype(np.float64)) - allowed < info.tiny)
+        err = np.where(flushed | masked, 0.0, err)
+        ratio = np.where(err == 0, 0.0, err / allowed)
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    worst = np.argmax(ratio, axis=1)
+    rows = np.arange(m)
+    metric = (err / unit)[rows, worst]
+    bound = (allowed / unit)[rows, worst]
+    applicable = _judged(oracle, op)
+    return SliceResults(applicable, metric, bound, np.all(ratio <= 1.0, axis=1) | ~applicable)
+
+
+def grad_finite(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int) -> SliceResults:
+    """A finite input (masks allowed) gives a finite gradient: the count of NaN/inf elements, bound 0.
+
+    Applies where the exact gradient is finite in ``dtype`` with room to spare (its term
+    scale below a quarter of the largest finite value), so that a correct implementation
+    cannot overflow: large logits and long axes are in, a sum-normalization of
+    subnormal inputs (whose gradient ``1/S`` overflows) is out.
+    """
+    info = dtype_info(dtype)
+    got = _slices(np.asarray(gx).astype(np.float64), axis)
+    scale = _slices(oracle.scale, axis).astype(np.float64)
+    m, n = got.shape
+    if n == 0:
+        return SliceResults.empty(m)
+    metric = np.sum(~np.isfinite(got), axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        representable = np.all(np.isfinite(scale) & (scale < info.max / 4), axis=1)
+    applicable = _judged(oracle, op) & representable
+    return SliceResults(applicable, metric, np.zeros(m), (metric == 0) | ~applicable)
+
+
+def grad_sum_to_zero(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int) -> SliceResults:
+    """softmax and log-softmax gradients sum to zero along the axis (``1^T J = 0``).
+
+    ``|sum_j gx_j|`` (in float64) against ``sum_j allowed_j``: each element is within
+    its allowance of the exact gradient, whose sum is exactly 0. Metric and bound in
+    units of ``u * sum_j M_j``. (Sum-normalization's gradient does not sum to zero:
+    ``1^T J = (1 - n y)^T / S``; its invariance is to scaling, ``J x = 0``.)
+    """
+    info = dtype_info(dtype)
+    got = _slices(np.asarray(gx).astype(np.float64), axis)
+    m, n = got.shape
+    if n == 0:
+        return SliceResults.empty(m)
+    masked = _slices(oracle.masked, axis)
+    allowed = np.where(masked, 0.0, _slices(oracle.allowed, axis))
+    terms = np.sum(np.where(masked, 0.0, _slices(oracle.scale, axis).astype(np.float64)), axis=1)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        total = np.abs(np.sum(np.where(masked, 0.0, got), axis=1))
+        total = np.where(np.isnan(total), np.inf, total)
+        rounding = 2.0 * n * 2.0**-53 * np.sum(np.abs(np.where(masked, 0.0, got)), axis=1)
+        bound_abs = np.sum(allowed, axis=1) + rounding
+        unit = np.maximum(info.unit_roundoff * terms, np.finfo(np.float64).tiny)
+        metric = total / unit
+        bound = bound_abs / unit
+    applicable = _judged(oracle, op)
+    return SliceResults(applicable, metric, bound, (total <= bound_abs) | ~applicable)
+
+
+def grad_masked(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int) -> SliceResults:
+    """Masked (-inf) entries get exactly zero gradient, and the mask leaks no NaN into the rest.
+
+    Slices with some, not all, -inf entries (softmax, log-softmax). Metric: masked
+    elements whose gradient is not exactly 0, plus elements of the slice whose
+    gradient is NaN or inf; bound 0. (The cotangent is 0 at masked positions: see
+    ``reference.gradient``.)
+    """
+    got = _slices(np.asarray(gx).astype(np.float64), axis)
+    masked = _slices(oracle.masked, axis)
+    m, n = got.shape
+    if n == 0:
+        return SliceResults.empty(m)
+    nonzero = masked & (got != 0)  # NaN != 0 counts
+    nonfinite = ~masked & ~np.isfinite(got)
+    metric = np.sum(nonzero | nonfinite, axis=1).astype(np.float64)
+    kinds = np.asarray(oracle.kinds).reshape(-1)
+    applicable = kinds == "neginf"
+    return SliceResults(applicable, metric, np.zeros(m), (metric == 0) | ~applicable)
+
+
+@dataclass(frozen=True)
+class GradientProperty(Property):
+    """A property of the backward pass: ``judge(x, g, gx, oracle, op, dtype, axis) -> SliceResults``."""
+
+
+GRADIENT_PROPERTIES: dict[str, GradientProperty] = {
+    p.name: p
+    for p in (
+        GradientProperty(
+            "grad_precision", grad_precision, ("softmax", "log_softmax", "sum_normalize"), "ULP of M"
+        ),
+        GradientProperty(
+            "grad_finite", grad_finite, ("softmax", "log_softmax", "sum_normalize"), "non-finite elements"
+        ),
+        GradientProperty("grad_sum_to_zero", grad_sum_to_zero, ("softmax", "log_softmax"), "u * sum(M)"),
+        GradientProperty("grad_masked", grad_masked, ("softmax", "log_softmax"), "elements wrong"),
+    )
+}

@@ -1,0 +1,252 @@
+"""Evaluating a cell's backward pass: gradient inputs, VJP calls, and their judgement.
+
+``gradient_cases`` builds the inputs: per row length one batch of rows of several
+kinds (moderate, wide, large logits, a huge entry, peaked, masked with -inf,
+constant; positive, wide, tiny, huge and mixed-sign rows for sum-normalization)
+and a 3-D block judged along its middle axis, each with three cotangents: a
+random one, the one-hot cotangent of a cross-entropy loss, and all ones (the
+gradient of ``sum(f(x))``, which is constant: the exact VJP is 0). Shapes are fixed per
+profile, so a compiled mode compiles its backward pass once per length.
+
+``GradientEvaluation`` calls the implementation's ``vjp`` on each (input,
+cotangent) once and ``outcome(property)`` aggregates one gradient property over
+all of them, like ``conformance.evaluation.CellEvaluation`` does for the forward pass.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from conformance.adapters.base import Implementation
+from conformance.gradient_properties import GRADIENT_PROPERTIES, GradientOracle, gradient_oracle
+from conformance.repro import gradient_repro
+from reference import dtype_from_name, dtype_info, round_to_dtype
+from reference.gradient import ForwardParts, forward_parts
+
+ROWS_PER_BATCH = 16
+LONG_ROWS = 4  # rows per batch beyond 1,024 elements
+BLOCK_SHAPE = (4, 6, 5)  # judged along axis 1
+
+
+@dataclass(frozen=True)
+class GradientCase:
+    """An input and a cotangent of the same shape and dtype, judged along ``axis``."""
+
+    name: str
+    x: np.ndarray
+    g: np.ndarray
+    axis: int
+    description: str
+
+
+def _softmax_rows(n: int, rows: int, dtype: np.dtype, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+    info = dtype_info(dtype)
+    large = 4 * info.exp_overflow
+    kinds = ["normal", "wide", "large logits", "huge entry", "peaked", "masked", "constant"]
+    if rows < len(kinds):
+        kinds = ["normal", "large logits", "masked", "peaked"][:rows]
+    else:
+        kinds = kinds + ["normal", "masked", "large logits"] * rows
+    x = np.empty((rows, n))
+    labels = []
+    for r, kind in enumerate(kinds[:rows]):
+        row = rng.normal(size=n)
+        if kind == "wide":
+            row *= 8
+        elif kind == "large logits":
+            row = rng.uniform(-large, large, size=n)
+        elif kind == "huge entry":
+            row[rng.integers(n)] = rng.choice([-1.0, 1.0]) * info.max / 8
+        elif kind == "peaked":
+            row[rng.integers(n)] += 30.0
+        elif kind == "masked":
+            row *= 2
+            if n > 1:
+                count = max(1, n // 4)
+                row[rng.choice(n, size=count, replace=False)] = -np.inf
+        elif kind == "constant":
+            row[:] = row[0]
+        x[r] = row
+        labels.append(kind)
+    return round_to_dtype(x, dtype).astype(dtype), labels
+
+
+def _sum_normalize_rows(
+    n: int, rows: int, dtype: np.dtype, rng: np.random.Generator
+) -> tuple[np.ndarray, list]:
+    info = dtype_info(dtype)
+    kinds = ["positive", "wide", "huge", "tiny", "mixed sign"]
+    kinds = (kinds * rows)[:rows] if rows >= len(kinds) else ["positive", "wide", "mixed sign", "huge"][:rows]
+    x = np.empty((rows, n))
+    for r, kind in enumerate(kinds):
+        row = rng.uniform(0.5, 10.0, size=n)
+        if kind == "wide":
+            row = rng.lognormal(0.0, 3.0, size=n)
+        elif kind == "huge":
+            row = info.max / (4 * n) * rng.uniform(1.0, 2.0, size=n)
+        elif kind == "tiny":
+            row = rng.uniform(1.0, 2.0, size=n) * info.tiny * 16
+        elif kind == "mixed sign":
+            flip = rng.random(n) < 0.25
+            row = np.where(flip, -0.3 * row, row)
+        x[r] = row
+    return round_to_dtype(x, dtype).astype(dtype), kinds
+
+
+def _cotangents(x: np.ndarray, axis: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    """Cotangents, 0 where x is -inf: random normal; one-hot at an unmasked position (a
+    cross-entropy loss); all ones (the gradient of sum(f(x)), a constant: exactly 0 for all three ops)."""
+    dtype = x.dtype
+    masked = x.astype(np.float64) == -np.inf
+    random = np.where(masked, 0.0, rng.normal(size=x.shape))
+    moved = np.moveaxis(np.where(masked, -np.inf, rng.random(x.shape)), axis, -1)
+    hot = np.moveaxis(moved == np.max(moved, axis=-1, keepdims=True), -1, axis)
+    one_hot = np.where(hot & ~masked, 1.0, 0.0)
+    return [
+        ("random", round_to_dtype(random, dtype).astype(dtype)),
+        ("one-hot", one_hot.astype(dtype)),
+        ("ones", np.where(masked, 0.0, 1.0).astype(dtype)),
+    ]
+
+
+def gradient_cases(op: str, dtype_name: str, lengths: tuple[int, ...], seed: int) -> list[GradientCase]:
+    """The gradient inputs of a cell: one row batch per length, a 3-D block; three cotangents each."""
+    dtype = dtype_from_name(dtype_name)
+    rng = np.random.default_rng(seed)
+    make_rows = _sum_normalize_rows if op == "sum_normalize" else _softmax_rows
+    inputs: list[tuple[str, np.ndarray, int, str]] = []
+    for n in lengths:
+        rows = ROWS_PER_BATCH if n <= 1024 else LONG_ROWS
+        x, kinds = make_rows(n, rows, dtype, rng)
+        inputs.append((f"grad_rows[{n}]", x, -1, f"{rows} rows of length {n}: {', '.join(kinds)}"))
+    block = rng.normal(size=BLOCK_SHAPE) * 2
+    if op == "sum_normalize":
+        block = rng.uniform(0.5, 10.0, size=BLOCK_SHAPE)
+    x3 = round_to_dtype(block, dtype).astype(dtype)
+    inputs.append(("grad_block3d", x3, 1, f"a {BLOCK_SHAPE} block along axis 1"))
+    cases = []
+    for name, x, axis, description in inputs:
+        for label, g in _cotangents(x, axis, rng):
+            cases.append(GradientCase(f"{name}/{label}", x, g, axis, f"{description}; {label} cotangent"))
+    return cases
+
+
+@dataclass
+class GradientObservation:
+    case: GradientCase
+    gx: np.ndarray | None
+    error: str | None
+    oracle: GradientOracle
+
+
+@dataclass
+class GradientEvaluation:
+    """The backward pass of one cell: every gradient case called once, judged per property."""
+
+    impl: Implementation
+    device: str
+    dtype: str
+    lengths: tuple[int, ...]
+    seed: int
+    unsupported: str | None = None
+    observations: list[GradientObservation] = field(default_factory=list)
+    call_seconds: float = 0.0
+
+    def _vjp(self, x: np.ndarray, g: np.ndarray, axis: int) -> tuple[np.ndarray | None, str | None]:
+        assert self.impl.vjp is not None
+        start = time.perf_counter()
+        try:
+            with np.errstate(all="ignore"):
+                gx = self.impl.vjp(x, g, axis, self.device)
+        except Exception as exc:
+            return None, f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+        finally:
+            self.call_seconds += time.perf_counter() - start
+        if not isinstance(gx, np.ndarray):
+            return None, f"the gradient is a {type(gx).__name__}, not an array"
+        if gx.shape != x.shape:
+            return None, f"the gradient has shape {gx.shape}, the input {x.shape}"
+        return gx, None  # another dtype is judged by its values; ``outcome`` notes it
+
+    def run(self) -> GradientEvaluation:
+        dtype = dtype_from_name(self.dtype)
+        probe = np.array([[0.0, 1.0, 2.0]]).astype(dtype)
+        _, error = self._vjp(probe, np.array([[1.0, 0.0, 0.0]]).astype(dtype), -1)
+        if error is not None:
+            self.unsupported = error
+            return self
+        parts: dict[int, ForwardParts] = {}  # per input: its cotangents share the x-only part
+        for case in gradient_cases(self.impl.op, self.dtype, self.lengths, self.seed):
+            gx, error = self._vjp(case.x, case.g, case.axis)
+            if id(case.x) not in parts:
+                parts[id(case.x)] = forward_parts(self.impl.op, case.x, case.axis, dtype)
+            oracle = gradient_oracle(self.impl.op, case.x, case.g, case.axis, dtype, parts[id(case.x)])
+            self.observations.append(GradientObservation(case, gx, error, oracle))
+        return self
+
+    def outcome(self, name: str):
+        from conformance.evaluation import PropertyOutcome, summarize
+
+        if self.unsupported is not None:
+            return PropertyOutcome(name, "unsupported", message=f"backward pass: {self.unsupported}")
+        prop = GRADIENT_PROPERTIES[name]
+        dtype = dtype_from_name(self.dtype)
+        errors = [o for o in self.observations if o.error]
+        judged = (
+            (obs, prop.judge(obs.case.x, obs.case.g, obs.gx, obs.oracle, self.impl.op, dtype, obs.case.axis))
+            for obs in self.observations
+            if obs.gx is not None
+        )
+        out, failures = summarize(name, judged)
+        n_cases = out.n_cases
+        if failures:
+            self._describe(prop.unit, out, failures)
+        if errors and out.verdict != "fail":
+            out.verdict = "error" if n_cases == 0 else out.verdict
+            out.message = (out.message + f"; {len(errors)} backward call(s) failed: {errors[0].error}").strip(
+                "; "
+            )
+        mismatched = [o for o in self.observations if o.gx is not None and o.gx.dtype != o.case.x.dtype]
+        if mismatched:
+            first = mismatched[0]
+            note = f"the gradient comes back as {first.gx.dtype}, the input is {first.case.x.dtype}"
+            out.message = (out.message + "; " + note).strip("; ")
+        return out
+
+    def _describe(self, unit: str, out, failures: list) -> None:
+        from conformance.evaluation import _listing
+
+        obs, i, metric, bound = min(
+            failures, key=lambda f: (_slice(f[0].case.x, f[0].case.axis, f[1]).size, -f[2])
+        )
+        case = obs.case
+        x1 = np.ascontiguousarray(_slice(case.x, case.axis, i))
+        g1 = np.ascontiguousarray(_slice(case.g, case.axis, i))
+        got = _slice(obs.gx, case.axis, i)
+        expected = round_to_dtype(_slice(obs.oracle.exact, case.axis, i), case.x.dtype).astype(case.x.dtype)
+        out.message = (
+            f"{len(failures)} failing slice(s); worst {unit} {out.metric:.4g}"
+            f" (bound {bound:.4g}) in {case.name}"
+        )
+        out.worst = {
+            "case": case.name,
+            "description": case.description,
+            "where": f"slice {i} of {case.name}; 'expected' is the exact gradient, rounded",
+            "input": _listing(x1),
+            "cotangent": _listing(g1),
+            "output": _listing(np.asarray(got)),
+            "expected": _listing(expected),
+            "length": int(x1.size),
+            "metric": metric,
+            "bound": bound,
+            "dtype": self.dtype,
+        }
+        out.repro = gradient_repro(self.impl, x1, g1, -1, self.device, expected)
+
+
+def _slice(a: np.ndarray, axis: int, i: int) -> np.ndarray:
+    moved = np.moveaxis(np.asarray(a), axis, -1)
+    return moved.reshape(-1, moved.shape[-1])[i]
