@@ -214,7 +214,9 @@ def vjp_allowed_error(
         # precision, as the model assumes for every reduction) and the few elementwise ones (in
         # the dtype) may be rounded in the subnormal range, an absolute error of up to half the
         # smallest subnormal each: the eta of the standard model.
-        eta_acc = (2.0**-149 if u_acc < u_w else info.smallest_subnormal) / 2
-        underflow = n * eta_acc + C_BACKWARD * info.smallest_subnormal / 2
+        # (In long double: half of float64's smallest subnormal is not a float64.)
+        eta = np.longdouble(info.smallest_subnormal) / 2
+        eta_acc = np.longdouble(2.0**-149) / 2 if u_acc < u_w else eta
+        underflow = n * eta_acc + C_BACKWARD * eta
         allowed = propagated + arithmetic + underflow + ABSOLUTE_ULPS * spacing(_last(grad, axis), info.dtype)
     return np.moveaxis(allowed.astype(np.float64), -1, axis)

@@ -262,3 +262,13 @@ def test_compiled_torch_mode_is_collected_only_when_named() -> None:
     )
     assert "test_compiled_consistency[torch-F.softmax-compiled-cpu-float32]" in named.stdout
     assert "test_grad_precision[torch-softmax-x-over-T-compiled-cpu-float32]" in named.stdout
+
+
+def test_underflow_allowance_is_not_lost_in_float64() -> None:
+    """Half of float64's smallest subnormal is not a float64 (it rounds to 0): the model's underflow
+    term must still grow with n for a float64 row whose gradient is subnormal (x ~ 2e303, S ~ 7e307)."""
+    n = 30000
+    x = np.full(n, 2.2e303)
+    g = np.ones(n)
+    allowed = vjp_allowed_error("sum_normalize", x, g, -1, np.float64)
+    assert np.all(allowed >= (n - 1) * np.finfo(np.float64).smallest_subnormal / 2)

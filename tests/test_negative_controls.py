@@ -37,3 +37,5 @@ def test_correct_implementation_passes(control, dtype):
     result = conformance.check(control.function, control.op, dtypes=[dtype], profile="default", seed=0)
     assert result.ok, result.summary()
     assert result.get(dtype, "precision").verdict == "pass"
+    if hasattr(control.function, "vjp"):  # the backward pass was judged, and passed
+        assert result.get(dtype, "grad_precision").verdict == "pass"

@@ -449,9 +449,9 @@ def backward_treats_sum_as_constant(x: np.ndarray, g: np.ndarray, axis: int) -> 
 
 @gradient_fault("softmax", "float16", "grad_precision")
 def backward_float16_dot(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
-    """softmax's backward with sum(g * s) accumulated sequentially in float16: on the 30,000-element
-    axis the running sum stops growing once its spacing exceeds the terms (shows with the all-ones
-    cotangent, whose sum(g * s) is 1)."""
+    """softmax's backward with sum(g * s) accumulated sequentially in float16: each addition rounds
+    to float16 and on long axes the running sum stops growing once its spacing exceeds the terms
+    (shows from 100 elements with the all-ones cotangent, whose sum(g * s) is 1)."""
     s = _exact_softmax64(x, axis).astype(np.float16)
     g16 = g.astype(np.float16)
     terms = np.moveaxis(g16 * s, axis, -1)

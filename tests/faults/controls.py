@@ -7,7 +7,8 @@ of ``conformance.adapters.custom`` (NumPy in, NumPy out, the input's dtype).
 
 Half types (float16, bfloat16) are computed in float32 or wider and rounded at the
 end, as every framework does; a correct half-precision softmax needs a wider
-accumulator (see ``reference/error_model.py``).
+accumulator (see ``reference/error_model.py``). Three controls also carry a backward
+pass (``vjp``), judged by the gradient properties.
 """
 
 from __future__ import annotations
@@ -135,6 +136,33 @@ def pairwise_sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
     """Scaled x (a power of two, exact) over its tree-summed total, in float64, rounded once."""
     scaled, _ = _scaled_sum(x, axis)
     return (scaled / _pairwise_along(scaled, axis)).astype(_out_dtype(x))
+
+
+# ---- backward passes, computed as frameworks do: from the forward output in the dtype ----------
+
+
+def pairwise_softmax_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """s' * (g - tree-summed g * s'), s' the forward output in the dtype; float32 for half types."""
+    s, gw = _work(pairwise_softmax(x, axis)), _work(g)
+    return (s * (gw - _pairwise_along(gw * s, axis))).astype(_out_dtype(x))
+
+
+def pairwise_log_softmax_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """g - exp(y') * tree-summed g, y' the forward output in the dtype; float32 for half types."""
+    y, gw = _work(pairwise_log_softmax(x, axis)), _work(g)
+    return (gw - np.exp(y) * _pairwise_along(gw, axis)).astype(_out_dtype(x))
+
+
+def float64_reciprocal_sum_normalize_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """(g - sum(g * x) * r) * r with r = 1 / sum(x), in float64, rounded once."""
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    r = 1.0 / np.sum(x64, axis, keepdims=True)
+    return ((g64 - np.sum(g64 * x64, axis, keepdims=True) * r) * r).astype(_out_dtype(x))
+
+
+pairwise_softmax.vjp = pairwise_softmax_vjp  # type: ignore[attr-defined]
+pairwise_log_softmax.vjp = pairwise_log_softmax_vjp  # type: ignore[attr-defined]
+float64_reciprocal_sum_normalize.vjp = float64_reciprocal_sum_normalize_vjp  # type: ignore[attr-defined]
 
 
 # ---- the oracle, rounded another way -----------------------------------------------------------
