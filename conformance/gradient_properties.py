@@ -113,7 +113,8 @@ def grad_sum_to_zero(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int
     """softmax and log-softmax gradients sum to zero along the axis (``1^T J = 0``).
 
     ``|sum_j gx_j|`` (in float64) against ``sum_j allowed_j``: each element is within
-    its allowance of the exact gradient, whose sum is exactly 0. Metric and bound in
+    its allowance of the exact gradient, whose sum is exactly 0 (plus, as ``grad_precision``
+    accepts flushing to zero, the exact values that may be flushed). Metric and bound in
     units of ``u * sum_j M_j``. (Sum-normalization's gradient does not sum to zero:
     ``1^T J = (1 - n y)^T / S``; its invariance is to scaling, ``J x = 0``.)
     """
@@ -129,7 +130,11 @@ def grad_sum_to_zero(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int
         total = np.abs(np.sum(np.where(masked, 0.0, got), axis=1))
         total = np.where(np.isnan(total), np.inf, total)
         rounding = 2.0 * n * 2.0**-53 * np.sum(np.abs(np.where(masked, 0.0, got)), axis=1)
-        bound_abs = np.sum(allowed, axis=1) + rounding
+        # As in grad_precision, an element may be flushed to zero where a result within its
+        # allowance would be subnormal: its whole exact value may then be missing from the sum.
+        ex = np.abs(_slices(oracle.exact, axis).astype(np.float64))
+        flushable = np.sum(np.where(~masked & (ex - allowed < info.tiny), ex, 0.0), axis=1)
+        bound_abs = np.sum(allowed, axis=1) + flushable + rounding
         unit = np.maximum(info.unit_roundoff * terms, np.finfo(np.float64).tiny)
         metric = total / unit
         bound = bound_abs / unit

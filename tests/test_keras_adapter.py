@@ -47,6 +47,11 @@ def inputs():
     c = rng.normal(0.0, 1.0, size=(2, 9)).astype(np.float16)
     d = rng.uniform(0.25, 4.0, size=(2, 6)).astype(np.float64)
     return [(a, -1), (b, 1), (c, -1), (d, 0)]
+
+def cotangent(x):
+    # a fixed cotangent of the input's shape and dtype, 0 at -inf entries (masked outputs not read)
+    g = np.linspace(-1.0, 1.0, x.size).reshape(x.shape)
+    return np.where(np.isneginf(x.astype(np.float64)), 0.0, g).astype(x.dtype)
 """
 
 # The adapter's process: contract, conversions, the mask variant, outputs for the snippet check.
@@ -113,6 +118,11 @@ for api, impl in impls.items():
     for k, (xi, axis) in enumerate(inputs()):
         yi = np.ascontiguousarray(impl.call(xi, axis, "cpu"))
         saved[f"{api}|{k}"] = [str(yi.dtype), list(yi.shape), yi.tobytes().hex()]
+        gi = np.ascontiguousarray(impl.vjp(xi, cotangent(xi), axis, "cpu"))
+        saved[f"{api}|{k}|vjp"] = [str(gi.dtype), list(gi.shape), gi.tobytes().hex()]
+# The backward pass through the backend's autodiff: the masked entry gets exactly zero gradient.
+gm = mask.vjp(x, np.where(np.isneginf(x), 0, 1).astype(np.float32), -1, "cpu")
+res["mask_grad_zero"] = bool(np.all(gm[np.isneginf(x)] == 0.0)) and bool(np.all(np.isfinite(gm)))
 with open(os.path.join(out_dir, "outputs.json"), "w") as fh:
     json.dump(saved, fh)
 
@@ -144,6 +154,14 @@ for impl in get_adapter(f"keras-{backend}").implementations():
         compared += 1
         if str(y.dtype) != dtype or list(y.shape) != shape or y.tobytes().hex() != data:
             mismatches.append(f"{impl.api} input {k}: {y.dtype}{list(y.shape)} vs {dtype}{shape}")
+        namespace = {}
+        exec(impl.imports, namespace)
+        namespace.update(x=x, g=cotangent(x), axis=axis, device="cpu")
+        exec(impl.vjp_snippet, namespace)
+        gx = np.ascontiguousarray(namespace["gx"])
+        dtype, shape, data = saved[f"{impl.api}|{k}|vjp"]
+        if str(gx.dtype) != dtype or list(gx.shape) != shape or gx.tobytes().hex() != data:
+            mismatches.append(f"{impl.api} input {k} vjp: {gx.dtype}{list(gx.shape)} vs {dtype}{shape}")
 import keras
 snip = {"compared": compared, "mismatches": mismatches, "backend": keras.config.backend()}
 print("RESULT " + json.dumps(snip))
@@ -202,6 +220,7 @@ def test_keras_backend(backend: str, tmp_path: Path) -> None:
     all_masked = res["mask_all_neginf"][0]
     assert all_masked == ([0.0] * 4 if version >= (3, 10) else [0.25] * 4), all_masked
     assert res["mask_very_negative"] == [[0.0, 0.0, 0.0]]
+    assert res["mask_grad_zero"], "the masked entry must get exactly zero, finite gradient"
 
     # Another backend cannot load in the same process, and says why.
     assert res["other_available"] is False

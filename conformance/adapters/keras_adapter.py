@@ -245,6 +245,74 @@ def _make_call(backend: str, fn: _Fn, masked: bool) -> Callable[[np.ndarray, int
     return call
 
 
+# The backward pass through the backend's own autodiff, the cotangent converted to the output's
+# dtype (exact: the layers' float32 output is never narrower than the input). ``t`` is the tensor
+# differentiated (for the mask variant: x with its masked entries set to 0), ``f(t)`` the call.
+_VJP_SOURCE = {
+    "jax": (
+        "import jax\n"
+        "y, pullback = jax.vjp(f, t)\n"
+        "gy = keras.ops.cast(keras.ops.convert_to_tensor(g), y.dtype)\n"
+        "gx = pullback(gy)[0]\n"
+    ),
+    "torch": (
+        "import torch\n"
+        "t = t.detach().clone().requires_grad_(True)\n"
+        "y = f(t)\n"
+        "gy = keras.ops.cast(keras.ops.convert_to_tensor(g), y.dtype)\n"
+        "(gx,) = torch.autograd.grad(y, t, grad_outputs=gy)\n"
+    ),
+    "tensorflow": (
+        "import tensorflow as tf\n"
+        "with tf.GradientTape() as tape:\n"
+        "    tape.watch(t)\n"
+        "    y = f(t)\n"
+        "gy = keras.ops.cast(keras.ops.convert_to_tensor(g), y.dtype)\n"
+        "gx = tape.gradient(y, t, output_gradients=gy)\n"
+    ),
+}
+
+
+def _make_vjp(backend: str, fn: _Fn, masked: bool) -> Callable[..., np.ndarray]:
+    source = _VJP_SOURCE[backend]
+
+    def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+        keras = _keras(backend)
+        with keras.device(_keras_device(backend, device)), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_SIZE_ONE_WARNING)
+            if masked:
+                m, xm = _masked_input(x)
+                mask = keras.ops.convert_to_tensor(m)
+                t = keras.ops.convert_to_tensor(xm)
+
+                def f(a: Any) -> Any:
+                    return fn(keras, (a, mask), axis)
+            else:
+                t = keras.ops.convert_to_tensor(x)
+
+                def f(a: Any) -> Any:
+                    return fn(keras, a, axis)
+
+            namespace: dict[str, Any] = {"keras": keras, "f": f, "t": t, "g": g}
+            exec(source, namespace)  # the snippet's own lines, so that a repro computes the same
+            return keras.ops.convert_to_numpy(namespace["gx"])
+
+    return vjp
+
+
+def _vjp_snippet(backend: str, expr: str, masked: bool) -> str:
+    if masked:
+        prelude = (
+            "    m = keras.ops.convert_to_tensor(x != -np.inf)\n"
+            "    t = keras.ops.convert_to_tensor(np.where(x != -np.inf, x, np.zeros((), x.dtype)))\n"
+            f"    f = lambda t: {expr}\n"
+        )
+    else:
+        prelude = f"    t = keras.ops.convert_to_tensor(x)\n    f = lambda t: {expr}\n"
+    body = "".join(f"    {line}\n" for line in _VJP_SOURCE[backend].splitlines())
+    return f"{_DEVICE}with keras.device(kdev):\n{prelude}{body}    gx = keras.ops.convert_to_numpy(gx)"
+
+
 def _snippet(expr: str, masked: bool) -> str:
     if masked:
         body = (
@@ -330,6 +398,8 @@ class KerasAdapter(FrameworkAdapter):
                     mode="eager",
                     call=_make_call(self.backend, fn, masked),
                     snippet=_snippet(expr, masked),
+                    vjp=_make_vjp(self.backend, fn, masked),
+                    vjp_snippet=_vjp_snippet(self.backend, expr, masked),
                     imports=_imports(self.backend),
                     operation=operation,
                     notes="; ".join(n for n in (f"Keras backend {self.backend}", notes) if n),
