@@ -61,6 +61,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:  # optional speed-up for reading runs (see _loads)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency, but reading works without it
+    _orjson = None
+
 SCHEMA_VERSION = 1
 MERGED_SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (SCHEMA_VERSION, MERGED_SCHEMA_VERSION)
@@ -160,6 +165,21 @@ class Run:
         return all(src["source"] in done for src in self.sources)
 
 
+def _loads(line: str) -> object:
+    """``json.loads``, through orjson where it is installed (2-3x faster on big runs).
+
+    orjson rejects the NaN/Infinity literals that ``json`` accepts (records are written
+    without them, but a hand-edited file may have them): such a line, and any line orjson
+    rejects, goes to ``json.loads``, whose error is the one reported.
+    """
+    if _orjson is not None:
+        try:
+            return _orjson.loads(line)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(line)
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -180,7 +200,7 @@ def read_run(path: str | Path) -> Run:
     labels: set[str] = set()
     for number, line in _lines(path):
         try:
-            record = json.loads(line)
+            record = _loads(line)
         except json.JSONDecodeError as exc:
             raise RunFileError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict) or "type" not in record:
