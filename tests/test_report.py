@@ -323,3 +323,21 @@ def test_big_runs_merge_the_passing_chips_of_a_cell(tmp_path, monkeypatch):
         ("unsupported", "f64"),
     ]
     assert precision[2].key is not None  # still a link to its drill-down
+
+
+def test_gradient_drill_down_shows_the_cotangent():
+    """A backward pass's worst case carries its cotangent: the drill-down gets it as a column."""
+    from conformance.report.details import _worst_case
+
+    listing = lambda values: {"shape": [len(values)], "dtype": "float32", "values": values}  # noqa: E731
+    worst = {
+        "input": listing([1.0, 2.0, 3.0]),
+        "cotangent": listing([0.0, 1.0, 0.0]),
+        "output": listing([0.1, 0.2, 0.3]),
+        "expected": listing([0.1, 0.25, 0.3]),
+    }
+    shown = _worst_case(worst, None)
+    assert shown["backward"] is True
+    assert [row[5] for row in shown["rows"]] == [0.0, 1.0, 0.0]
+    forward = _worst_case({k: v for k, v in worst.items() if k != "cotangent"}, None)
+    assert forward["backward"] is False and all(len(row) == 5 for row in forward["rows"])

@@ -80,9 +80,13 @@ def _worst_case(worst: Any, rows_limit: int | None) -> dict[str, Any] | None:
         for i, (x, e, y) in enumerate(zip_longest(inputs, expected, output))
     ]
     truncated = any(bool((worst.get(k) or {}).get("truncated")) for k in ("input", "expected", "output"))
+    cotangent = _floats(worst.get("cotangent")) if worst.get("cotangent") is not None else None
+    if cotangent is not None:  # a backward pass: the cotangent beside each input element
+        rows = [[*row, cotangent[row[0]] if row[0] < len(cotangent) else None] for row in rows]
     if rows_limit is not None and len(rows) > rows_limit:
         rows, truncated = rows[:rows_limit], True
     return {
+        "backward": cotangent is not None,
         "case": worst.get("case"),
         "description": worst.get("description"),
         "where": worst.get("where"),
