@@ -32,6 +32,7 @@ from conformance.properties import (
     PROPERTIES,
     OracleResult,
     SliceResults,
+    _slices,
     check_shape_dtype,
     classify_semantics,
     oracle_for,
@@ -532,10 +533,7 @@ class CellEvaluation:
         return out
 
     def _slice(self, a: np.ndarray, axis: int, i: int) -> np.ndarray:
-        if a.ndim == 0:
-            return a.reshape(1)
-        moved = np.moveaxis(a, axis, -1)
-        return moved.reshape(int(np.prod(moved.shape[:-1])), moved.shape[-1])[i]
+        return _slices(a, axis)[i]
 
     def _fails_alone(self, name: str, x1: np.ndarray) -> tuple[bool, np.ndarray | None]:
         y, error = self._call(x1, -1)

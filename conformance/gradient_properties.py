@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conformance.properties import Property, SliceResults, _slices
+from conformance.properties import Property, SliceResults, _slices, flush_accepted
 from reference import dtype_info, slice_kinds, spacing
 from reference.gradient import ForwardParts, forward_parts, vjp_allowed_error, vjp_exact
 from reference.special import REGULAR
@@ -64,7 +64,6 @@ def grad_precision(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int) 
     magnitude). Flushing to zero is accepted where a result within the allowance
     would be subnormal.
     """
-    info = dtype_info(dtype)
     ex = _slices(oracle.exact, axis)
     got = _slices(np.asarray(gx).astype(np.float64), axis).astype(np.longdouble)
     allowed = _slices(oracle.allowed, axis)
@@ -76,7 +75,7 @@ def grad_precision(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int) 
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         err = np.abs(got - ex).astype(np.float64)
         err = np.where(got == ex, 0.0, np.where(np.isnan(err), np.inf, err))
-        flushed = (got == 0) & (np.abs(ex.astype(np.float64)) - allowed < info.tiny)
+        flushed = (got == 0) & flush_accepted(ex, allowed, dtype)
         err = np.where(flushed | masked, 0.0, err)
         ratio = np.where(err == 0, 0.0, err / allowed)
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
@@ -133,7 +132,7 @@ def grad_sum_to_zero(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int
         # As in grad_precision, an element may be flushed to zero where a result within its
         # allowance would be subnormal: its whole exact value may then be missing from the sum.
         ex = np.abs(_slices(oracle.exact, axis).astype(np.float64))
-        flushable = np.sum(np.where(~masked & (ex - allowed < info.tiny), ex, 0.0), axis=1)
+        flushable = np.sum(np.where(~masked & flush_accepted(ex, allowed, dtype), ex, 0.0), axis=1)
         bound_abs = np.sum(allowed, axis=1) + flushable + rounding
         unit = np.maximum(info.unit_roundoff * terms, np.finfo(np.float64).tiny)
         metric = total / unit

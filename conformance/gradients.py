@@ -22,6 +22,7 @@ import numpy as np
 
 from conformance.adapters.base import Implementation
 from conformance.gradient_properties import GRADIENT_PROPERTIES, GradientOracle, gradient_oracle
+from conformance.properties import _slices
 from conformance.repro import gradient_repro
 from reference import dtype_from_name, dtype_info, round_to_dtype
 from reference.gradient import ForwardParts, forward_parts
@@ -162,7 +163,9 @@ class GradientEvaluation:
             with np.errstate(all="ignore"):
                 gx = self.impl.vjp(x, g, axis, self.device)
         except Exception as exc:
-            return None, f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+            from conformance.evaluation import _short_error
+
+            return None, _short_error(exc)
         finally:
             self.call_seconds += time.perf_counter() - start
         if not isinstance(gx, np.ndarray):
@@ -220,13 +223,13 @@ class GradientEvaluation:
         from conformance.evaluation import _listing
 
         obs, i, metric, bound = min(
-            failures, key=lambda f: (_slice(f[0].case.x, f[0].case.axis, f[1]).size, -f[2])
+            failures, key=lambda f: (_slices(f[0].case.x, f[0].case.axis)[f[1]].size, -f[2])
         )
         case = obs.case
-        x1 = np.ascontiguousarray(_slice(case.x, case.axis, i))
-        g1 = np.ascontiguousarray(_slice(case.g, case.axis, i))
-        got = _slice(obs.gx, case.axis, i)
-        expected = round_to_dtype(_slice(obs.oracle.exact, case.axis, i), case.x.dtype).astype(case.x.dtype)
+        x1 = np.ascontiguousarray(_slices(case.x, case.axis)[i])
+        g1 = np.ascontiguousarray(_slices(case.g, case.axis)[i])
+        got = _slices(obs.gx, case.axis)[i]
+        expected = round_to_dtype(_slices(obs.oracle.exact, case.axis)[i], case.x.dtype).astype(case.x.dtype)
         out.message = (
             f"{len(failures)} failing slice(s); worst {unit} {out.metric:.4g}"
             f" (bound {bound:.4g}) in {case.name}"
@@ -245,8 +248,3 @@ class GradientEvaluation:
             "dtype": self.dtype,
         }
         out.repro = gradient_repro(self.impl, x1, g1, -1, self.device, expected)
-
-
-def _slice(a: np.ndarray, axis: int, i: int) -> np.ndarray:
-    moved = np.moveaxis(np.asarray(a), axis, -1)
-    return moved.reshape(-1, moved.shape[-1])[i]

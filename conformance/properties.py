@@ -90,6 +90,14 @@ def _judged(oracle: OracleResult, op: str) -> np.ndarray:
     return (kinds == REGULAR) | (kinds == extra)
 
 
+def flush_accepted(exact: np.ndarray, allowed: np.ndarray, dtype: object) -> np.ndarray:
+    """Where an output of 0 is accepted for ``exact``: a result within the allowance would be
+    subnormal in ``dtype``, so flush-to-zero arithmetic may return 0 (every property that compares
+    values applies this one rule)."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(np.asarray(exact).astype(np.float64)) - allowed < dtype_info(dtype).tiny
+
+
 def _as_float(y: np.ndarray) -> np.ndarray:
     return np.asarray(y).astype(np.float64)
 
@@ -110,7 +118,6 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
     Outputs flushed to zero where the exact result, or a result within its
     allowance, is subnormal (flush-to-zero arithmetic) are not counted as errors.
     """
-    info = dtype_info(dtype)
     allowed = _slices(oracle.allowed, axis)
     if op == "log_softmax":
         with np.errstate(invalid="ignore"):
@@ -130,7 +137,7 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
         abs_err = np.abs(yf.astype(np.longdouble) - ex.astype(np.longdouble)).astype(np.float64)
         abs_err = np.where(yf == ex, 0.0, np.where(np.isnan(abs_err), np.inf, abs_err))
         # Flush-to-zero: 0 is accepted where a result the model allows would be subnormal.
-        flushed = (np.abs(ex.astype(np.float64)) - allowed < info.tiny) & (yf == 0)
+        flushed = flush_accepted(ex, allowed, dtype) & (yf == 0)
         err = np.where(flushed, 0.0, err)
         abs_err = np.where(flushed, 0.0, abs_err)
         ratio = np.where(abs_err == 0, 0.0, abs_err / allowed)
@@ -382,7 +389,7 @@ def device_consistency(x, y, y_other, oracle: OracleResult, op: str, dtype, axis
         # One output flushed to zero where ``precision`` accepts a flush (a result within the
         # allowance would be subnormal): flush-to-zero on one side only is not a disagreement.
         ex = _slices(np.asarray(oracle.exact).astype(np.float64), axis)
-        flushed = ((ys == 0) | (yo == 0)) & (np.abs(ex) - allowed < dtype_info(dt).tiny)
+        flushed = ((ys == 0) | (yo == 0)) & flush_accepted(ex, allowed, dt)
         diff = np.where(same | flushed, 0.0, np.where(np.isnan(diff), np.inf, diff))
         ratio = np.where(diff == 0, 0.0, diff / (2 * allowed))
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
