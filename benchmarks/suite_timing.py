@@ -3,13 +3,14 @@
 Usage::
 
     python benchmarks/suite_timing.py [--profiles quick default] [--frameworks numpy torch ...]
-                                      [--seed 0] [--all-together]
+                                      [--seed 0] [--all-together] [--cache off|cold|warm]
 
 For each (profile, framework) it runs ``python -m conformance run --framework F
 --profile P --seed S --jobs 1`` as a subprocess (so the framework's import is
 counted, as a user would see it) and prints a Markdown table: wall time of the
 process, the sum of the per-check times recorded in the results (time spent
-calling and judging), the number of checks and of cells. ``--all-together``
+calling and judging), the compile and backward-pass seconds within them (summed over
+cells, from each record's ``timing``), the number of checks and of cells. ``--all-together``
 also times one run over every framework with the default ``--jobs`` (parallel
 processes), which is the figure a user of the README's command sees.
 
@@ -28,7 +29,8 @@ import time
 from pathlib import Path
 
 
-def _run(args: list[str], results_dir: Path, run_id: str) -> tuple[float, dict]:
+def _run(args: list[str], results_dir: Path, run_id: str, cache: Path | None) -> tuple[float, dict]:
+    cache_args = ["--compile-cache", str(cache)] if cache is not None else ["--no-compile-cache"]
     command = [
         sys.executable,
         "-m",
@@ -41,6 +43,7 @@ def _run(args: list[str], results_dir: Path, run_id: str) -> tuple[float, dict]:
         str(results_dir),
         "--no-progress",
         "--no-report",
+        *cache_args,
     ]
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
@@ -52,11 +55,13 @@ def _run(args: list[str], results_dir: Path, run_id: str) -> tuple[float, dict]:
         for line in (results_dir / run_id / "results.jsonl").read_text().splitlines()
         if '"type": "check"' in line
     ]
-    cells = {(c["implementation"], c["device"], c["dtype"]) for c in checks}
+    timing = {(c["implementation"], c["device"], c["dtype"]): c.get("timing") or {} for c in checks}
     return wall, {
         "checks": len(checks),
-        "cells": len(cells),
+        "cells": len(timing),
         "check_seconds": sum(c.get("seconds", 0.0) for c in checks),
+        "compile_seconds": sum(t.get("compile_seconds") or 0.0 for t in timing.values()),
+        "backward_seconds": sum(t.get("backward_seconds") or 0.0 for t in timing.values()),
     }
 
 
@@ -66,32 +71,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frameworks", nargs="+", default=["numpy", "scipy", "torch", "tensorflow", "jax"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--all-together", action="store_true")
+    parser.add_argument(
+        "--cache",
+        choices=("off", "cold", "warm"),
+        default="cold",
+        help="compile cache: off (--no-compile-cache); cold (an empty one per timed run, as on a fresh"
+        " clone; the default); warm (filled by an untimed run of the same command first)",
+    )
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp)
+        count = 0
+
+        def timed(run_args: list[str], run_id: str) -> tuple[float, dict]:
+            nonlocal count
+            count += 1
+            cache = None if args.cache == "off" else results / f"cache-{count}"
+            if args.cache == "warm":
+                _run(run_args, results, f"{run_id}-warming", cache)
+            return _run(run_args, results, run_id, cache)
+
         for profile in args.profiles:
             for framework in args.frameworks:
-                wall, info = _run(
-                    ["--framework", framework, "--profile", profile, "--seed", str(args.seed), "--jobs", "1"],
-                    results,
-                    f"{profile}-{framework}",
-                )
+                run_args = ["--framework", framework, "--profile", profile, "--seed", str(args.seed)]
+                wall, info = timed([*run_args, "--jobs", "1"], f"{profile}-{framework}")
                 rows.append((profile, framework, wall, info))
                 print(f"{profile} {framework}: {wall:.1f} s", file=sys.stderr, flush=True)
             if args.all_together:
                 selection = [a for f in args.frameworks for a in ("--framework", f)]
-                wall, info = _run(
-                    [*selection, "--profile", profile, "--seed", str(args.seed)], results, f"{profile}-all"
-                )
+                run_args = [*selection, "--profile", profile, "--seed", str(args.seed)]
+                wall, info = timed(run_args, f"{profile}-all")
                 rows.append((profile, "all, parallel (--jobs default)", wall, info))
                 print(f"{profile} all: {wall:.1f} s", file=sys.stderr, flush=True)
-    print("| profile | framework | wall time (s) | time in checks (s) | checks | cells |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print(f"compile cache: {args.cache}")
+    print(
+        "| profile | framework | wall time (s) | time in checks (s) | compile (s) | backward (s)"
+        " | checks | cells |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for profile, framework, wall, info in rows:
         print(
-            f"| {profile} | {framework} | {wall:.1f} | {info['check_seconds']:.1f} | {info['checks']} "
-            f"| {info['cells']} |"
+            f"| {profile} | {framework} | {wall:.1f} | {info['check_seconds']:.1f}"
+            f" | {info['compile_seconds']:.1f} | {info['backward_seconds']:.1f} | {info['checks']}"
+            f" | {info['cells']} |"
         )
     return 0
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from conformance import custom_cli
 from conformance.adapters import AdapterLoadError
+from conformance.compile_cache import compile_cache_env
 from conformance.records import RESULTS_FILE, UNEXPECTED, RunFileError, RunWriter, read_run, sanitize
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
@@ -195,7 +196,20 @@ def _run_frameworks(
         )
 
     jobs = args.jobs or min(2, os.cpu_count() or 1)
-    run_processes(commands, run_dir, env, jobs, args.timeout, finished, show_progress=not args.no_progress)
+    extra_env = {}
+    if not args.no_compile_cache:
+        base = Path(args.compile_cache or Path(args.results_dir) / ".compile-cache")
+        extra_env = {name: compile_cache_env(base, name, env) for name in commands}
+    run_processes(
+        commands,
+        run_dir,
+        env,
+        jobs,
+        args.timeout,
+        finished,
+        show_progress=not args.no_progress,
+        extra_env=extra_env,
+    )
     return died
 
 
@@ -306,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--jobs", type=int, default=None, help="framework processes at once (default: min(2, CPU count))"
+    )
+    run.add_argument(
+        "--compile-cache",
+        default=None,
+        help="where JAX and TensorFlow's XLA keep compiled programs between runs"
+        " (default: RESULTS_DIR/.compile-cache)",
+    )
+    run.add_argument(
+        "--no-compile-cache", action="store_true", help="compile everything afresh, keep nothing"
     )
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
     run.add_argument("--junit-xml", action="store_true", help="also write pytest's JUnit XML per framework")

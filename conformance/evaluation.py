@@ -25,7 +25,7 @@ from conformance.cases import Case
 from conformance.cases.corpus import LONG_LENGTH, corpus_cases
 from conformance.cases.strategies import batches
 from conformance.gradient_properties import GRADIENT_PROPERTIES
-from conformance.gradients import GradientEvaluation
+from conformance.gradients import GradientEvaluation, gradient_seed
 from conformance.profiles import Profile
 from conformance.properties import (
     DEVICE_PROPERTIES,
@@ -313,9 +313,10 @@ class CellEvaluation:
         self._run_corpus()
         self._run_hypothesis()
         if self.cell.impl.vjp is not None:
-            self.gradients = GradientEvaluation(
-                self.cell.impl, self.cell.device, self.cell.dtype, self.profile.gradient_lengths, self.seed
-            ).run()
+            impl, dtype = self.cell.impl, self.cell.dtype
+            seed = gradient_seed(impl.op, dtype)
+            lengths = self.profile.gradient_lengths
+            self.gradients = GradientEvaluation(impl, self.cell.device, dtype, lengths, seed).run()
         return self
 
     def _stackable(self, case: Case) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from conformance.oracle_cache import ORACLE_CACHE, array_key
 from conformance.properties import Property, SliceResults, _slices, flush_accepted
 from reference import dtype_info, slice_kinds, spacing
 from reference.gradient import ForwardParts, forward_parts, vjp_allowed_error, vjp_exact
@@ -32,6 +33,7 @@ class GradientOracle:
     allowed: np.ndarray  # per-element allowed absolute error (NaN where the model does not apply)
     kinds: np.ndarray  # slice kinds (reference.special), axis removed
     masked: np.ndarray  # x == -inf for softmax / log-softmax (masks), all False for sum-normalization
+    unit: np.ndarray  # the ULP of the dtype at the term scale: the unit errors are counted in
 
 
 def gradient_oracle(
@@ -39,14 +41,27 @@ def gradient_oracle(
 ) -> GradientOracle:
     """Run the gradient oracle on the input ``x`` and cotangent ``g`` for a backward pass in ``dtype``.
 
-    ``parts``: ``reference.gradient.forward_parts(op, x, axis, dtype)``, shared by the
-    cotangents of one input.
+    ``parts``: ``reference.gradient.forward_parts(op, x, axis, dtype)`` (computed here and
+    cached when not given: the cotangents of one input share it). The answer is computed once per
+    process for each (op, input, cotangent, axis, dtype) and shared read-only
+    (``conformance.oracle_cache``).
     """
-    parts = parts if parts is not None else forward_parts(op, x, axis, dtype)
+    key = ("gradient", op, axis, dtype_info(dtype).name, *array_key(x), *array_key(g))
+    return ORACLE_CACHE.get(key, lambda: compute_gradient_oracle(op, x, g, axis, dtype, parts))
+
+
+def compute_gradient_oracle(
+    op: str, x: np.ndarray, g: np.ndarray, axis: int, dtype: object, parts: ForwardParts | None = None
+) -> GradientOracle:
+    """``gradient_oracle`` without the cache."""
+    if parts is None:
+        key = ("gradient-parts", op, axis, dtype_info(dtype).name, *array_key(x))
+        parts = ORACLE_CACHE.get(key, lambda: forward_parts(op, x, axis, dtype))
     grad, scale = vjp_exact(op, x, g, axis, parts)
     allowed = vjp_allowed_error(op, x, g, axis, dtype, parts, (grad, scale))
     masked = np.zeros(x.shape, bool) if op == "sum_normalize" else np.asarray(x) == -np.inf
-    return GradientOracle(grad, scale, allowed, slice_kinds(op, x, axis), masked)
+    unit = spacing(np.asarray(scale), dtype)
+    return GradientOracle(grad, scale, allowed, slice_kinds(op, x, axis), masked, unit)
 
 
 def _judged(oracle: GradientOracle, op: str) -> np.ndarray:
@@ -67,7 +82,7 @@ def grad_precision(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int) 
     ex = _slices(oracle.exact, axis)
     got = _slices(np.asarray(gx).astype(np.float64), axis).astype(np.longdouble)
     allowed = _slices(oracle.allowed, axis)
-    unit = _slices(spacing(np.asarray(oracle.scale), dtype), axis)
+    unit = _slices(oracle.unit, axis)
     masked = _slices(oracle.masked, axis)
     m, n = ex.shape
     if n == 0:

@@ -34,6 +34,7 @@ from conformance.adapters.custom import (
     build_implementations,
     declared_outcome,
 )
+from conformance.compile_cache import ENV_MARKER as COMPILE_CACHE_ENV
 from conformance.evaluation import Cell, CellEvaluation, PropertyOutcome, applicable_properties, cell_seed
 from conformance.gradient_properties import GRADIENT_PROPERTIES
 from conformance.known import DEFAULT_REGISTRY, apply_registry, find_entry, load_registry, stale_entries
@@ -185,7 +186,8 @@ class ConformanceSession:
             return self._cells
         sel = self.selection
         cells: list[Cell] = []
-        for name, adapter in all_adapters().items():
+        adapters = all_adapters()
+        for name, adapter in adapters.items():
             if (sel.frameworks and name not in sel.frameworks) or (self.custom and not sel.frameworks):
                 continue  # with --impl and no --framework, only the custom implementations run
             if not adapter.available():
@@ -213,6 +215,10 @@ class ConformanceSession:
                         if device not in seen:
                             self._missing[f"{cell.id}"] = _not_visible(name, device, seen)
                         cells.append(cell)
+        # Cells that share inputs run one after another: the oracle's answers (and a framework's
+        # per-shape compilations of shared primitives) are then reused while still cached.
+        order = {name: i for i, name in enumerate(adapters)}
+        cells.sort(key=lambda c: (order[c.impl.framework], c.device, c.dtype, c.impl.op))
         for impl in self.custom:  # --framework/--api/--mode/--op select framework implementations only
             self.versions.setdefault(impl.framework, None)
             for device in sel.devices or ["cpu"]:
@@ -495,6 +501,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                         "devices": adapter.devices(),
                         "details": adapter.device_details(),
                         "pid": os.getpid(),
+                        # compile_seconds count loading from this cache where it held the program
+                        "compile_cache": os.environ.get(COMPILE_CACHE_ENV),
                     }
                 )
             )

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from conformance.oracle_cache import ORACLE_CACHE, array_key
 from reference import allowed_error, dtype_info, exact, round_to_dtype, slice_kinds, spacing, sum_tolerance
 from reference.special import REGULAR
-from reference.ulp import ulp_distance, ulp_error
+from reference.ulp import error_work_type, ulp_distance, ulp_error
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,14 @@ class OracleResult:
 
 
 def oracle_for(op: str, x: np.ndarray, axis: int, dtype: object) -> OracleResult:
-    """Run the oracle on ``x`` for output ``dtype``."""
+    """The oracle's answer for ``x`` and output ``dtype``: computed once per process for each
+    (op, input values and shape, axis, dtype) and shared read-only (``conformance.oracle_cache``)."""
+    key = ("forward", op, axis, dtype_info(dtype).name, *array_key(x))
+    return ORACLE_CACHE.get(key, lambda: compute_oracle(op, x, axis, dtype))
+
+
+def compute_oracle(op: str, x: np.ndarray, axis: int, dtype: object) -> OracleResult:
+    """Run the oracle on ``x`` for output ``dtype`` (uncached)."""
     ex = exact(op, x, axis, dtype)
     rounded = round_to_dtype(ex, dtype)
     if x.ndim == 0:
@@ -119,12 +127,14 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
     allowance, is subnormal (flush-to-zero arithmetic) are not counted as errors.
     """
     allowed = _slices(oracle.allowed, axis)
+    work = error_work_type(oracle.exact, dtype)
     if op == "log_softmax":
         with np.errstate(invalid="ignore"):
-            exact64 = np.asarray(oracle.exact).astype(np.longdouble)
+            exact64 = np.asarray(oracle.exact).astype(work)
             unit = spacing(np.maximum(np.abs(exact64), 1), dtype)
-            diff = np.abs(np.asarray(y).astype(np.longdouble) - exact64)
-            same = (np.asarray(y).astype(np.longdouble) == exact64) | (np.isnan(diff) & np.isnan(exact64))
+            yw = np.asarray(y).astype(work)
+            diff = np.abs(yw - exact64)
+            same = (yw == exact64) | (np.isnan(diff) & np.isnan(exact64))
             err_units = np.where(same, 0.0, np.where(np.isfinite(diff / unit), diff / unit, np.inf))
         err = _slices(err_units.astype(np.float64), axis)
         tol = allowed / _slices(unit.astype(np.float64), axis)
@@ -134,7 +144,7 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
     ex = _slices(oracle.exact, axis)
     yf = _slices(_as_float(y), axis)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        abs_err = np.abs(yf.astype(np.longdouble) - ex.astype(np.longdouble)).astype(np.float64)
+        abs_err = np.abs(yf.astype(work) - ex.astype(work)).astype(np.float64)
         abs_err = np.where(yf == ex, 0.0, np.where(np.isnan(abs_err), np.inf, abs_err))
         # Flush-to-zero: 0 is accepted where a result the model allows would be subnormal.
         flushed = flush_accepted(ex, allowed, dtype) & (yf == 0)

@@ -25,13 +25,18 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
   ``case, input, observed, limit, classification, note, error`` plus the cell fields.
 * ``{"type": "sample", ...}`` -- one per cell: the output on one fixed positive
   vector, ``input, output, expected, error`` plus the cell fields (for pictures).
-* ``{"type": "framework", "framework", "status", "message"}`` -- a framework that
-  is not installed, or whose process died or timed out.
+* ``{"type": "framework", "framework", "status", "version", "devices", "details", "pid",
+  "compile_cache"}`` -- written by the process that imported the framework (``status``
+  "ok"; ``compile_cache``: the directory where XLA programs were kept between runs, or
+  null, ``conformance.compile_cache``); ``{"type": "framework", "framework", "status",
+  "message"}`` for a framework that is not installed, or whose process died or timed out.
+* ``timing`` in a check record: ``calls, run_seconds, compile_seconds, compiles,
+  backward_seconds`` of its cell (compile time includes loading from the compile cache).
 * ``{"type": "end", "frameworks", "finished", "counts", "stale_known_issues",
   "exit_status"}`` -- written by the process that ran the checks of ``frameworks``;
   a framework without an ``end`` record did not finish.
 
-Records are written and flushed one at a time, so a crash keeps what was done.
+Records are written one at a time, unbuffered, so a crash keeps what was done.
 
 Merged runs (schema version ``MERGED_SCHEMA_VERSION``), written by ``python -m conformance
 merge``: runs made on several machines or environments (a CPU box and a GPU box, several tox
@@ -79,8 +84,11 @@ class RunFileError(ValueError):
 
 
 class RunWriter:
-    """Append-only writer of one results file; every record is one ``O_APPEND`` write, then fsync.
+    """Append-only writer of one results file; every record is one unbuffered ``O_APPEND`` write.
 
+    A record is in the kernel once ``write`` returns, so a process that crashes or is
+    killed keeps every record it wrote; ``close`` also syncs the file to disk (a sync per
+    record cost seconds per run and protects only against the machine itself failing).
     Several processes may append to the same file at once (the CLI runs frameworks
     in parallel): a record is written with a single ``os.write`` of the whole line,
     which the kernel appends atomically, so lines never interleave.
@@ -98,10 +106,10 @@ class RunWriter:
         written = os.write(self._fd, data)
         while written < len(data):  # only on a signal or a full disk; the line stays whole otherwise
             written += os.write(self._fd, data[written:])
-        os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd is not None:
+            os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
 

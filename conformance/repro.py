@@ -41,7 +41,7 @@ def array_literal(a: np.ndarray) -> str:
     name = dtype_name(a.dtype)
     dtype_src = "ml_dtypes.bfloat16" if name == "bfloat16" else f"np.{name}"
     if a.size > INLINE_LIMIT:
-        packed = base64.b64encode(zlib.compress(a.astype("<f8").tobytes(), 9)).decode("ascii")
+        packed = base64.b64encode(zlib.compress(a.astype("<f8").tobytes(), 6)).decode("ascii")
         src = f'np.frombuffer(zlib.decompress(base64.b64decode("{packed}")), dtype="<f8")'
         return f"{src}.reshape({a.shape!r}).astype({dtype_src})"
     flat = ", ".join(_literal(v) for v in a.astype(np.float64).reshape(-1))

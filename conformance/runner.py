@@ -89,8 +89,11 @@ def run_processes(
     timeout: float,
     on_finish: Callable[[FrameworkProcess], None],
     show_progress: bool = True,
+    extra_env: dict[str, dict[str, str]] | None = None,
 ) -> list[FrameworkProcess]:
     """Run every command (at most ``jobs`` at once); ``on_finish`` is called as each one ends.
+
+    ``extra_env``: per command name, variables added to ``env`` for that process only.
 
     A process running longer than ``timeout`` seconds is killed and its status says so.
     """
@@ -115,7 +118,7 @@ def run_processes(
                     p._log_handle = open(p.log, "w", encoding="utf-8")
                     p.proc = subprocess.Popen(
                         p.command,
-                        env=env,
+                        env={**env, **(extra_env or {}).get(p.name, {})},
                         stdin=subprocess.DEVNULL,
                         stdout=p._log_handle,
                         stderr=subprocess.STDOUT,

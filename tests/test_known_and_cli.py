@@ -168,6 +168,10 @@ def test_numpy_run_writes_records_and_exit_status_reflects_them(tmp_path):
     assert "numpy: started" in proc.stdout and "numpy: ok in" in proc.stdout  # not a terminal: lines
     assert (tmp_path / "r" / "logs" / "numpy.log").stat().st_size > 0
     assert len(run.samples) == len({(r["implementation"], r["dtype"]) for r in run.checks})
+    # The framework's process was told where to keep compiled programs (and says so in its record).
+    cache = tmp_path / ".compile-cache" / "numpy"
+    assert cache.is_dir()
+    assert [f["compile_cache"] for f in run.frameworks if f["framework"] == "numpy"] == [str(cache.resolve())]
 
 
 def test_a_planted_fault_fails_the_run(tmp_path):
