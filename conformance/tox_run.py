@@ -79,6 +79,16 @@ def with_installed_frameworks(args: list[str]) -> list[str]:
     return ["--framework", ",".join(installed), *args]
 
 
+def with_own_compile_cache(args: list[str]) -> list[str]:
+    """``args`` with a compile cache of the environment's own (``RESULTS_DIR/.compile-cache/RUN_ID``),
+    unless ``args`` choose one: environments run in parallel, and two processes of the same
+    framework version must not write one cache directory at once."""
+    if any(a.startswith(("--compile-cache", "--no-compile-cache")) for a in args):
+        return list(args)
+    known = _parse(args)
+    return [*args, "--compile-cache", str(Path(known.results_dir) / ".compile-cache" / known.run_id)]
+
+
 def env_status(suite_status: int, broken: list[str]) -> int:
     """The environment's exit status from the suite's status and the broken frameworks (see module doc)."""
     if suite_status < 0:
@@ -95,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"conformance.tox_run: error: {exc}", file=sys.stderr)
         return 2
-    status = subprocess.call([sys.executable, "-m", "conformance", "run", *with_installed_frameworks(args)])
+    status = subprocess.call(
+        [sys.executable, "-m", "conformance", "run", *with_own_compile_cache(with_installed_frameworks(args))]
+    )
     broken = broken_frameworks(run_dir, gpus_asked(args)) if status in (0, 1) else []
     result = env_status(status, broken)
     if status == 1 and result == 0:

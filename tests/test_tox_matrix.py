@@ -283,7 +283,8 @@ def test_main_maps_the_suite_status(tmp_path, monkeypatch, capsys, suite_status,
     args = ["--framework", "torch", "--profile", "quick", "--run-id", run_dir.name]
     args += ["--results-dir", str(run_dir.parent)]
     assert tox_run.main(args) == expected
-    assert calls == [[sys.executable, "-m", "conformance", "run", *args]]
+    cache = ["--compile-cache", str(run_dir.parent / ".compile-cache" / run_dir.name)]
+    assert calls == [[sys.executable, "-m", "conformance", "run", *args, *cache]]
 
 
 def test_the_run_covers_the_installed_frameworks_unless_told_otherwise():
@@ -297,3 +298,15 @@ def test_main_passes_a_real_usage_error_through(tmp_path):
     args = ["--profile", "nope", "--run-id", "bad", "--results-dir", str(tmp_path)]
     assert tox_run.main(args) == 2
     assert tox_run.main(["--profile", "quick"]) == 2  # no --run-id: refused before running anything
+
+
+def test_each_environment_gets_its_own_compile_cache():
+    args = ["--profile", "quick", "--run-id", "py311-x", "--results-dir", "out/runs"]
+    assert tox_run.with_own_compile_cache(args)[-2:] == [
+        "--compile-cache",
+        str(Path("out/runs") / ".compile-cache" / "py311-x"),
+    ]
+    chosen = [*args, "--no-compile-cache"]
+    assert tox_run.with_own_compile_cache(chosen) == chosen
+    chosen = [*args, "--compile-cache=/c"]
+    assert tox_run.with_own_compile_cache(chosen) == chosen
