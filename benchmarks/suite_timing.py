@@ -82,12 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp)
-        count = 0
 
         def timed(run_args: list[str], run_id: str) -> tuple[float, dict]:
-            nonlocal count
-            count += 1
-            cache = None if args.cache == "off" else results / f"cache-{count}"
+            cache = None if args.cache == "off" else results / f"cache-{run_id}"
             if args.cache == "warm":
                 _run(run_args, results, f"{run_id}-warming", cache)
             return _run(run_args, results, run_id, cache)

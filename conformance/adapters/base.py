@@ -102,6 +102,17 @@ def prescale_source(api: str) -> str:
     return f"x = (x.astype(np.float64) * {TEMPERATURE!r}).astype(x.dtype)  # exact pre-scaling by T\n"
 
 
+def prescale_gradient(api: str, gx):
+    """The chain rule of ``prescale`` for a gradient (any framework's tensor): the gradient of
+    ``f(x T)`` is ``T f'(x T)``, so it is multiplied by T; other APIs' gradients are unchanged."""
+    return gx * TEMPERATURE if api == TEMPERATURE_API else gx
+
+
+def prescale_gradient_source(api: str) -> str:
+    """``prescale_gradient`` as snippet source: a factor after the gradient's expression, or nothing."""
+    return f" * {TEMPERATURE!r}" if api == TEMPERATURE_API else ""
+
+
 def implementations_in_modes(
     *,
     framework: str,

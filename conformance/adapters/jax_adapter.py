@@ -45,6 +45,8 @@ from conformance.adapters.base import (
     Implementation,
     implementations_in_modes,
     prescale,
+    prescale_gradient,
+    prescale_gradient_source,
     prescale_source,
 )
 
@@ -199,9 +201,7 @@ def _make_vjp(fn: Callable[[Any, Any, int], Any], api: str, mode: str) -> Callab
             grad = compiled[0]
         dev = _jax_device(device)
         gx = grad(jax.device_put(prescale(api, x), dev), jax.device_put(g, dev), axis=axis)
-        if api == TEMPERATURE_API:  # the gradient of f(x T) is T f'(x T)
-            gx = gx * TEMPERATURE
-        return np.asarray(gx)
+        return np.asarray(prescale_gradient(api, gx))
 
     return vjp
 
@@ -218,7 +218,7 @@ def _snippet(api: str, expr: str, mode: str) -> str:
 
 def _vjp_snippet(api: str, expr: str, mode: str) -> str:
     jit = 'grad = jax.jit(grad, static_argnames=("axis",))\n' if mode == "jit" else ""
-    scale = f" * {TEMPERATURE!r}" if api == TEMPERATURE_API else ""
+    scale = prescale_gradient_source(api)
     return (
         f"{_prelude(api, expr)}"
         "def grad(a, ga, axis):\n"

@@ -43,6 +43,8 @@ from conformance.adapters.base import (
     Implementation,
     implementations_in_modes,
     prescale,
+    prescale_gradient,
+    prescale_gradient_source,
     prescale_source,
 )
 
@@ -193,9 +195,7 @@ def _make_vjp(fn: Callable[[Any, Any, int], Any], api: str, mode: str) -> Callab
             grad = compiled[axis]
         with tf.device(_tf_device(device)):
             gx = grad(tf.constant(prescale(api, x)), tf.constant(g))
-            if api == TEMPERATURE_API:  # the gradient of f(x T) is T f'(x T)
-                gx = gx * TEMPERATURE
-            return gx.numpy()
+            return prescale_gradient(api, gx).numpy()
 
     return vjp
 
@@ -211,7 +211,7 @@ def _snippet(api: str, expr: str, mode: str) -> str:
 
 def _vjp_snippet(api: str, expr: str, mode: str) -> str:
     jit = "grad = tf.function(grad, jit_compile=True)\n" if mode == "xla" else ""
-    scale = f" * {TEMPERATURE!r}" if api == TEMPERATURE_API else ""
+    scale = prescale_gradient_source(api)
     return (
         f"{_prelude(api, expr, mode)}"
         "def grad(t, gt):\n"

@@ -42,6 +42,8 @@ from conformance.adapters.base import (
     Implementation,
     implementations_in_modes,
     prescale,
+    prescale_gradient,
+    prescale_gradient_source,
     prescale_source,
 )
 
@@ -212,9 +214,7 @@ def _make_vjp(fn: Callable[[Any, Any, int], Any], api: str, mode: str) -> Callab
         t = _to_torch(prescale(api, x), device).detach().clone().requires_grad_(True)
         out = f(t, axis)
         (gx,) = torch.autograd.grad(out, t, grad_outputs=_to_torch(g, device).to(out.dtype))
-        if api == TEMPERATURE_API:  # the gradient of f(x T) is T f'(x T): apply the pre-scaling's factor
-            gx = gx * TEMPERATURE
-        return _to_numpy(gx)
+        return _to_numpy(prescale_gradient(api, gx))
 
     return vjp
 
@@ -230,7 +230,7 @@ def _snippet(api: str, expr: str, mode: str) -> str:
 
 
 def _vjp_snippet(api: str, expr: str, mode: str) -> str:
-    scale = f" * {TEMPERATURE!r}" if api == TEMPERATURE_API else ""
+    scale = prescale_gradient_source(api)
     g_to_torch = re.sub(r"\bt\b", "tg", re.sub(r"\bx\b", "g", _TO_TORCH))  # the same conversion for g
     unscale = f"out = out{scale}\n" if scale else ""
     return (
