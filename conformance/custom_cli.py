@@ -21,41 +21,58 @@ from conformance.adapters.custom import (
     describe,
 )
 
+IMPL_OPTIONS: tuple[tuple[str, dict], ...] = (
+    (
+        "--impl",
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "[OP=]MODULE:FUNCTION",
+            "help": "your function (or FILE.py:FUNCTION), called as f(x, axis=axis); repeatable;"
+            " without --framework only custom implementations run",
+        },
+    ),
+    (
+        "--impl-command",
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "CMD",
+            "help": "an external program, run as CMD IN.npy AXIS OUT.npy per call; repeatable",
+        },
+    ),
+    (
+        "--impl-op",
+        {"default": None, "help": "op they compute: softmax, log_softmax, sum_normalize (or one --op)"},
+    ),
+    (
+        "--impl-framework",
+        {
+            "default": "numpy",
+            "help": "arrays the functions take and return: numpy (default), torch, tensorflow, jax",
+        },
+    ),
+    (
+        "--impl-name",
+        {"default": DEFAULT_NAME, "help": f"framework name in the records (default: {DEFAULT_NAME})"},
+    ),
+    (
+        "--impl-timeout",
+        {
+            "type": float,
+            "default": DEFAULT_TIMEOUT,
+            "help": f"seconds per call of a custom implementation, 0 for none (default: {DEFAULT_TIMEOUT:g})",
+        },
+    ),
+)
+"""The ``--impl*`` options, one table for both parsers: the ``run`` command's (argparse) and the
+pytest plugin's (``pytest --impl ...``), which takes the same keyword arguments."""
+
 
 def add_arguments(run: argparse.ArgumentParser) -> None:
     """Add the ``--impl*`` options to the ``run`` subcommand."""
-    run.add_argument(
-        "--impl",
-        action="append",
-        default=[],
-        metavar="[OP=]MODULE:FUNCTION",
-        help="your function (or FILE.py:FUNCTION), called as f(x, axis=axis); repeatable;"
-        " without --framework only custom implementations run",
-    )
-    run.add_argument(
-        "--impl-command",
-        action="append",
-        default=[],
-        metavar="CMD",
-        help="an external program, run as CMD IN.npy AXIS OUT.npy per call; repeatable",
-    )
-    run.add_argument(
-        "--impl-op", default=None, help="op they compute: softmax, log_softmax, sum_normalize (or one --op)"
-    )
-    run.add_argument(
-        "--impl-framework",
-        default="numpy",
-        help="arrays the functions take and return: numpy (default), torch, tensorflow, jax",
-    )
-    run.add_argument(
-        "--impl-name", default=DEFAULT_NAME, help=f"framework name in the records (default: {DEFAULT_NAME})"
-    )
-    run.add_argument(
-        "--impl-timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds per call of a custom implementation, 0 for none (default: {DEFAULT_TIMEOUT:g})",
-    )
+    for name, kwargs in IMPL_OPTIONS:
+        run.add_argument(name, **kwargs)
 
 
 def options_from_args(args: argparse.Namespace) -> CustomOptions:

@@ -37,28 +37,42 @@ class GradientOracle:
 
 
 def gradient_oracle(
-    op: str, x: np.ndarray, g: np.ndarray, axis: int, dtype: object, parts: ForwardParts | None = None
+    op: str,
+    x: np.ndarray,
+    g: np.ndarray,
+    axis: int,
+    dtype: object,
+    parts: ForwardParts | None = None,
+    renormalized: bool = False,
 ) -> GradientOracle:
     """Run the gradient oracle on the input ``x`` and cotangent ``g`` for a backward pass in ``dtype``.
 
     ``parts``: ``reference.gradient.forward_parts(op, x, axis, dtype)`` (computed here and
-    cached when not given: the cotangents of one input share it). The answer is computed once per
-    process for each (op, input, cotangent, axis, dtype) and shared read-only
-    (``conformance.oracle_cache``).
+    cached when not given: the cotangents of one input share it). ``renormalized``: the
+    implementation is the composite ``softmax(x) / sum(softmax(x))``, whose backward pass the
+    error model allows a second reduction (``reference.gradient.vjp_allowed_error``). The answer
+    is computed once per process for each (op, input, cotangent, axis, dtype, renormalized) and
+    shared read-only (``conformance.oracle_cache``).
     """
-    key = ("gradient", op, axis, dtype_info(dtype).name, *array_key(x), *array_key(g))
-    return ORACLE_CACHE.get(key, lambda: compute_gradient_oracle(op, x, g, axis, dtype, parts))
+    key = ("gradient", op, axis, dtype_info(dtype).name, renormalized, *array_key(x), *array_key(g))
+    return ORACLE_CACHE.get(key, lambda: compute_gradient_oracle(op, x, g, axis, dtype, parts, renormalized))
 
 
 def compute_gradient_oracle(
-    op: str, x: np.ndarray, g: np.ndarray, axis: int, dtype: object, parts: ForwardParts | None = None
+    op: str,
+    x: np.ndarray,
+    g: np.ndarray,
+    axis: int,
+    dtype: object,
+    parts: ForwardParts | None = None,
+    renormalized: bool = False,
 ) -> GradientOracle:
     """``gradient_oracle`` without the cache."""
     if parts is None:
         key = ("gradient-parts", op, axis, dtype_info(dtype).name, *array_key(x))
         parts = ORACLE_CACHE.get(key, lambda: forward_parts(op, x, axis, dtype))
     grad, scale = vjp_exact(op, x, g, axis, parts)
-    allowed = vjp_allowed_error(op, x, g, axis, dtype, parts, (grad, scale))
+    allowed = vjp_allowed_error(op, x, g, axis, dtype, parts, (grad, scale), renormalized)
     masked = np.zeros(x.shape, bool) if op == "sum_normalize" else np.asarray(x) == -np.inf
     unit = spacing(np.asarray(scale), dtype)
     return GradientOracle(grad, scale, allowed, slice_kinds(op, x, axis), masked, unit)

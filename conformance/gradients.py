@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from conformance.adapters.base import Implementation
+from conformance.adapters.base import RENORMALIZED_API, Implementation
 from conformance.gradient_properties import GRADIENT_PROPERTIES, GradientOracle, gradient_oracle
 from conformance.properties import _slices
 from conformance.repro import gradient_repro
@@ -188,9 +188,12 @@ class GradientEvaluation:
         if error is not None:
             self.unsupported = error
             return self
+        renormalized = self.impl.op == "softmax" and self.impl.api == RENORMALIZED_API
         for case in gradient_cases(self.impl.op, self.dtype, self.lengths, self.seed):
             gx, error = self._vjp(case.x, case.g, case.axis)
-            oracle = gradient_oracle(self.impl.op, case.x, case.g, case.axis, dtype)
+            oracle = gradient_oracle(
+                self.impl.op, case.x, case.g, case.axis, dtype, renormalized=renormalized
+            )
             self.observations.append(GradientObservation(case, gx, error, oracle))
         return self
 

@@ -26,8 +26,6 @@ import pytest
 from conformance.adapters import all_adapters
 from conformance.adapters.base import OPT_IN_MODES
 from conformance.adapters.custom import (
-    DEFAULT_NAME,
-    DEFAULT_TIMEOUT,
     CustomImplementation,
     CustomImplError,
     CustomOptions,
@@ -80,34 +78,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _add_custom_options(group) -> None:
     """Options that add the user's own implementations (``conformance.adapters.custom``) as cells."""
-    group.addoption(
-        "--impl",
-        action="append",
-        default=[],
-        help="your function, [OP=]MODULE:FUNCTION or FILE.py:FUNCTION; called as f(x, axis=axis); repeatable."
-        " Without --framework, only custom implementations run",
-    )
-    group.addoption(
-        "--impl-command",
-        action="append",
-        default=[],
-        help="an external command run as CMD IN.npy AXIS OUT.npy (see conformance/adapters/external.py)",
-    )
-    group.addoption("--impl-op", default=None, help="op the --impl functions compute (default: the one --op)")
-    group.addoption(
-        "--impl-framework",
-        default="numpy",
-        help="arrays the --impl functions take and return: numpy (default), torch, tensorflow, jax",
-    )
-    group.addoption(
-        "--impl-name", default=DEFAULT_NAME, help=f"framework name in records (default: {DEFAULT_NAME})"
-    )
-    group.addoption(
-        "--impl-timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds allowed per call of a custom implementation, 0: none (default: {DEFAULT_TIMEOUT:g})",
-    )
+    from conformance.custom_cli import IMPL_OPTIONS
+
+    for name, kwargs in IMPL_OPTIONS:
+        group.addoption(name, **kwargs)
 
 
 def custom_options(config: pytest.Config) -> CustomOptions:

@@ -22,7 +22,7 @@ import numpy as np
 from conformance.oracle_cache import ORACLE_CACHE, array_key
 from reference import allowed_error, dtype_info, exact, round_to_dtype, slice_kinds, spacing, sum_tolerance
 from reference.special import REGULAR
-from reference.ulp import error_work_type, ulp_distance, ulp_error
+from reference.ulp import error_work_type, ulp_distance
 
 
 @dataclass(frozen=True)
@@ -127,25 +127,25 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
     allowance, is subnormal (flush-to-zero arithmetic) are not counted as errors.
     """
     allowed = _slices(oracle.allowed, axis)
-    work = error_work_type(oracle.exact, dtype)
-    if op == "log_softmax":
-        with np.errstate(invalid="ignore"):
-            exact64 = np.asarray(oracle.exact).astype(work)
-            unit = spacing(np.maximum(np.abs(exact64), 1), dtype)
-            yw = np.asarray(y).astype(work)
-            diff = np.abs(yw - exact64)
-            same = (yw == exact64) | (np.isnan(diff) & np.isnan(exact64))
-            err_units = np.where(same, 0.0, np.where(np.isfinite(diff / unit), diff / unit, np.inf))
-        err = _slices(err_units.astype(np.float64), axis)
-        tol = allowed / _slices(unit.astype(np.float64), axis)
-    else:
-        err = _slices(ulp_error(_as_float(y), oracle.exact, dtype), axis)
-        tol = _slices(oracle.tolerance, axis)
-    ex = _slices(oracle.exact, axis)
-    yf = _slices(_as_float(y), axis)
+    work = error_work_type(oracle.exact, dtype)  # holds y and the difference exactly
+    exact_w = np.asarray(oracle.exact).astype(work)
+    y_w = _as_float(y).astype(work)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        abs_err = np.abs(yf.astype(work) - ex.astype(work)).astype(np.float64)
-        abs_err = np.where(yf == ex, 0.0, np.where(np.isnan(abs_err), np.inf, abs_err))
+        diff = np.abs(y_w - exact_w)
+        if op == "log_softmax":
+            unit = spacing(np.maximum(np.abs(exact_w), 1), dtype)
+            tol = allowed / _slices(unit.astype(np.float64), axis)
+        else:
+            unit = spacing(exact_w, dtype)
+            tol = _slices(oracle.tolerance, axis)
+        units = diff / unit
+        same = (y_w == exact_w) | (np.isnan(y_w) & np.isnan(exact_w))
+        err = np.where(same, 0.0, np.where(np.isfinite(units), units, np.inf))
+        err = _slices(err.astype(np.float64), axis)
+        abs_err = np.where(y_w == exact_w, 0.0, np.where(np.isnan(diff), np.inf, diff)).astype(np.float64)
+        abs_err = _slices(abs_err, axis)
+        ex = _slices(oracle.exact, axis)
+        yf = _slices(_as_float(y), axis)
         # Flush-to-zero: 0 is accepted where a result the model allows would be subnormal.
         flushed = flush_accepted(ex, allowed, dtype) & (yf == 0)
         err = np.where(flushed, 0.0, err)

@@ -29,8 +29,10 @@ recomputed ``S'`` (sum-normalization), then one reduction and a few elementwise
 operations. To first order, per element::
 
     softmax       Δs_j |g_j - dot| + s_j sum_i |g_i| Δs_i          (the forward error, propagated)
+                  + s_j k(g, s) eta                                 (subnormal products g_i s_i)
     log-softmax   Δs_j |sum g|,  Δs_j = s_j (expm1(Δy_j) + C_EXP u_w)
     sum-norm.     2 rel_S M_j,   rel_S = u_acc G(n) kappa + u_w   (the sum's error, squared in S^2)
+                  + k(g, y) eta / |S|                               (subnormal products g_i y_i)
 
     + (u_acc G(n) + C_BACKWARD u_w) M_j + n eta_acc + C_BACKWARD eta + ABSOLUTE_ULPS ulp(exact_j)
 
@@ -41,8 +43,12 @@ zero forward pass loses those terms of the backward pass too), ``G(n)`` and
 smallest subnormal (the underflow term of the standard model of floating-point
 arithmetic, one per product that may land in the subnormal range: the reduction's
 ``n`` in the accumulator's precision, float32 for half types as in the forward
-model, the elementwise ones in the dtype), and ``M_j`` the *term scale* of element
-``j``: the magnitude of the terms whose difference forms it (``s_j (|g_j| + sum_i
+model, the elementwise ones in the dtype), ``k(c, v)`` the number of nonzero products
+``c_i v_i`` below the dtype's smallest normal (``subnormal_products``: autodiff graphs form
+the reduction's products in the dtype, so each of those may lose ``eta``; for the composite
+``softmax(x) / sum(softmax(x))`` the inner cotangent ``g - dot`` adds ``s_j k(g - dot, s) eta``:
+a one-hot ``g`` at a tiny ``s_k`` makes every inner product subnormal), and ``M_j`` the
+*term scale* of element ``j``: the magnitude of the terms whose difference forms it (``s_j (|g_j| + sum_i
 |g_i| s_i)``, ``|g_j| + s_j sum_i |g_i|``, ``(|g_j| + sum_i |g_i y_i|) / |S|``). The
 gradient is a difference of such terms; where they cancel, a correct backward pass
 keeps an absolute error of about ``u M_j``, so errors are measured in ULPs of
@@ -165,6 +171,21 @@ def vjp_exact(
     return np.moveaxis(grad, -1, axis), np.moveaxis(scale, -1, axis)
 
 
+def subnormal_products(c: np.ndarray, v: np.ndarray, info) -> np.ndarray:
+    """The underflow error of the reduction ``sum_i c_i v_i`` when its products are formed in the dtype.
+
+    Autodiff graphs (TF's softmax gradient, JAX's transposed JVP, a composite's chain rule)
+    multiply elementwise in the dtype and then reduce. A product whose exact value lies
+    below the dtype's smallest normal is rounded in the subnormal range: an absolute error
+    of up to half the smallest subnormal (``eta``, gradual underflow). Returns ``eta`` times
+    the number of such nonzero products per slice (last axis, keepdims). Flush-to-zero loses
+    the whole product instead, which this term does not allow for.
+    """
+    products = np.abs(c * v)
+    count = np.sum((products > 0) & (products < info.tiny), axis=-1, keepdims=True)
+    return count * (np.longdouble(info.smallest_subnormal) / 2)
+
+
 def vjp_allowed_error(
     op: str,
     x: np.ndarray,
@@ -173,13 +194,16 @@ def vjp_allowed_error(
     dtype: object,
     parts: ForwardParts | None = None,
     exact_vjp: tuple[np.ndarray, np.ndarray] | None = None,
+    renormalized: bool = False,
 ) -> np.ndarray:
     """Per-element absolute error a correct backward pass in ``dtype`` may have (see the module docstring).
 
     ``x`` and ``g`` are the input and cotangent (same shape). NaN where the model
     does not apply (a NaN, +inf or all -inf slice; -inf anywhere for sum-normalization).
     ``parts`` (``forward_parts(op, x, axis, dtype)``) and ``exact_vjp`` (``vjp_exact``'s
-    result) save recomputing them.
+    result) save recomputing them. ``renormalized`` (softmax only): the backward pass of the
+    composite ``s / sum(s)``, ``s = softmax(x)``, which runs softmax's backward pass with the
+    cotangent ``(g - g.y) / S`` (exactly ``g - g.s``): its products are judged as well.
     """
     info = dtype_info(dtype)
     u_w = info.unit_roundoff
@@ -196,6 +220,7 @@ def vjp_allowed_error(
         if op == "sum_normalize":
             rel_sum = u_acc * growth * parts.kappa + u_w
             propagated = 2 * rel_sum * _last(scale, axis)
+            propagated = propagated + subnormal_products(gl, parts.values, info) / np.abs(parts.total)
         else:
             s, delta = parts.values, parts.delta
             gl = np.where(parts.masked, 0, gl)
@@ -206,6 +231,9 @@ def vjp_allowed_error(
                 dot = np.sum(gl * s, axis=-1, keepdims=True)
                 delta = np.where(s == 0, 0, np.where(flushable, np.maximum(delta, s), delta))
                 propagated = delta * np.abs(gl - dot) + s * np.sum(np.abs(gl) * delta, axis=-1, keepdims=True)
+                propagated = propagated + s * subnormal_products(gl, s, info)
+                if renormalized:
+                    propagated = propagated + s * subnormal_products(gl - dot, s, info)
             else:
                 delta_s = np.where(s == 0, 0, s * (np.expm1(delta) + C_EXP * u_w))
                 delta_s = np.where((s > 0) & (s - delta_s < info.tiny), np.maximum(delta_s, s), delta_s)

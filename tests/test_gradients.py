@@ -272,3 +272,67 @@ def test_underflow_allowance_is_not_lost_in_float64() -> None:
     g = np.ones(n)
     allowed = vjp_allowed_error("sum_normalize", x, g, -1, np.float64)
     assert np.all(allowed >= (n - 1) * np.finfo(np.float64).smallest_subnormal / 2)
+
+
+def _renormalized_backward(x: np.ndarray, k: int, flush_to_zero: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The backward pass of ``s / sum(s)`` with a one-hot cotangent at ``k``, evaluated op by op in
+    ``x``'s dtype the way an autodiff graph does (products in the dtype, sums in float32), from a
+    correctly rounded ``s``; ``flush_to_zero`` flushes results below the smallest normal, as XLA and
+    TensorFlow do on CPU. Returns the cotangent and the gradient."""
+    dt = x.dtype
+    tiny = np.finfo(dt).tiny
+
+    def flush(a: np.ndarray) -> np.ndarray:
+        return (np.where(np.abs(a) < tiny, 0, a) if flush_to_zero else a).astype(dt)
+
+    g = np.zeros_like(x)
+    g[k] = 1
+    s = round_to_dtype(_exact_softmax(x), dt).astype(dt)
+    total = flush(np.sum(s, dtype=np.float32))
+    d_total = flush(-np.sum(flush(g * s), dtype=np.float32) / (np.float32(total) * np.float32(total)))
+    h = flush(flush(g / total) + d_total)
+    dot = flush(np.sum(flush(h * s), dtype=np.float32))
+    return g, flush(s * flush(h - dot))
+
+
+def _exact_softmax(x: np.ndarray) -> np.ndarray:
+    xl = x.astype(np.longdouble)
+    e = np.exp(xl - xl.max())
+    return e / e.sum()
+
+
+def _row_with_one_tiny_entry(dtype: object, target: float, n: int = 1000) -> tuple[np.ndarray, int]:
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-8.0, -3.0, size=n)
+    x[0] = 0.0  # a dominant entry: its gradient is normal, about -s_0 s_k
+    k = 7
+    x[k] = -np.inf
+    x[k] = np.log(target) + np.log(np.sum(np.exp(x[np.isfinite(x)])))
+    return round_to_dtype(x, dtype).astype(dtype), k
+
+
+def test_renormalized_composite_backward_allows_its_inner_subnormal_products() -> None:
+    """softmax(x) / sum(softmax(x)) with a one-hot cotangent at an entry whose softmax is just above
+    float16's smallest normal: the composite's inner cotangent is about -s_k everywhere, so its
+    products h_i s_i are float16 subnormals. IEEE float16 arithmetic (gradual underflow) must pass
+    the renormalized model; the plain softmax model, which does not have that reduction, rejects it."""
+    x, k = _row_with_one_tiny_entry(np.float16, 6.5e-5)
+    g, gx = _renormalized_backward(x, k, flush_to_zero=False)
+    judge = GRADIENT_PROPERTIES["grad_precision"].judge
+    composite = gradient_oracle("softmax", x[None], g[None], -1, np.float16, renormalized=True)
+    assert np.all(judge(x[None], g[None], gx[None], composite, "softmax", np.float16, -1).passed)
+    plain = gradient_oracle("softmax", x[None], g[None], -1, np.float16)
+    assert not np.all(judge(x[None], g[None], gx[None], plain, "softmax", np.float16, -1).passed)
+
+
+def test_flush_to_zero_of_the_inner_products_is_still_caught() -> None:
+    """The same composite in float32 at an entry whose softmax is 6.8e-38: flushing the subnormal
+    products (CPU XLA, TensorFlow) loses about 20% of a normal result, far beyond what gradual
+    underflow costs; with gradual underflow the result passes."""
+    x, k = _row_with_one_tiny_entry(np.float32, 6.8e-38)
+    judge = GRADIENT_PROPERTIES["grad_precision"].judge
+    for flush_to_zero in (False, True):
+        g, gx = _renormalized_backward(x, k, flush_to_zero)
+        oracle = gradient_oracle("softmax", x[None], g[None], -1, np.float32, renormalized=True)
+        passed = np.all(judge(x[None], g[None], gx[None], oracle, "softmax", np.float32, -1).passed)
+        assert bool(passed) is not flush_to_zero
