@@ -92,6 +92,19 @@ class KnownDiscrepancy:
         )
         return all(any(fnmatchcase(value, p) for p in patterns) for patterns, value in pairs)
 
+    def covers_cell(self, *, framework: str, api: str, mode: str, dtype: str, device: str, op: str) -> bool:
+        """True when some property of the cell (framework, API, mode, dtype, device, op) could match."""
+        if framework != self.framework:
+            return False
+        pairs = (
+            (self.api, api),
+            (self.mode, mode),
+            (self.dtype, dtype),
+            (self.device, device),
+            (self.op, op),
+        )
+        return all(any(fnmatchcase(value, p) for p in patterns) for patterns, value in pairs)
+
     def covers_version(self, version: str | None) -> bool:
         if version is None:
             return False
@@ -192,7 +205,21 @@ def find_entry(entries: list[KnownDiscrepancy], **check: str | None) -> KnownDis
 
 
 def stale_entries(
-    entries: list[KnownDiscrepancy], used: set[str], versions_run: dict[str, str | None]
+    entries: list[KnownDiscrepancy],
+    used: set[str],
+    versions_run: dict[str, str | None],
+    cells: list[dict[str, str]] | None = None,
 ) -> list[str]:
-    """Ids of entries for a framework version that was run but that matched no check."""
-    return [e.id for e in entries if e.id not in used and e.covers_version(versions_run.get(e.framework))]
+    """Ids of entries for a framework version that was run but that matched no check.
+
+    ``cells``: the cells that ran, as dicts of framework, api, mode, dtype, device and op. When
+    given, an entry none of them is in scope of (an opt-in mode such as torch.compile, a CUDA
+    device on a CPU-only run) was not tested, so it is not stale.
+    """
+    return [
+        e.id
+        for e in entries
+        if e.id not in used
+        and e.covers_version(versions_run.get(e.framework))
+        and (cells is None or any(e.covers_cell(**cell) for cell in cells))
+    ]

@@ -514,7 +514,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     cs = session.config.stash[SESSION_KEY]
     if cs.writer is None:
         return
-    stale = stale_entries(cs.registry, cs.used_entries, cs.versions) if not _partial(cs) else []
+    run_cells = [
+        {
+            "framework": c.impl.framework,
+            "api": c.impl.api,
+            "mode": c.impl.mode,
+            "dtype": c.dtype,
+            "device": c.device,
+            "op": c.impl.op,
+        }
+        for c in cs.cells()
+    ]
+    stale = stale_entries(cs.registry, cs.used_entries, cs.versions, run_cells) if not _partial(cs) else []
     cs.writer.write(
         {
             "type": "end",

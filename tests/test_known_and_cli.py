@@ -75,6 +75,17 @@ def test_stale_only_for_versions_that_ran(registry):
     assert stale_entries(registry, set(), {}) == []
 
 
+def test_stale_only_when_a_cell_in_the_entrys_scope_ran(registry):
+    """An entry for a mode, dtype or device that did not run (an opt-in compiled mode, a GPU) was
+    not tested: not stale. One whose scope ran and matched nothing is."""
+    cell = {k: CHECK[k] for k in ("framework", "api", "mode", "dtype", "device", "op")}
+    versions = {"numpy": "2.4.6"}
+    assert stale_entries(registry, set(), versions, [cell]) == ["demo"]
+    assert stale_entries(registry, set(), versions, [{**cell, "dtype": "float32"}]) == []
+    assert stale_entries(registry, set(), versions, [{**cell, "framework": "torch"}]) == []
+    assert stale_entries(registry, set(), versions, []) == []
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
