@@ -80,17 +80,11 @@ class KnownDiscrepancy:
         prop: str,
     ) -> bool:
         """True when this entry covers the given check (globs on the string fields)."""
-        if framework != self.framework or not self.covers_version(version):
-            return False
-        pairs = (
-            (self.api, api),
-            (self.mode, mode),
-            (self.dtype, dtype),
-            (self.device, device),
-            (self.op, op),
-            (self.property, prop),
+        return (
+            self.covers_version(version)
+            and self.covers_cell(framework=framework, api=api, mode=mode, dtype=dtype, device=device, op=op)
+            and any(fnmatchcase(prop, p) for p in self.property)
         )
-        return all(any(fnmatchcase(value, p) for p in patterns) for patterns, value in pairs)
 
     def covers_cell(self, *, framework: str, api: str, mode: str, dtype: str, device: str, op: str) -> bool:
         """True when some property of the cell (framework, API, mode, dtype, device, op) could match."""

@@ -129,7 +129,8 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
     allowed = _slices(oracle.allowed, axis)
     work = error_work_type(oracle.exact, dtype)  # holds y and the difference exactly
     exact_w = np.asarray(oracle.exact).astype(work)
-    y_w = _as_float(y).astype(work)
+    y64 = _as_float(y)
+    y_w = y64.astype(work)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.abs(y_w - exact_w)
         if op == "log_softmax":
@@ -145,7 +146,7 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
         abs_err = np.where(y_w == exact_w, 0.0, np.where(np.isnan(diff), np.inf, diff)).astype(np.float64)
         abs_err = _slices(abs_err, axis)
         ex = _slices(oracle.exact, axis)
-        yf = _slices(_as_float(y), axis)
+        yf = _slices(y64, axis)
         # Flush-to-zero: 0 is accepted where a result the model allows would be subnormal.
         flushed = flush_accepted(ex, allowed, dtype) & (yf == 0)
         err = np.where(flushed, 0.0, err)
