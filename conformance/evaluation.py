@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings, target
 
-from conformance.adapters.base import Implementation
+from conformance.adapters.base import Implementation, decline_reason
 from conformance.cases import Case
 from conformance.cases.corpus import LONG_LENGTH, corpus_cases
 from conformance.cases.strategies import batches
@@ -88,7 +88,11 @@ class PropertyOutcome:
     worst: dict | None = None
     repro: str | None = None
     histogram: dict | None = None
+    worst_in: str | None = None  # the case holding the slice ``metric`` and ``bound`` come from
 
+
+# The paired calls (``CellEvaluation._paired_calls``), as a message names them.
+PAIRED_CALL_NAMES = {"repeat": "repeated", "cpu": "CPU", "eager": "eager"}
 
 # Row counts that stacked row batches are padded up to (see ``CellEvaluation._call_rows``).
 # Every generated row batch (at most 16 rows) and most corpus groups fit the first bucket.
@@ -104,30 +108,51 @@ HISTOGRAM_EDGES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 256.0, 
 SAMPLE_VECTOR = (1.0, 2.0, 4.0, 5.0, 6.0, 0.5, 3.0, 2.5, 7.5, 1.5, 0.25, 4.5, 3.5, 6.5, 5.5, 8.0)
 
 
+def excess(metric: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """How far each slice is towards (< 1) or beyond (> 1) its bound: ``metric / bound``.
+
+    A NaN metric, or a positive metric against a zero bound, is infinitely far; a zero
+    metric is 0 whatever the bound.
+    """
+    metric = np.asarray(metric, dtype=np.float64)
+    bound = np.asarray(bound, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(metric == 0, 0.0, metric / bound)
+    return np.where(np.isnan(ratio), np.inf, ratio)
+
+
 def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple[PropertyOutcome, list]:
     """One property over every judged observation: verdict (pass, fail, or skipped when nothing
-    applied), worst and median metric, the bound at the worst slice, the error histogram
+    applied), median metric, the metric and bound of one and the same slice (the failing slice
+    furthest beyond its bound, else the slice nearest to it: ``excess``), the error histogram
     (``precision``, ``grad_precision``), and the failing slices as (observation, slice, metric,
     bound), for the caller to describe."""
     metrics, failures, n_cases = [], [], 0
-    worst_metric, worst_bound = -np.inf, None
+    worst: tuple[float, float, float, object] | None = None  # (excess, metric, bound, obs)
     for obs, res in judged:
         app = res.applicable
         n_cases += int(np.sum(app))
         metrics.append(res.metric[app])
         bad = np.flatnonzero(app & ~res.passed)
         failures += [(obs, int(i), float(res.metric[i]), float(res.bound[i])) for i in bad]
-        if np.any(app):
-            values = np.where(np.isnan(res.metric[app]), np.inf, res.metric[app])
-            i = int(np.flatnonzero(app)[np.argmax(values)])
-            if res.metric[i] > worst_metric or np.isnan(res.metric[i]):
-                worst_metric, worst_bound = float(res.metric[i]), float(res.bound[i])
+        if not failures and np.any(app):
+            index = np.flatnonzero(app)
+            ratios = excess(res.metric[index], res.bound[index])
+            i = int(index[np.argmax(ratios)])
+            if worst is None or float(np.max(ratios)) > worst[0]:
+                worst = (float(np.max(ratios)), float(res.metric[i]), float(res.bound[i]), obs)
+    if failures:
+        ratios = excess([f[2] for f in failures], [f[3] for f in failures])
+        obs, _, metric, bound = failures[int(np.argmax(ratios))]
+        worst = (float(np.max(ratios)), metric, bound, obs)
     all_metrics = np.concatenate(metrics) if metrics else np.array([])
     out = PropertyOutcome(name, "pass", n_cases=n_cases)
     if all_metrics.size:
-        out.metric = float(np.max(all_metrics))
         out.median = float(np.median(all_metrics))
-        out.bound = worst_bound
+        if worst is not None:
+            out.metric, out.bound = worst[1], worst[2]
+            case = getattr(worst[3], "case", None)
+            out.worst_in = getattr(case, "name", None)
         if name in ("precision", "grad_precision"):
             out.histogram = error_histogram(all_metrics)
     if failures:
@@ -166,7 +191,8 @@ class CellEvaluation:
     cell: Cell
     profile: Profile
     seed: int
-    unsupported: str | None = None
+    unsupported: str | None = None  # the framework declined (``decline_reason``)
+    probe_error: str | None = None  # the probe input raised something that is not a decline
     observations: list[Observation] = field(default_factory=list)
     call_seconds: float = 0.0
     calls: int = 0
@@ -176,6 +202,10 @@ class CellEvaluation:
     # (repeat, cpu, eager) outputs of the last such call.
     paired: bool = False
     _pair: tuple[np.ndarray | None, ...] = (None, None, None)
+    # Paired calls that raised or gave no array of the input's shape, per "repeat" | "cpu" |
+    # "eager": (count, first message). The property comparing with them is then an error.
+    pair_errors: dict[str, tuple[int, str]] = field(default_factory=dict)
+    _last_exception: BaseException | None = None
     # CPU cells: the corpus' stacked calls are made twice (repeatability), nothing else.
     _repeat_on_cpu: bool = False
     # Compiled modes: the first call per (shape, dtype, axis) is made twice; compile time is
@@ -190,7 +220,9 @@ class CellEvaluation:
     def _call(self, x: np.ndarray, axis: int, pair: bool = False) -> tuple[np.ndarray | None, str | None]:
         y, error = self._timed_call(x, axis)
         if pair:  # after the timed call, which must be the first of a compiled shape
-            self._pair = self._paired_calls(x, axis)
+            # A call that raised has nothing to compare (its error is reported as such).
+            called = error is None and isinstance(y, np.ndarray)
+            self._pair = self._paired_calls(x, axis) if called else (None, None, None)
         return y, error
 
     def _timed_call(self, x: np.ndarray, axis: int) -> tuple[np.ndarray | None, str | None]:
@@ -210,6 +242,7 @@ class CellEvaluation:
                     self.compiles += 1
                     start += time.perf_counter() - again  # the second call is not run time
         except Exception as exc:
+            self._last_exception = exc
             return None, _short_error(exc)
         finally:
             self.call_seconds += time.perf_counter() - start
@@ -253,20 +286,29 @@ class CellEvaluation:
         """
         impl = self.cell.impl
         calls = (
-            (impl.call, self.cell.device) if self.paired or self._repeat_on_cpu else None,
-            (impl.call, "cpu") if self.paired else None,
-            (impl.eager_call, self.cell.device) if impl.eager_call is not None else None,
+            ("repeat", impl.call, self.cell.device) if self.paired or self._repeat_on_cpu else None,
+            ("cpu", impl.call, "cpu") if self.paired else None,
+            ("eager", impl.eager_call, self.cell.device) if impl.eager_call is not None else None,
         )
         outputs: list[np.ndarray | None] = []
         for spec in calls:
-            y = None
+            y, problem = None, None
             if spec is not None:
+                kind, call, device = spec
                 try:
                     with np.errstate(all="ignore"):
-                        y = spec[0](x, axis, spec[1])
-                except Exception:
+                        y = call(x, axis, device)
+                except Exception as exc:
+                    y, problem = None, _short_error(exc)
+                if problem is None and not isinstance(y, np.ndarray):
+                    problem = f"returned a {type(y).__name__}, not an array"
+                elif problem is None and y.shape != x.shape:
+                    problem = f"returned shape {y.shape} for input shape {x.shape}"
+                if problem is not None:
+                    count, first = self.pair_errors.get(kind, (0, problem))
+                    self.pair_errors[kind] = (count + 1, first)
                     y = None
-            outputs.append(y if isinstance(y, np.ndarray) else None)
+            outputs.append(y)
         return tuple(outputs)
 
     def observe(
@@ -306,9 +348,15 @@ class CellEvaluation:
     def run(self) -> CellEvaluation:
         self.paired = self.cell.device != "cpu"
         probe = _probe_input(self.cell.dtype)
+        self._last_exception = None
         _, error = self._call_rows(probe) if self.profile.compact_shapes else self._call(probe, -1)
         if error is not None:
-            self.unsupported = error
+            exc = self._last_exception
+            reason = decline_reason(exc, self.cell.dtype) if exc is not None else None
+            if reason is not None:
+                self.unsupported = reason
+            else:
+                self.probe_error = f"the probe input [[0, 1, 2]] raised {error}"
             return self
         self._run_corpus()
         self._run_hypothesis()
@@ -477,8 +525,10 @@ class CellEvaluation:
     def outcome(self, name: str) -> PropertyOutcome:
         if self.unsupported is not None:
             return PropertyOutcome(name, "unsupported", message=self.unsupported)
+        if self.probe_error is not None:
+            return PropertyOutcome(name, "error", message=self.probe_error)
         if name == "shape_dtype":
-            return self._shape_dtype_outcome()
+            return _with_generation_error(self._shape_dtype_outcome(), self.hypothesis_error)
         if name in GRADIENT_PROPERTIES:
             if self.gradients is None:
                 return PropertyOutcome(name, "skipped", message="no backward pass (autodiff) offered")
@@ -487,27 +537,29 @@ class CellEvaluation:
             return PropertyOutcome(name, "skipped", message="applies to compiled modes only")
         if name == "device_consistency" and not self.paired:
             return PropertyOutcome(name, "skipped", message="applies to GPU (non-CPU) devices only")
+        # Calls this property would have judged that raised or returned the wrong shape: each is
+        # an input the property could not be checked on, so the verdict is at best "error".
         errors = [
             o
             for o in self.observations
             if (o.error or (o.shape_error and "shape" in o.shape_error))
             and not o.case.special
-            and o.role != "shifted"
+            and (o.role == "shifted") == (name == "shift_invariance")
         ]
         judged = ((obs, self._judge(name, obs)) for obs in self.observations)
         out, failures = summarize(name, ((obs, res) for obs, res in judged if res is not None))
-        n_cases = out.n_cases
         if failures:
             self._describe_failure(name, out, failures)
-        if errors and out.verdict != "fail":
-            out.verdict = "error" if n_cases == 0 else out.verdict
+        if errors:
             problem = errors[0].error or errors[0].shape_error
+            out.verdict = "fail" if out.verdict == "fail" else "error"
             out.message = (out.message + f"; {len(errors)} call(s) failed: {problem}").strip("; ")
-        if self.hypothesis_error:
-            out.message = (
-                out.message + f"; generation failed: {self.hypothesis_error.splitlines()[0]}"
-            ).strip("; ")
-        return out
+        if name in DEVICE_PROPERTIES and DEVICE_PROPERTIES[name].compare_with in self.pair_errors:
+            count, problem = self.pair_errors[DEVICE_PROPERTIES[name].compare_with]
+            what = PAIRED_CALL_NAMES[DEVICE_PROPERTIES[name].compare_with]
+            out.verdict = "fail" if out.verdict == "fail" else "error"
+            out.message = (out.message + f"; {count} {what} comparison call(s) failed: {problem}").strip("; ")
+        return _with_generation_error(out, self.hypothesis_error)
 
     def _shape_dtype_outcome(self) -> PropertyOutcome:
         """Shape and dtype preserved, and no exception, on every regular float input."""
@@ -537,9 +589,12 @@ class CellEvaluation:
         return _slices(a, axis)[i]
 
     def _fails_alone(self, name: str, x1: np.ndarray) -> tuple[bool, np.ndarray | None]:
+        """Whether ``name`` fails on ``x1`` called alone. A call that raises or returns the wrong
+        shape is not this property failing (``shape_dtype`` reports it), so it is False: the
+        shrinker never offers an input on which the implementation raises as a minimal failure."""
         y, error = self._call(x1, -1)
         if error is not None or not isinstance(y, np.ndarray) or y.shape != x1.shape:
-            return True, None
+            return False, None
         oracle = oracle_for(self.cell.impl.op, x1, -1, self._dtype)
         res = PROPERTIES[name].judge(x1, y, oracle, self.cell.impl.op, self._dtype, -1)
         return bool(np.any(res.applicable & ~res.passed)), y
@@ -591,10 +646,7 @@ class CellEvaluation:
             axis, repro_x = obs.case.axis, obs.case.x
             if name == "shift_invariance" or repro_x.size > 4096:
                 repro_x, axis = x1, -1
-        out.message = (
-            f"{len(failures)} failing slice(s); worst {PROPERTIES[name].unit} {out.metric:.4g}"
-            f" (bound {bound:.4g}) in {obs.case.name}"
-        )
+        out.message = failure_message(len(failures), PROPERTIES[name].unit, out, obs.case.name, metric, bound)
         out.worst = _worst_case(
             obs.case, where, x1, got, expected, metric=metric, bound=bound, dtype=self.cell.dtype
         )
@@ -621,9 +673,8 @@ class CellEvaluation:
             "repeat": "a second, identical call's output",
             "eager": "the eager mode's output",
         }[prop.compare_with]
-        out.message = (
-            f"{len(failures)} slice(s) differ from {against}; worst {prop.unit} {out.metric:.4g}"
-            f" (bound {bound:.4g}) in {obs.case.name}"
+        out.message = failure_message(
+            len(failures), prop.unit, out, obs.case.name, metric, bound, f"differ from {against}"
         )
         out.worst = _worst_case(
             obs.case,
@@ -639,7 +690,7 @@ class CellEvaluation:
 
     def sample(self) -> dict | None:
         """The implementation's output on ``SAMPLE_VECTOR`` beside the oracle's, for the report's pictures."""
-        if self.unsupported is not None:
+        if self.unsupported is not None or self.probe_error is not None:
             return None
         x = np.array(SAMPLE_VECTOR, dtype=np.float64).astype(self._dtype)
         y, error = self._call(x, -1)
@@ -655,7 +706,7 @@ class CellEvaluation:
     def semantics(self) -> list[dict]:
         """Observations on special inputs: observed output beside the oracle's limit, classified."""
         rows = []
-        if self.unsupported is not None:
+        if self.unsupported is not None or self.probe_error is not None:
             return rows
         for obs in self.observations:
             if not obs.case.special:
@@ -678,6 +729,33 @@ class CellEvaluation:
                 }
             )
         return rows
+
+
+def failure_message(
+    n_failed: int,
+    unit: str,
+    out: PropertyOutcome,
+    shown_case: str,
+    shown_metric: float,
+    shown_bound: float,
+    what: str = "failing",
+) -> str:
+    """ "N failing slice(s); worst <metric> (bound <its bound>) in <case>", then the slice the
+    record shows (the smallest failing one) when it is another: every figure beside its own bound."""
+    text = f"{n_failed} slice(s) {what}" if what != "failing" else f"{n_failed} failing slice(s)"
+    text += f"; worst {unit} {out.metric:.4g} (bound {out.bound:.4g}) in {out.worst_in}"
+    if (shown_case, shown_metric, shown_bound) != (out.worst_in, out.metric, out.bound):
+        text += f"; shown: {unit} {shown_metric:.4g} (bound {shown_bound:.4g}) in {shown_case}"
+    return text
+
+
+def _with_generation_error(out: PropertyOutcome, hypothesis_error: str | None) -> PropertyOutcome:
+    """An exception that escaped the Hypothesis search makes the verdict "error" (unless it
+    failed already): the examples it would have tried were never judged."""
+    if hypothesis_error:
+        out.verdict = "fail" if out.verdict == "fail" else "error"
+        out.message = (out.message + f"; generation failed: {hypothesis_error.splitlines()[0]}").strip("; ")
+    return out
 
 
 def applicable_properties(cell: Cell) -> list[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from conformance.adapters.base import RENORMALIZED_API, Implementation
+from conformance.adapters.base import RENORMALIZED_API, Implementation, decline_reason
 from conformance.gradient_properties import GRADIENT_PROPERTIES, GradientOracle, gradient_oracle
 from conformance.properties import _slices
 from conformance.repro import gradient_repro
@@ -159,9 +159,11 @@ class GradientEvaluation:
     dtype: str
     lengths: tuple[int, ...]
     seed: int
-    unsupported: str | None = None
+    unsupported: str | None = None  # the framework declined the backward pass (``decline_reason``)
+    probe_error: str | None = None  # the backward probe raised something that is not a decline
     observations: list[GradientObservation] = field(default_factory=list)
     call_seconds: float = 0.0
+    _last_exception: BaseException | None = field(default=None, repr=False)
 
     def _vjp(self, x: np.ndarray, g: np.ndarray, axis: int) -> tuple[np.ndarray | None, str | None]:
         assert self.impl.vjp is not None
@@ -172,6 +174,7 @@ class GradientEvaluation:
         except Exception as exc:
             from conformance.evaluation import _short_error
 
+            self._last_exception = exc
             return None, _short_error(exc)
         finally:
             self.call_seconds += time.perf_counter() - start
@@ -184,9 +187,15 @@ class GradientEvaluation:
     def run(self) -> GradientEvaluation:
         dtype = dtype_from_name(self.dtype)
         probe = np.array([[0.0, 1.0, 2.0]]).astype(dtype)
+        self._last_exception = None
         _, error = self._vjp(probe, np.array([[1.0, 0.0, 0.0]]).astype(dtype), -1)
         if error is not None:
-            self.unsupported = error
+            exc = self._last_exception
+            reason = decline_reason(exc, self.dtype) if exc is not None else None
+            if reason is not None:
+                self.unsupported = reason
+            else:
+                self.probe_error = f"the backward pass on the probe input [[0, 1, 2]] failed: {error}"
             return self
         renormalized = self.impl.op == "softmax" and self.impl.api == RENORMALIZED_API
         for case in gradient_cases(self.impl.op, self.dtype, self.lengths, self.seed):
@@ -202,6 +211,8 @@ class GradientEvaluation:
 
         if self.unsupported is not None:
             return PropertyOutcome(name, "unsupported", message=f"backward pass: {self.unsupported}")
+        if self.probe_error is not None:
+            return PropertyOutcome(name, "error", message=self.probe_error)
         prop = GRADIENT_PROPERTIES[name]
         dtype = dtype_from_name(self.dtype)
         errors = [o for o in self.observations if o.error]
@@ -211,11 +222,10 @@ class GradientEvaluation:
             if obs.gx is not None
         )
         out, failures = summarize(name, judged)
-        n_cases = out.n_cases
         if failures:
             self._describe(prop.unit, out, failures)
-        if errors and out.verdict != "fail":
-            out.verdict = "error" if n_cases == 0 else out.verdict
+        if errors:
+            out.verdict = "fail" if out.verdict == "fail" else "error"
             out.message = (out.message + f"; {len(errors)} backward call(s) failed: {errors[0].error}").strip(
                 "; "
             )
@@ -237,10 +247,9 @@ class GradientEvaluation:
         g1 = np.ascontiguousarray(_slices(case.g, case.axis)[i])
         got = _slices(obs.gx, case.axis)[i]
         expected = round_to_dtype(_slices(obs.oracle.exact, case.axis)[i], case.x.dtype).astype(case.x.dtype)
-        out.message = (
-            f"{len(failures)} failing slice(s); worst {unit} {out.metric:.4g}"
-            f" (bound {bound:.4g}) in {case.name}"
-        )
+        from conformance.evaluation import failure_message
+
+        out.message = failure_message(len(failures), unit, out, case.name, metric, bound)
         out.worst = {
             "case": case.name,
             "description": case.description,

@@ -186,8 +186,9 @@ def test_a_hanging_call_is_cut_off_and_the_rest_still_runs():
     assert time.perf_counter() - start < 30
     shape = result.get("float32", "shape_dtype")
     assert shape.verdict == "fail" and "TimeoutError" in shape.message and "0.3 s" in shape.message
-    precision = result.get("float32", "precision")  # every other input was still judged
-    assert precision.verdict == "pass" and precision.n_cases > 20 and "TimeoutError" in precision.message
+    precision = result.get("float32", "precision")  # every other input was still judged, but the
+    # long ones were not: an input the property could not be checked on makes it an error
+    assert precision.verdict == "error" and precision.n_cases > 20 and "TimeoutError" in precision.message
 
 
 def test_a_function_that_never_returns_costs_one_time_limit():

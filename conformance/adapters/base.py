@@ -10,18 +10,23 @@ NumPy array (float16, ml_dtypes.bfloat16, float32, float64 or integer), an axis
 and a device name, and returns a NumPy array: the framework's output converted
 back without any change of value or dtype (bfloat16 comes back as
 ml_dtypes.bfloat16). ``call`` never judges: whatever the framework raises
-propagates, and the runner records it (as "unsupported" when a simple probe
-input already fails, as an error or an observation otherwise).
+propagates, and the runner records it. Only a *decline* makes a cell
+"unsupported" (``decline_reason``: an adapter raising ``conformance.errors.Declined``,
+or the framework rejecting the dtype with a dtype/type error, or an API or keyword
+absent in the installed release); every other exception, on the probe input or
+any other, is an ``error`` verdict.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from conformance.errors import Declined
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
 OPS = ("softmax", "log_softmax", "sum_normalize")
@@ -147,6 +152,59 @@ def implementations_in_modes(
         )
         for mode in modes
     ]
+
+
+# How frameworks spell each dtype in their error messages (lower-cased): torch ('Half',
+# 'BFloat16', 'Double'), TensorFlow (DT_HALF, attr T=half), JAX/XLA (f16, bf16), ONNX Runtime
+# (tensor(float16)), NumPy names.
+DTYPE_SPELLINGS = {
+    "float16": ("float16", "half", "dt_half", "f16", "fp16"),
+    "bfloat16": ("bfloat16", "bf16", "dt_bfloat16"),
+    "float32": ("float32", "dt_float", "f32", "fp32", "'float'"),
+    "float64": ("float64", "double", "dt_double", "f64", "fp64"),
+}
+# Phrases with which a framework says it does not implement something (lower-cased).
+DECLINE_PHRASES = (
+    "not implemented for",
+    "not supported",
+    "unsupported",
+    "could not find an implementation",
+    "could not find device for node",
+    "not in the list of allowed values",
+    "no registered",
+    "does not support",
+    "no kernel",
+    "type error",
+    "invalid dtype",
+    "not a valid dtype",
+    "is not allowed",
+)
+# Exceptions that say an API or keyword is absent in the installed release.
+_ABSENT_API = re.compile(r"has no attribute|no module named|unexpected keyword argument|cannot import name")
+
+
+def decline_reason(exc: BaseException, dtype: str) -> str | None:
+    """Why ``exc`` is the framework declining a call in ``dtype`` (``unsupported``), else None.
+
+    A decline is (1) a ``conformance.errors.Declined`` an adapter raised; (2) an error whose
+    message names ``dtype`` (in any framework's spelling) together with a phrase of refusal
+    ("not implemented for 'Half'", "Could not find an implementation for Softmax(13) ...
+    tensor(float16)"); (3) a missing attribute, module or keyword (an API absent in the
+    release). Anything else (a ``ValueError`` from a ``where=`` the release rejects, an XLA
+    compile failure) is not a decline: the caller records an ``error``.
+    """
+    text = f"{type(exc).__name__}: {exc}"
+    first = text.splitlines()[0][:300] if text.strip() else type(exc).__name__
+    if isinstance(exc, Declined):
+        return first
+    lower = text.lower()
+    spellings = DTYPE_SPELLINGS.get(dtype, (dtype,))
+    names_dtype = any(s in lower for s in spellings)
+    if names_dtype and (isinstance(exc, TypeError) or any(p in lower for p in DECLINE_PHRASES)):
+        return f"{dtype} declined: {first}"
+    if isinstance(exc, (AttributeError, ImportError, TypeError)) and _ABSENT_API.search(lower):
+        return f"API absent in this release: {first}"
+    return None
 
 
 class FrameworkAdapter:
