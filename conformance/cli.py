@@ -20,13 +20,9 @@ from pathlib import Path
 from conformance import custom_cli
 from conformance.adapters import AdapterLoadError
 from conformance.compile_cache import compile_cache_env
+from conformance.errors import EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE
+from conformance.errors import ConformanceError as UsageError  # bad input: one line, exit status 2
 from conformance.records import RESULTS_FILE, UNEXPECTED, RunFileError, RunWriter, read_run, sanitize
-
-EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
 
 
 def _split(values: list[str] | None) -> list[str]:

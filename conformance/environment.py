@@ -9,8 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from conformance import __version__
 from conformance.records import SCHEMA_VERSION
+from conformance.version import __version__
 
 # Distributions whose versions matter to the numerics, looked up without importing them.
 DISTRIBUTIONS = (

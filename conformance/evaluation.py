@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 import traceback
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +25,13 @@ from conformance.cases.corpus import LONG_LENGTH, corpus_cases
 from conformance.cases.strategies import batches
 from conformance.gradient_properties import GRADIENT_PROPERTIES
 from conformance.gradients import GradientEvaluation, gradient_seed
+from conformance.outcome import (
+    PropertyOutcome,
+    failure_message,
+    listing,
+    short_error,
+    summarize,
+)
 from conformance.profiles import Profile
 from conformance.properties import (
     DEVICE_PROPERTIES,
@@ -73,24 +79,6 @@ class Observation:
         return self.reference if self.reference is not None else self.oracle
 
 
-@dataclass
-class PropertyOutcome:
-    """One property over every observation of a cell: the numbers a record carries."""
-
-    property: str
-    verdict: str  # pass | fail | skipped | unsupported | error
-    metric: float | None = None
-    median: float | None = None
-    bound: float | None = None
-    n_cases: int = 0
-    n_failed: int = 0
-    message: str = ""
-    worst: dict | None = None
-    repro: str | None = None
-    histogram: dict | None = None
-    worst_in: str | None = None  # the case holding the slice ``metric`` and ``bound`` come from
-
-
 # The paired calls (``CellEvaluation._paired_calls``), as a message names them.
 PAIRED_CALL_NAMES = {"repeat": "repeated", "cpu": "CPU", "eager": "eager"}
 
@@ -99,87 +87,9 @@ PAIRED_CALL_NAMES = {"repeat": "repeated", "cpu": "CPU", "eager": "eager"}
 ROW_BUCKETS = (64, 512, 4096, 32768)
 LONG_ROW_BUCKETS = (8, 64, 512)  # rows longer than 1,024 elements
 
-# Bin edges (in the property's unit, ULPs for precision) of the per-slice error histogram that
-# precision records carry, so that "passes, but 40 ULP off" stays visible in the report.
-HISTOGRAM_EDGES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 256.0, 1024.0, 2.0**16)
-
 # The one fixed, positive vector every cell is also called on, for the report's pictures
 # (sum-normalization against softmax; sorted input against sorted output).
 SAMPLE_VECTOR = (1.0, 2.0, 4.0, 5.0, 6.0, 0.5, 3.0, 2.5, 7.5, 1.5, 0.25, 4.5, 3.5, 6.5, 5.5, 8.0)
-
-
-def excess(metric: np.ndarray, bound: np.ndarray) -> np.ndarray:
-    """How far each slice is towards (< 1) or beyond (> 1) its bound: ``metric / bound``.
-
-    A NaN metric, or a positive metric against a zero bound, is infinitely far; a zero
-    metric is 0 whatever the bound.
-    """
-    metric = np.asarray(metric, dtype=np.float64)
-    bound = np.asarray(bound, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(metric == 0, 0.0, metric / bound)
-    return np.where(np.isnan(ratio), np.inf, ratio)
-
-
-def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple[PropertyOutcome, list]:
-    """One property over every judged observation: verdict (pass, fail, or skipped when nothing
-    applied), median metric, the metric and bound of one and the same slice (the failing slice
-    furthest beyond its bound, else the slice nearest to it: ``excess``), the error histogram
-    (``precision``, ``grad_precision``), and the failing slices as (observation, slice, metric,
-    bound), for the caller to describe."""
-    metrics, failures, n_cases = [], [], 0
-    worst: tuple[float, float, float, object] | None = None  # (excess, metric, bound, obs)
-    for obs, res in judged:
-        app = res.applicable
-        n_cases += int(np.sum(app))
-        metrics.append(res.metric[app])
-        bad = np.flatnonzero(app & ~res.passed)
-        failures += [(obs, int(i), float(res.metric[i]), float(res.bound[i])) for i in bad]
-        if not failures and np.any(app):
-            index = np.flatnonzero(app)
-            ratios = excess(res.metric[index], res.bound[index])
-            i = int(index[np.argmax(ratios)])
-            if worst is None or float(np.max(ratios)) > worst[0]:
-                worst = (float(np.max(ratios)), float(res.metric[i]), float(res.bound[i]), obs)
-    if failures:
-        ratios = excess([f[2] for f in failures], [f[3] for f in failures])
-        obs, _, metric, bound = failures[int(np.argmax(ratios))]
-        worst = (float(np.max(ratios)), metric, bound, obs)
-    all_metrics = np.concatenate(metrics) if metrics else np.array([])
-    out = PropertyOutcome(name, "pass", n_cases=n_cases)
-    if all_metrics.size:
-        out.median = float(np.median(all_metrics))
-        if worst is not None:
-            out.metric, out.bound = worst[1], worst[2]
-            case = getattr(worst[3], "case", None)
-            out.worst_in = getattr(case, "name", None)
-        if name in ("precision", "grad_precision"):
-            out.histogram = error_histogram(all_metrics)
-    if failures:
-        out.verdict = "fail"
-        out.n_failed = len(failures)
-    elif n_cases == 0:
-        out.verdict = "skipped"
-        out.message = "no input to which this property applies"
-    return out, failures
-
-
-def error_histogram(metrics: np.ndarray) -> dict:
-    """Counts of ``metrics`` per bin ``[edges[k], edges[k+1])``, the last bin open; NaN/inf counted apart."""
-    metrics = np.asarray(metrics, dtype=np.float64)
-    finite = metrics[np.isfinite(metrics)]
-    edges = np.array((*HISTOGRAM_EDGES, np.inf))
-    counts, _ = np.histogram(finite, bins=edges)
-    return {
-        "edges": list(HISTOGRAM_EDGES),
-        "counts": counts.astype(int).tolist(),
-        "nonfinite": int(metrics.size - finite.size),
-    }
-
-
-def _short_error(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
-    return text[0][:500] if text else type(exc).__name__
 
 
 def _probe_input(dtype: str) -> np.ndarray:
@@ -243,7 +153,7 @@ class CellEvaluation:
                     start += time.perf_counter() - again  # the second call is not run time
         except Exception as exc:
             self._last_exception = exc
-            return None, _short_error(exc)
+            return None, short_error(exc)
         finally:
             self.call_seconds += time.perf_counter() - start
         return y, None
@@ -299,7 +209,7 @@ class CellEvaluation:
                     with np.errstate(all="ignore"):
                         y = call(x, axis, device)
                 except Exception as exc:
-                    y, problem = None, _short_error(exc)
+                    y, problem = None, short_error(exc)
                 if problem is None and not isinstance(y, np.ndarray):
                     problem = f"returned a {type(y).__name__}, not an array"
                 elif problem is None and y.shape != x.shape:
@@ -492,7 +402,7 @@ class CellEvaluation:
         try:
             explore()
         except Exception as exc:
-            self.hypothesis_error = _short_error(exc) + "\n" + traceback.format_exc(limit=3)
+            self.hypothesis_error = short_error(exc) + "\n" + traceback.format_exc(limit=3)
 
     @property
     def _dtype(self) -> np.dtype:
@@ -697,9 +607,9 @@ class CellEvaluation:
         expected = oracle_for(self.cell.impl.op, x, -1, self._dtype).rounded
         ok = error is None and isinstance(y, np.ndarray) and y.shape == x.shape
         return {
-            "input": _listing(x),
-            "output": _listing(y) if ok else None,
-            "expected": _listing(expected),
+            "input": listing(x),
+            "output": listing(y) if ok else None,
+            "expected": listing(expected),
             "error": error if error is not None else (None if ok else "output of the wrong shape"),
         }
 
@@ -718,35 +628,17 @@ class CellEvaluation:
                 {
                     "case": obs.case.name,
                     "description": obs.case.description,
-                    "input": _listing(obs.case.x),
+                    "input": listing(obs.case.x),
                     "input_dtype": str(obs.case.x.dtype),
-                    "observed": None if obs.y is None else _listing(obs.y),
+                    "observed": None if obs.y is None else listing(obs.y),
                     "observed_dtype": None if obs.y is None else str(obs.y.dtype),
                     "error": obs.error,
-                    "limit": _listing(obs.oracle.rounded),
+                    "limit": listing(obs.oracle.rounded),
                     "classification": classification,
                     "note": note,
                 }
             )
         return rows
-
-
-def failure_message(
-    n_failed: int,
-    unit: str,
-    out: PropertyOutcome,
-    shown_case: str,
-    shown_metric: float,
-    shown_bound: float,
-    what: str = "failing",
-) -> str:
-    """ "N failing slice(s); worst <metric> (bound <its bound>) in <case>", then the slice the
-    record shows (the smallest failing one) when it is another: every figure beside its own bound."""
-    text = f"{n_failed} slice(s) {what}" if what != "failing" else f"{n_failed} failing slice(s)"
-    text += f"; worst {unit} {out.metric:.4g} (bound {out.bound:.4g}) in {out.worst_in}"
-    if (shown_case, shown_metric, shown_bound) != (out.worst_in, out.metric, out.bound):
-        text += f"; shown: {unit} {shown_metric:.4g} (bound {shown_bound:.4g}) in {shown_case}"
-    return text
 
 
 def _with_generation_error(out: PropertyOutcome, hypothesis_error: str | None) -> PropertyOutcome:
@@ -799,24 +691,11 @@ def _worst_case(
         "case": case.name,
         "description": case.description,
         "where": where,
-        "input": _listing(x),
-        "output": None if output is None else _listing(np.asarray(output)),
-        "expected": None if expected is None else _listing(np.asarray(expected)),
+        "input": listing(x),
+        "output": None if output is None else listing(np.asarray(output)),
+        "expected": None if expected is None else listing(np.asarray(expected)),
         "length": int(np.asarray(x).size),
         **extra,
-    }
-
-
-def _listing(a: np.ndarray, limit: int = 64) -> dict:
-    """A JSON-friendly view of an array: shape, dtype and (up to ``limit``) values; NaN/inf as strings."""
-    a = np.asarray(a)
-    flat = a.astype(np.float64).reshape(-1)
-    values = [v if np.isfinite(v) else str(v) for v in flat[:limit].tolist()]
-    return {
-        "shape": list(a.shape),
-        "dtype": str(a.dtype),
-        "values": values,
-        "truncated": bool(flat.size > limit),
     }
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from conformance.adapters.base import RENORMALIZED_API, Implementation, decline_reason
 from conformance.gradient_properties import GRADIENT_PROPERTIES, GradientOracle, gradient_oracle
+from conformance.outcome import PropertyOutcome, failure_message, listing, short_error, summarize
 from conformance.properties import _slices
 from conformance.repro import gradient_repro
 from reference import dtype_from_name, dtype_info, round_to_dtype
@@ -172,10 +173,8 @@ class GradientEvaluation:
             with np.errstate(all="ignore"):
                 gx = self.impl.vjp(x, g, axis, self.device)
         except Exception as exc:
-            from conformance.evaluation import _short_error
-
             self._last_exception = exc
-            return None, _short_error(exc)
+            return None, short_error(exc)
         finally:
             self.call_seconds += time.perf_counter() - start
         if not isinstance(gx, np.ndarray):
@@ -207,8 +206,6 @@ class GradientEvaluation:
         return self
 
     def outcome(self, name: str):
-        from conformance.evaluation import PropertyOutcome, summarize
-
         if self.unsupported is not None:
             return PropertyOutcome(name, "unsupported", message=f"backward pass: {self.unsupported}")
         if self.probe_error is not None:
@@ -237,8 +234,6 @@ class GradientEvaluation:
         return out
 
     def _describe(self, unit: str, out, failures: list) -> None:
-        from conformance.evaluation import _listing
-
         obs, i, metric, bound = min(
             failures, key=lambda f: (_slices(f[0].case.x, f[0].case.axis)[f[1]].size, -f[2])
         )
@@ -247,17 +242,15 @@ class GradientEvaluation:
         g1 = np.ascontiguousarray(_slices(case.g, case.axis)[i])
         got = _slices(obs.gx, case.axis)[i]
         expected = round_to_dtype(_slices(obs.oracle.exact, case.axis)[i], case.x.dtype).astype(case.x.dtype)
-        from conformance.evaluation import failure_message
-
         out.message = failure_message(len(failures), unit, out, case.name, metric, bound)
         out.worst = {
             "case": case.name,
             "description": case.description,
             "where": f"slice {i} of {case.name}; 'expected' is the exact gradient, rounded",
-            "input": _listing(x1),
-            "cotangent": _listing(g1),
-            "output": _listing(np.asarray(got)),
-            "expected": _listing(expected),
+            "input": listing(x1),
+            "cotangent": listing(g1),
+            "output": listing(np.asarray(got)),
+            "expected": listing(expected),
             "length": int(x1.size),
             "metric": metric,
             "bound": bound,

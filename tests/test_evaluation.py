@@ -16,14 +16,8 @@ import pytest
 
 import reference
 from conformance.adapters.base import Implementation
-from conformance.evaluation import (
-    HISTOGRAM_EDGES,
-    ROW_BUCKETS,
-    SAMPLE_VECTOR,
-    Cell,
-    CellEvaluation,
-    error_histogram,
-)
+from conformance.evaluation import ROW_BUCKETS, SAMPLE_VECTOR, Cell, CellEvaluation
+from conformance.outcome import HISTOGRAM_EDGES, error_histogram
 from conformance.profiles import get_profile
 from conformance.records import RunWriter, read_run
 from conformance.repro import INLINE_LIMIT, array_literal

@@ -14,7 +14,8 @@ import conformance.evaluation as evaluation_module
 import reference
 from conformance.adapters.base import Implementation, decline_reason
 from conformance.errors import ApiNotAvailable, DtypeNotSupported
-from conformance.evaluation import Cell, CellEvaluation, summarize
+from conformance.evaluation import Cell, CellEvaluation
+from conformance.outcome import summarize
 from conformance.profiles import get_profile
 from conformance.properties import SliceResults
 

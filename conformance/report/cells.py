@@ -8,6 +8,7 @@ machines (merge, where the ``source`` label keeps duplicates apart).
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -173,3 +174,11 @@ def fmt_ulp(value: Any) -> str:
 def op_label(op: str, operation: str = "") -> str:
     """The op with its operation where it differs (``F.normalize(p=1)`` is an L1 normalization)."""
     return f"{op} ({operation})" if operation else op
+
+
+def markdown_cell(value: Any, limit: int = 200) -> str:
+    """Text safe inside a Markdown table cell: HTML-escaped, no pipes or newlines, bounded length."""
+    text = " ".join(str("" if value is None else value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text, quote=False).replace("|", "\\|").replace("`", "'")

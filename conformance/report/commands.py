@@ -12,6 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
+from conformance.errors import ConformanceError
 from conformance.records import RESULTS_FILE, Run
 from conformance.report.load import load_runs
 from conformance.report.merge import MergeError
@@ -21,9 +22,7 @@ DEFAULT_COMPARE = "reports/compare.html"
 
 
 def _usage(message: str) -> Exception:
-    from conformance.cli import UsageError
-
-    return UsageError(message)
+    return ConformanceError(message)
 
 
 def _check_output(path: Path) -> None:

@@ -28,7 +28,6 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from conformance import __version__
 from conformance.records import UNEXPECTED, VERDICTS
 from conformance.report.cells import (
     CELL_FIELDS,
@@ -43,6 +42,7 @@ from conformance.report.cells import (
     worst_verdict,
 )
 from conformance.report.model import GRADES, Chip, HistogramGroup, ReportModel, SemanticsCell
+from conformance.version import __version__
 
 TEMPLATES = Path(__file__).with_name("templates")
 # Chip class per verdict (kept to one letter: the matrix has one chip per check).

@@ -7,24 +7,16 @@ are cut with a count of what was left out; the HTML report has everything.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from conformance.records import VERDICTS
 from conformance.report.cells import fmt_num
+from conformance.report.cells import markdown_cell as cell
 from conformance.report.details import title
 from conformance.report.model import GRADES, ReportModel
 from conformance.report.trend import trend_markdown
 
 MAX_ROWS = 60
-
-
-def cell(value: Any, limit: int = 200) -> str:
-    """Text safe inside a Markdown table cell: HTML-escaped, no pipes or newlines, bounded length."""
-    text = " ".join(str("" if value is None else value).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return html.escape(text, quote=False).replace("|", "\\|").replace("`", "'")
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:

@@ -38,6 +38,7 @@ from conformance.report.cells import (
     PROPERTY_ORDER,
     as_number,
     fmt_ulp,
+    markdown_cell,
     order_index,
     worst_verdict,
 )
@@ -266,9 +267,7 @@ MAX_MARKDOWN_ROWS = 80
 
 
 def _md_cell(text: Any) -> str:
-    from conformance.report.markdown import cell
-
-    return cell(text)
+    return markdown_cell(text)
 
 
 def _md_point(point: TrendPoint | None) -> str:
