@@ -44,6 +44,7 @@ from conformance.adapters.custom import (
     declared_outcome,
     function_implementation,
     load_function,
+    target_api,
 )
 from conformance.evaluation import Cell, CellEvaluation, cell_seed
 from conformance.gradient_properties import GRADIENT_PROPERTIES
@@ -184,13 +185,14 @@ def as_implementation(
         from conformance.adapters.external import command_implementation
 
         return command_implementation(command, op, name=name, timeout=timeout)
-    source = None
-    if isinstance(function, str):
+    source = api = None
+    if isinstance(function, str):  # named as on the command line: ``api`` is the attribute as written
+        api = target_api(function)
         function, source = load_function(function)
     if not callable(function):
         raise TypeError(f"function must be callable or 'module:function', not {type(function).__name__}")
     return function_implementation(
-        function, op, name=name, framework=framework, timeout=timeout, source=source
+        function, op, name=name, framework=framework, timeout=timeout, api=api, source=source
     )
 
 

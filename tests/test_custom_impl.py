@@ -97,7 +97,7 @@ def user_module(tmp_path) -> Path:
 
 def test_function_named_by_file_path_with_a_runnable_repro(user_module):
     good = conformance.check(f"{user_module}:good_softmax", "softmax", dtypes=["float64"], profile="quick")
-    assert good.ok and good.implementation == "custom-user_kernels.good_softmax"
+    assert good.ok and good.implementation == "custom-good_softmax"
     bad = conformance.check(
         f"{user_module}:unshifted_softmax", "softmax", dtypes=["float64"], profile="quick"
     )
@@ -279,7 +279,62 @@ def test_op_and_name_options():
 def test_build_implementations_collapses_duplicates(user_module):
     target = f"softmax={user_module}:good_softmax"
     impls = build_implementations(CustomOptions(functions=(target, target)))
-    assert [(i.framework, i.api, i.op) for i in impls] == [("custom", "user_kernels.good_softmax", "softmax")]
+    assert [(i.framework, i.api, i.op) for i in impls] == [("custom", "good_softmax", "softmax")]
+
+
+NAMED_MODULE = """\
+import functools
+
+import numpy as np
+
+
+def _exact(x, axis, scale=1.0):
+    w = x.astype(np.float64) * scale
+    e = np.exp(w - w.max(axis, keepdims=True))
+    return (e / e.sum(axis, keepdims=True)).astype(np.float64 if x.dtype.kind in "iub" else x.dtype)
+
+
+def checked(fn):  # a decorator without functools.wraps: every wrapped function is "checked.<locals>.wrapper"
+    def wrapper(x, axis):
+        return fn(x, axis)
+
+    return wrapper
+
+
+softmax_a = checked(_exact)
+softmax_b = checked(lambda x, axis: _exact(x, axis))
+as_lambda = lambda x, axis: _exact(x, axis)  # noqa: E731
+as_partial = functools.partial(_exact, scale=1.0)
+
+
+class Kernels:
+    @staticmethod
+    def softmax(x, axis):
+        return _exact(x, axis)
+"""
+
+
+def test_custom_implementations_carry_the_name_written_on_the_command_line(tmp_path):
+    path = tmp_path / "named_kernels.py"
+    path.write_text(NAMED_MODULE)
+    attrs = ["softmax_a", "softmax_b", "as_lambda", "as_partial", "Kernels.softmax"]
+    impls = build_implementations(CustomOptions(functions=tuple(f"{path}:{a}" for a in attrs), op="softmax"))
+    # not the __qualname__ ("checked.<locals>.wrapper" twice, "<lambda>", "partial"): the attribute as written
+    assert [(i.framework, i.api, i.id) for i in impls] == [("custom", a, f"custom-{a}-eager") for a in attrs]
+    named = build_implementations(
+        CustomOptions(functions=(f"log_softmax={path}:softmax_a",), op="softmax", name="mykernel")
+    )
+    assert [(i.framework, i.api, i.op) for i in named] == [("mykernel", "softmax_a", "log_softmax")]
+    # the same attribute name in two modules: each keeps the target as written, so neither hides the other
+    other = tmp_path / "other_kernels.py"
+    other.write_text(NAMED_MODULE)
+    twins = build_implementations(
+        CustomOptions(functions=(f"{path}:softmax_a", f"{other}:softmax_a"), op="softmax")
+    )
+    assert [i.api for i in twins] == [f"{path}:softmax_a", f"{other}:softmax_a"]
+    # conformance.check with a "module:function" string names it the same way
+    checked_by_name = conformance.check(f"{path}:as_partial", "softmax", dtypes=["float64"], profile="quick")
+    assert checked_by_name.ok and checked_by_name.implementation == "custom-as_partial"
 
 
 def test_the_fixture_seeds_from_pytest_and_reports(conformance_check, request):  # noqa: F811
@@ -328,15 +383,41 @@ def test_cli_runs_the_function_beside_a_framework(tmp_path, user_module):
     assert records[0]["type"] == "envelope"
     checks = [r for r in records if r["type"] == "check"]
     mine = [r for r in checks if r["framework"] == "mykernel"]
-    assert {r["api"] for r in mine} == {"user_kernels.good_softmax"}
+    assert {r["api"] for r in mine} == {"good_softmax"}
     assert {r["verdict"] for r in mine} == {"pass"} and len(
         mine
     ) == 9  # 8 properties of softmax + repeatability
     assert {r["implementation"] for r in checks} == {
-        "mykernel-user_kernels.good_softmax-eager",
+        "mykernel-good_softmax-eager",
         "numpy-exp-shift-eager",
     }
     assert any(r["type"] == "framework" and r["framework"] == "mykernel" for r in records)
+
+
+def test_compare_matches_a_custom_implementation_renamed_in_code(tmp_path, capsys):
+    """Two runs of one command line, the function renamed in the module between them: compare matches
+    the cells by the name on the command line, not by ``__qualname__``."""
+    from conformance.cli import main
+
+    module = tmp_path / "kernels.py"
+    first = "import numpy as np\n\n\ndef mysoftmax(x, axis):\n" + USER_MODULE.split("def good_softmax(x, axis):\n")[1]
+    renamed = first.replace("def mysoftmax(", "def _softmax_v2(") + "\n\nmysoftmax = _softmax_v2\n"
+    args = ["--impl", f"{module}:mysoftmax", "--impl-op", "softmax", "--dtype", "float64", "--profile", "quick"]
+    for run_id, text in (("before", first), ("after", renamed)):
+        module.write_text(text)
+        proc = _run_cli(tmp_path, *args, "--run-id", run_id, "--no-progress", "--no-report")
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    runs = tmp_path / "runs"
+    records = [json.loads(line) for line in (runs / "after" / "results.jsonl").read_text().splitlines()]
+    checks = [r for r in records if r["type"] == "check"]
+    semantics = [r for r in records if r["type"] == "semantics"]
+    assert checks and semantics
+    out = tmp_path / "compare.html"
+    assert main(["compare", str(runs / "before"), str(runs / "after"), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "only in baseline: 0 cells; only in candidate: 0" in printed, printed
+    assert f"{len(checks)} cells in common" in printed
+    assert {(r["framework"], r["api"]) for r in checks + semantics} == {("custom", "mysoftmax")}
 
 
 def test_cli_rejects_a_missing_function_before_starting_anything(tmp_path):

@@ -40,8 +40,15 @@ The contract of a Python function (``--impl package.module:function``)
   input is an ``error``, not "unsupported" as it is for a framework.
 
 Records carry ``framework`` = ``name`` (``"custom"`` unless ``--impl-name``) and
-``api`` = the function's qualified name (``module.qualname``), or the command line
-for an external command (``conformance.adapters.external``).
+``api`` = the name the user gave the function: the attribute path written after the
+colon (``mysoftmax`` for ``--impl pkg.mod:mysoftmax``, ``Kernels.softmax`` for
+``FILE.py:Kernels.softmax``; ``target_api``), never its ``__qualname__``, so that two
+functions made by one decorator, a lambda or a ``functools.partial`` keep the name on the
+command line, and a function renamed in code keeps matching in ``compare``. Where two
+targets of one op name the same attribute in different modules, each keeps the whole target
+as written (``a.py:softmax``, ``b.py:softmax``). A callable handed to
+``conformance.check`` has no command line: its ``api`` is its ``module.qualname``. An
+external command's ``api`` is the command line (``conformance.adapters.external``).
 """
 
 from __future__ import annotations
@@ -185,6 +192,12 @@ def split_target(text: str, default_op: str | None) -> tuple[str, str]:
     if default_op not in OPS:
         raise CustomImplError(f"unknown op {default_op!r}; valid: {', '.join(OPS)}")
     return default_op, text
+
+
+def target_api(target: str) -> str:
+    """The name records give the function ``MODULE:ATTR`` names: ``ATTR`` as written (``Class.method``
+    included), the name the user gave it on the command line, whatever the object's ``__qualname__``."""
+    return target.rpartition(":")[2].strip()
 
 
 def load_function(target: str) -> tuple[Callable[..., Any], str]:
@@ -426,8 +439,11 @@ def build_implementations(options: CustomOptions) -> list[CustomImplementation]:
         )
     validate_name(options.name)
     impls: dict[tuple[str, str], CustomImplementation] = {}
-    for text in options.functions:
-        op, target = split_target(text, options.op)
+    targets = list(dict.fromkeys(split_target(text, options.op) for text in options.functions))
+    # The name the user gave each function (``target_api``); two targets of one op that name the
+    # same attribute in different modules keep the whole target each, so neither hides the other.
+    attrs = [(op, target_api(target)) for op, target in targets]
+    for (op, target), key in zip(targets, attrs, strict=True):
         fn, source = load_function(target)
         impl = function_implementation(
             fn,
@@ -435,6 +451,7 @@ def build_implementations(options: CustomOptions) -> list[CustomImplementation]:
             name=options.name,
             framework=options.framework,
             timeout=options.timeout,
+            api=key[1] if attrs.count(key) == 1 else target,
             source=source,
             origin=target,
         )

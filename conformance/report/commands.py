@@ -80,7 +80,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """``compare BASELINE CANDIDATE``: exit 1 when the candidate has regressions, else 0."""
+    """``compare BASELINE CANDIDATE``: exit 1 when the candidate has regressions (of a check or of the
+    behaviour on a special input), else 0."""
     from conformance.report.compare import compare_markdown, compare_runs
     from conformance.report.html import render_compare
 
@@ -99,7 +100,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(line)
     print(f"comparison: {out}")
     print(f"summary: {markdown}")
-    return 1 if comparison.regressions else 0
+    return comparison.exit_status
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -152,7 +153,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--markdown", default=None, help="Markdown summary (default: the HTML path with .md)")
     report.set_defaults(func=cmd_report)
     compare = sub.add_parser(
-        "compare", help="compare a candidate run with a baseline (exit 1 on regressions)"
+        "compare", help="compare a candidate run with a baseline (exit 1 on regressions, semantics included)"
     )
     compare.add_argument(
         "baseline", metavar="BASELINE", help="run directory or results file (plain or merged)"

@@ -18,7 +18,15 @@ What is reported, for the cells both runs have:
   (2) the output on the recorded worst case of a check, where both runs recorded a worst case
   on the same input (its first 64 elements: listings are truncated there). The thousands of
   other inputs a run judges are not recorded, so a bit change on them shows only through the
-  metrics (drift) or the verdicts.
+  metrics (drift) or the verdicts;
+* semantics changes: the behaviour recorded on each special input (``semantics`` records,
+  matched on the cell without the property, plus the case) changed: its classification, the
+  observed output (bit for bit, as listed: first 64 elements), its dtype, raising instead of
+  returning (or another exception type), the input itself, or the record is in one run only
+  while both runs hold the cell. A classification that went from matching the limit (or an
+  undefined input) to a difference from it (documented or not) is a semantic regression, and
+  makes the exit status 1 like a regression; the reverse is a fix; the rest are changes.
+  Semantics records of cells in one run only are coverage: counted in a note, not compared.
 
 A merged run may hold several records of one cell (one per source): such a cell is taken
 by its worst verdict and its largest error, and the page says how many there were.
@@ -38,10 +46,12 @@ from conformance.records import Run
 from conformance.report.cells import (
     BAD,
     CELL_FIELDS,
+    CLASSIFICATION_SEVERITY,
     DTYPE_ORDER,
     GOOD,
     OP_ORDER,
     PROPERTY_ORDER,
+    SEMANTICS_ORDER,
     as_number,
     fmt_num,
     order_index,
@@ -50,8 +60,13 @@ from conformance.report.cells import (
 )
 from conformance.report.load import index_checks
 from conformance.report.model import environment_rows
+from conformance.report.model import values_text as _values
 
 MAX_ROWS = 1000
+# Semantics classifications that hold (the limit, or a convention on an undefined input) and that do
+# not (a difference from the limit): a move from the first to the second is a semantic regression.
+SEMANTICS_GOOD = ("matches-limit", "undefined-input")
+SEMANTICS_BAD = ("documented-difference", "undocumented-difference")
 
 
 @dataclass
@@ -68,13 +83,19 @@ class Side:
 
 @dataclass
 class Change:
-    """One cell that changed; ``key`` follows ``CELL_FIELDS`` (property '' for a sample)."""
+    """One cell that changed; ``key`` follows ``CELL_FIELDS`` (property '' for a sample).
+
+    For a semantics change the last field of ``key`` is the special input's case, the sides'
+    ``verdict`` is the classification (a side is None where the run has no record), and ``kind``
+    is "regression", "fix" or "change".
+    """
 
     key: tuple[str, ...]
     base: Side | None
     cand: Side | None
     delta: float | None = None
     note: str = ""
+    kind: str = ""
 
     @property
     def group(self) -> str:
@@ -100,9 +121,30 @@ class Comparison:
     only_baseline: list[tuple[str, ...]] = field(default_factory=list)
     only_candidate: list[tuple[str, ...]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    semantics: list[Change] = field(default_factory=list)
+    semantics_compared: int = 0
+
+    @property
+    def semantic_regressions(self) -> list[Change]:
+        return [c for c in self.semantics if c.kind == "regression"]
+
+    @property
+    def semantic_fixes(self) -> list[Change]:
+        return [c for c in self.semantics if c.kind == "fix"]
+
+    @property
+    def failed(self) -> bool:
+        """True when the candidate regressed: a check, or the behaviour on a special input."""
+        return bool(self.regressions or self.semantic_regressions)
+
+    @property
+    def exit_status(self) -> int:
+        """1 when there are regressions (checks or semantics), else 0."""
+        return 1 if self.failed else 0
 
     def summary_lines(self) -> list[str]:
         """The comparison in a few lines for the terminal."""
+        regressions, fixes = len(self.semantic_regressions), len(self.semantic_fixes)
         return [
             f"compare {self.baseline} -> {self.candidate}: {self.common} cells in common",
             f"  regressions: {len(self.regressions)}",
@@ -111,6 +153,9 @@ class Comparison:
             f"  worst-ULP drift > {self.threshold:g} ULP: {len(self.drift)}",
             f"  output bits changed: {len(self.bits)} (of {self.bits_compared.get('samples', 0)} sample"
             f" outputs and {self.bits_compared.get('worst_cases', 0)} worst-case outputs compared)",
+            f"  semantics changes on special inputs: {len(self.semantics)}"
+            f" ({regressions} regression{'' if regressions == 1 else 's'},"
+            f" {fixes} fix{'' if fixes == 1 else 'es'}; of {self.semantics_compared} records in both runs)",
             f"  only in baseline: {len(self.only_baseline)} cells;"
             f" only in candidate: {len(self.only_candidate)}",
         ]
@@ -243,6 +288,7 @@ def compare_runs(baseline: Run, candidate: Run, *, ulp_threshold: float = 1.0) -
                         )
                         result.bits.append(Change(key, base, cand, delta=diff[1], note=note))
     samples = _compare_samples(baseline, candidate, result)
+    _compare_semantics(baseline, candidate, result)
     result.bits.sort(key=lambda c: _sort_key(c.key))
     result.bits_compared = {"samples": samples, "worst_cases": worst_cases}
     if duplicates:
@@ -277,6 +323,131 @@ def _compare_samples(baseline: Run, candidate: Run, result: Comparison) -> int:
     return compared
 
 
+def _semantics_key(record: dict[str, Any]) -> tuple[str, ...]:
+    return (*sample_key(record), str(record.get("case") or ""))
+
+
+def _semantics_sort_key(key: tuple[str, ...]) -> tuple:
+    framework, api, mode, op, device, dtype, case = key
+    return (
+        framework,
+        order_index(op, OP_ORDER),
+        api,
+        mode,
+        order_index(case.split("[")[0], SEMANTICS_ORDER),
+        case,
+        order_index(dtype, DTYPE_ORDER),
+        device,
+    )
+
+
+def _listing_bits(listing: Any) -> Any:
+    if not isinstance(listing, dict):
+        return None
+    values = tuple(_bits(v) for v in listing.get("values") or [])
+    return (str(listing.get("dtype")), str(listing.get("shape")), values, bool(listing.get("truncated")))
+
+
+def _error_type(record: dict[str, Any]) -> str | None:
+    """The exception type a special input raised ('ValueError'), None when it returned (the message
+    may hold addresses or versions, so only the type is compared)."""
+    error = record.get("error")
+    return None if not error else str(error).split(":")[0].strip()
+
+
+def _behaviour(record: dict[str, Any]) -> tuple:
+    """What a semantics record says the implementation did, as a comparable value."""
+    return (
+        str(record.get("classification") or ""),
+        _error_type(record),
+        str(record.get("observed_dtype") or ""),
+        _listing_bits(record.get("observed")),
+        _listing_bits(record.get("input")),
+    )
+
+
+def _observed_text(record: dict[str, Any]) -> str:
+    if record.get("error"):
+        return f"raises {str(record['error'])[:120]}"
+    dtype = record.get("observed_dtype")
+    return f"{_values(record.get('observed'))}" + (f" {dtype}" if dtype else "")
+
+
+def _semantics_side(records: list[dict[str, Any]]) -> Side:
+    rank = {c: i for i, c in enumerate(CLASSIFICATION_SEVERITY)}
+    worst = min(records, key=lambda r: rank.get(str(r.get("classification")), len(rank)))
+    return Side(
+        verdict=str(worst.get("classification") or ""),
+        metric=None,
+        unit="",
+        version=", ".join(sorted({str(r.get("framework_version") or "") for r in records})),
+        records=len(records),
+        message=_observed_text(worst),
+    )
+
+
+def _semantics_note(brecs: list[dict[str, Any]], crecs: list[dict[str, Any]]) -> str:
+    """What changed on one special input, in words."""
+    if len(brecs) != 1 or len(crecs) != 1:
+        return f"observations differ ({len(brecs)} record(s) → {len(crecs)})"
+    b, c = brecs[0], crecs[0]
+    parts = []
+    if _listing_bits(b.get("input")) != _listing_bits(c.get("input")):
+        parts.append(f"the input differs: {_values(b.get('input'))} → {_values(c.get('input'))}")
+    before, after = _observed_text(b), _observed_text(c)
+    if before != after or _listing_bits(b.get("observed")) != _listing_bits(c.get("observed")):
+        parts.append(f"observed {before} → {after}")
+        diff = _listing_diff(b.get("observed"), c.get("observed"))
+        if diff and diff[0] and isinstance(b.get("observed"), dict) and isinstance(c.get("observed"), dict):
+            parts[-1] += f" ({diff[0]} element(s) differ" + (
+                f", up to {fmt_num(diff[1])} ULP apart)" if diff[1] is not None else ")"
+            )
+    if b.get("classification") != c.get("classification"):
+        parts.append(f"{b.get('classification')} → {c.get('classification')}")
+    return "; ".join(parts) or "observations differ"
+
+
+def _compare_semantics(baseline: Run, candidate: Run, result: Comparison) -> None:
+    """Semantics records matched on the cell and the case (see the module docstring)."""
+    base: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    cand: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for rec in baseline.semantics:
+        base[_semantics_key(rec)].append(rec)
+    for rec in candidate.semantics:
+        cand[_semantics_key(rec)].append(rec)
+    # The cells each run holds: a record in one run only is a change where the other run ran the cell.
+    cells = [
+        {sample_key(r) for r in (*run.checks, *run.semantics, *run.samples)} for run in (baseline, candidate)
+    ]
+    both_cells = cells[0] & cells[1]
+    uncovered = 0
+    for key in sorted(set(base) | set(cand), key=_semantics_sort_key):
+        brecs, crecs = base.get(key, []), cand.get(key, [])
+        if brecs and crecs:
+            result.semantics_compared += 1
+            if sorted(map(repr, map(_behaviour, brecs))) == sorted(map(repr, map(_behaviour, crecs))):
+                continue
+            bside, cside = _semantics_side(brecs), _semantics_side(crecs)
+            kind = "change"
+            if bside.verdict in SEMANTICS_GOOD and cside.verdict in SEMANTICS_BAD:
+                kind = "regression"
+            elif bside.verdict in SEMANTICS_BAD and cside.verdict in SEMANTICS_GOOD:
+                kind = "fix"
+            result.semantics.append(Change(key, bside, cside, note=_semantics_note(brecs, crecs), kind=kind))
+        elif key[:6] not in both_cells:
+            uncovered += len(brecs) + len(crecs)
+        else:
+            where, side = ("baseline", _semantics_side(brecs)) if brecs else ("candidate", _semantics_side(crecs))
+            note = f"only in the {where}: {side.verdict}, observed {side.message}"
+            result.semantics.append(
+                Change(key, side if brecs else None, side if crecs else None, note=note, kind="change")
+            )
+    if uncovered:
+        result.notes.append(
+            f"{uncovered} semantics record(s) of cells in one run only (coverage) are not compared."
+        )
+
+
 def grouped(changes: list[Change], limit: int = MAX_ROWS) -> list[tuple[str, list[Change]]]:
     """Changes grouped by implementation (framework · api · mode · op), in order, at most ``limit``."""
     groups: dict[str, list[Change]] = {}
@@ -308,7 +479,7 @@ def compare_markdown(comparison: Comparison, html_name: str | None = None) -> st
     from conformance.report.markdown import cell
 
     c = comparison
-    icon = "❌" if c.regressions else "✅"
+    icon = "❌" if c.failed else "✅"
     lines = [f"## {icon} softmax-conformance: {cell(c.baseline)} → {cell(c.candidate)}", ""]
     lines += [f"- {cell(line.strip())}" for line in c.summary_lines()[1:]]
     if html_name:
@@ -346,6 +517,24 @@ def compare_markdown(comparison: Comparison, html_name: str | None = None) -> st
             )
         if len(changes) > MD_ROWS:
             lines.append(f"\n…and {len(changes) - MD_ROWS} more (see the HTML comparison).")
+    if c.semantics:
+        lines += ["", f"### Semantics changes on special inputs ({len(c.semantics)})", ""]
+        lines.append("| implementation | special input | dtype | device | change | baseline | candidate | note |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for change in c.semantics[:MD_ROWS]:
+            values = (
+                change.group,
+                change.key[6],
+                change.key[5],
+                change.key[4],
+                change.kind,
+                _side_text(change.base),
+                _side_text(change.cand),
+                change.note,
+            )
+            lines.append("| " + " | ".join(cell(v) for v in values) + " |")
+        if len(c.semantics) > MD_ROWS:
+            lines.append(f"\n…and {len(c.semantics) - MD_ROWS} more (see the HTML comparison).")
     for title, keys in (
         ("Only in the baseline", c.only_baseline),
         ("Only in the candidate", c.only_candidate),

@@ -452,7 +452,7 @@ def histograms(run: Run) -> list[HistogramGroup]:
     return sorted(groups.values(), key=lambda g: (g.label, order_index(g.dtype, DTYPE_ORDER)))
 
 
-def _values(listing: Any, limit: int = 6) -> str:
+def values_text(listing: Any, limit: int = 6) -> str:
     """A short text of a value listing: ``[nan nan …]``; memoised (special inputs repeat a lot)."""
     if not isinstance(listing, dict):
         return "—"
@@ -510,15 +510,15 @@ def semantics_table(run: Run, multi: bool) -> tuple[list[str], list[SemanticsRow
             observed = (
                 f"raises {str(worst['error'])[:120]}"
                 if worst.get("error")
-                else _values(worst.get("observed"))
+                else values_text(worst.get("observed"))
             )
             cells[category] = SemanticsCell(
                 classification=str(worst.get("classification", "")),
                 observed=observed,
-                limit=_values(worst.get("limit")),
+                limit=values_text(worst.get("limit")),
                 note=str(worst.get("note") or ""),
                 case=f"{worst.get('case', '')}: {worst.get('description', '')}"
-                f" input {_values(worst.get('input'))}",
+                f" input {values_text(worst.get('input'))}",
                 dtypes="" if set(dtypes) == all_dtypes else ", ".join(DTYPE_SHORT.get(d, d) for d in dtypes),
                 differing=sum(1 for r in recs if r.get("classification") != "matches-limit"),
                 total=len(recs),
