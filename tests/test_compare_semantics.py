@@ -94,9 +94,13 @@ def test_semantics_changes_are_reported_by_kind(tmp_path):
         ("zero_d[0]", "change", None, "matches-limit"),
     }
     by_case = {c.key[6]: c for c in result.semantics}
-    assert all(c.key[:6] == ("numpy", "exp-shift", "eager", "softmax", "cpu", "float32") for c in result.semantics)
+    assert all(
+        c.key[:6] == ("numpy", "exp-shift", "eager", "softmax", "cpu", "float32") for c in result.semantics
+    )
     assert "observed" in by_case["all_neginf[0]"].note and "0.5" in by_case["all_neginf[0]"].note
-    assert "TypeError" in by_case["integer_input[0]"].note and "ValueError" in by_case["integer_input[0]"].note
+    assert (
+        "TypeError" in by_case["integer_input[0]"].note and "ValueError" in by_case["integer_input[0]"].note
+    )
     assert "only in the baseline" in by_case["empty[0]"].note
     assert "only in the candidate" in by_case["zero_d[0]"].note
     # nan_entry did not change; the only-base implementation is coverage, not a change
@@ -118,7 +122,9 @@ def test_cli_semantic_regression_sets_the_exit_status_and_is_in_every_output(tmp
     assert main(["compare", str(base), str(cand), "-o", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "regressions: 0" in printed
-    assert "semantics changes on special inputs: 6 (1 regression, 1 fix; of 5 records in both runs)" in printed
+    assert (
+        "semantics changes on special inputs: 6 (1 regression, 1 fix; of 5 records in both runs)" in printed
+    )
     markdown = (tmp_path / "cmp" / "compare.md").read_text()
     assert "### Semantics changes on special inputs (6)" in markdown
     assert "posinf_entry[0]" in markdown and "undocumented-difference" in markdown
@@ -132,7 +138,10 @@ def test_cli_semantic_change_without_regression_is_listed_and_exits_0(tmp_path, 
     base, cand = _runs(tmp_path, regression=False)
     out = tmp_path / "cmp" / "compare.html"
     assert main(["compare", str(base), str(cand), "-o", str(out)]) == 0
-    assert "semantics changes on special inputs: 5 (0 regressions, 1 fix; of 5 records in both runs)" in capsys.readouterr().out
+    assert (
+        "semantics changes on special inputs: 5 (0 regressions, 1 fix; of 5 records in both runs)"
+        in capsys.readouterr().out
+    )
     markdown = (tmp_path / "cmp" / "compare.md").read_text()
     assert "### Semantics changes on special inputs (5)" in markdown and "all_neginf[0]" in markdown
     assert "posinf_entry[0]" not in markdown

@@ -400,9 +400,21 @@ def test_compare_matches_a_custom_implementation_renamed_in_code(tmp_path, capsy
     from conformance.cli import main
 
     module = tmp_path / "kernels.py"
-    first = "import numpy as np\n\n\ndef mysoftmax(x, axis):\n" + USER_MODULE.split("def good_softmax(x, axis):\n")[1]
+    first = (
+        "import numpy as np\n\n\ndef mysoftmax(x, axis):\n"
+        + USER_MODULE.split("def good_softmax(x, axis):\n")[1]
+    )
     renamed = first.replace("def mysoftmax(", "def _softmax_v2(") + "\n\nmysoftmax = _softmax_v2\n"
-    args = ["--impl", f"{module}:mysoftmax", "--impl-op", "softmax", "--dtype", "float64", "--profile", "quick"]
+    args = [
+        "--impl",
+        f"{module}:mysoftmax",
+        "--impl-op",
+        "softmax",
+        "--dtype",
+        "float64",
+        "--profile",
+        "quick",
+    ]
     for run_id, text in (("before", first), ("after", renamed)):
         module.write_text(text)
         proc = _run_cli(tmp_path, *args, "--run-id", run_id, "--no-progress", "--no-report")

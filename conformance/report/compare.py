@@ -437,7 +437,9 @@ def _compare_semantics(baseline: Run, candidate: Run, result: Comparison) -> Non
         elif key[:6] not in both_cells:
             uncovered += len(brecs) + len(crecs)
         else:
-            where, side = ("baseline", _semantics_side(brecs)) if brecs else ("candidate", _semantics_side(crecs))
+            where, side = (
+                ("baseline", _semantics_side(brecs)) if brecs else ("candidate", _semantics_side(crecs))
+            )
             note = f"only in the {where}: {side.verdict}, observed {side.message}"
             result.semantics.append(
                 Change(key, side if brecs else None, side if crecs else None, note=note, kind="change")
@@ -519,7 +521,9 @@ def compare_markdown(comparison: Comparison, html_name: str | None = None) -> st
             lines.append(f"\n…and {len(changes) - MD_ROWS} more (see the HTML comparison).")
     if c.semantics:
         lines += ["", f"### Semantics changes on special inputs ({len(c.semantics)})", ""]
-        lines.append("| implementation | special input | dtype | device | change | baseline | candidate | note |")
+        lines.append(
+            "| implementation | special input | dtype | device | change | baseline | candidate | note |"
+        )
         lines.append("|---|---|---|---|---|---|---|---|")
         for change in c.semantics[:MD_ROWS]:
             values = (
