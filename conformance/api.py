@@ -47,9 +47,8 @@ from conformance.adapters.custom import (
     target_api,
 )
 from conformance.evaluation import Cell, CellEvaluation, cell_seed
-from conformance.gradient_properties import GRADIENT_PROPERTIES
 from conformance.profiles import get_profile
-from conformance.properties import DEVICE_PROPERTIES, PROPERTIES, SHAPE_DTYPE
+from conformance.property_registry import cell_properties, unit_of
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
 FAILING = ("fail", "error")
@@ -199,11 +198,13 @@ def as_implementation(
 def evaluate_cell(
     impl: Implementation, dtype: str, profile: str, seed: int, device: str = "cpu"
 ) -> tuple[list[PropertyResult], list[dict]]:
-    """Every applicable property of one cell, judged, and the semantics rows."""
+    """Every property the registry applies to this cell (``property_registry.cell_properties``, as
+    ``python -m conformance run`` judges it), judged in display order, and the semantics rows."""
     cell = Cell(impl, device, dtype)
     evaluation = CellEvaluation(cell, get_profile(profile), cell_seed(seed, cell)).run()
     results = []
-    for prop in (SHAPE_DTYPE, *evaluation.applicable_properties()):
+    # The same list the pytest session parametrizes its tests with (``conformance.plugin``).
+    for prop in cell_properties(impl, device):
         out = declared_outcome(impl, evaluation.outcome(prop))
         results.append(
             PropertyResult(
@@ -212,9 +213,7 @@ def evaluate_cell(
                 verdict=out.verdict,
                 metric=out.metric,
                 tolerance=out.bound,
-                unit={**PROPERTIES, **DEVICE_PROPERTIES, **GRADIENT_PROPERTIES}[prop].unit
-                if prop != SHAPE_DTYPE
-                else "failures",
+                unit=unit_of(prop),
                 message=out.message,
                 n_cases=out.n_cases,
                 n_failed=out.n_failed,

@@ -3,26 +3,37 @@
 ``run`` writes the envelope, then runs the pytest suite once per framework in
 its own process (a framework that crashes or hangs costs its own cells, never
 the run), all appending to ``reports/runs/<run-id>/results.jsonl``, and prints
-a summary. Exit status: 0 when nothing unexpected happened, 1 when a check
-failed unexpectedly, a known discrepancy was fixed, or a framework process died;
-2 on a usage error (one line saying what is wrong and what is valid).
+a summary. Exit status (``conformance.errors``): 0 when the run finished and nothing
+unexpected happened; 1 when a check failed unexpectedly, a known discrepancy was fixed, a
+framework process died, or the run is otherwise incomplete
+(``conformance.summary.incomplete_reasons``); 2 on a usage error, a selection that matches
+no checks included (one line on stderr saying what is wrong and what is valid: argparse's
+errors too, ``OneLineParser``); 128 + N when signal N (SIGINT, SIGTERM, SIGHUP) ended the
+run, after its report was written from the records already in the results file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from conformance import custom_cli
 from conformance.adapters import AdapterLoadError
+from conformance.adapters.base import UNUSABLE_STATUSES
 from conformance.compile_cache import compile_cache_env
-from conformance.errors import EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE
+from conformance.errors import EXIT_BROKEN, EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE
 from conformance.errors import ConformanceError as UsageError  # bad input: one line, exit status 2
 from conformance.records import RESULTS_FILE, UNEXPECTED, RunFileError, RunWriter, read_run, sanitize
+from conformance.summary import SELECTION_OPTIONS, empty_selection_message
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -135,7 +146,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if results.exists() and not args.overwrite:
         raise UsageError(f"{results} exists; choose another --run-id or pass --overwrite")
     run_dir.mkdir(parents=True, exist_ok=True)
-    results.unlink(missing_ok=True)
+    for stale in (results, run_dir / "report.html", run_dir / "summary.md"):  # never a stale green page
+        stale.unlink(missing_ok=True)
     writer = RunWriter(results)
     selection = {n: _split(getattr(args, n)) for n in ("framework", "api", "device", "dtype", "mode", "op")}
     writer.write(sanitize(envelope(run_id, seed, args.profile, selection, sys.argv[1:])))
@@ -157,15 +169,76 @@ def cmd_run(args: argparse.Namespace) -> int:
     if custom.requested:
         print(custom_cli.describe(custom), flush=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    died = _run_frameworks(args, installed, run_dir, seed, env, writer)
-    writer.close()
-    return _report_and_exit(run_dir, died, report=not args.no_report)
+    died: list[str] = []
+    interrupted: int | None = None
+    with _signals_interrupt():
+        try:
+            _run_frameworks(args, installed, run_dir, seed, env, writer, died)
+        except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM/SIGHUP through _signals_interrupt
+            interrupted = getattr(exc, "signum", signal.SIGINT)
+            print(
+                f"softmax-conformance: interrupted by {signal.Signals(interrupted).name}; "
+                "writing the report from the records written so far",
+                file=sys.stderr,
+                flush=True,
+            )
+        finally:
+            writer.close()
+        status = _report_and_exit(
+            run_dir,
+            died,
+            report=not args.no_report,
+            selection=empty_selection_message(
+                {n: _split(getattr(args, n)) for n in SELECTION_OPTIONS}, args.k
+            ),
+            interrupted=interrupted is not None,
+        )
+    return 128 + interrupted if interrupted is not None else status
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A termination signal (SIGTERM, SIGHUP) turned into an interrupt; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP raise ``RunInterrupted`` as SIGINT raises KeyboardInterrupt,
+    so that a run ended by any of them stops its processes and writes its report (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise RunInterrupted(signum)
+
+    wanted = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    previous = {signum: signal.signal(signum, interrupt) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _run_frameworks(
-    args: argparse.Namespace, names: list[str], run_dir: Path, seed: int, env: dict, writer: RunWriter
-) -> list[str]:
-    """Run each framework's pytest process (``--jobs`` at a time); the frameworks that did not finish."""
+    args: argparse.Namespace,
+    names: list[str],
+    run_dir: Path,
+    seed: int,
+    env: dict,
+    writer: RunWriter,
+    died: list[str],
+) -> None:
+    """Run each framework's pytest process (``--jobs`` at a time).
+
+    Every process that did not finish (crashed, killed, timed out, interrupted, or never started
+    because the run was interrupted) gets a ``framework`` record "did not finish" and a line in
+    ``died``, also when an interrupt propagates from here (``KeyboardInterrupt``).
+    """
     from conformance.runner import LOG_DIR, PROGRESS_DIR, run_processes
 
     commands = {
@@ -181,7 +254,6 @@ def _run_frameworks(
         base = _pytest_command(args, custom.name, run_dir, seed)
         progress = ["--progress-file", str(run_dir / PROGRESS_DIR / custom.name)]
         commands[custom.name] = [*custom_cli.pytest_command(base, custom), *progress]
-    died: list[str] = []
 
     def finished(p) -> None:
         if p.status in ("ok", "no checks selected"):
@@ -206,32 +278,66 @@ def _run_frameworks(
         show_progress=not args.no_progress,
         extra_env=extra_env,
     )
-    return died
 
 
-def _report_and_exit(run_dir: Path, died: list[str], report: bool = True) -> int:
+def _report_and_exit(
+    run_dir: Path,
+    died: list[str],
+    report: bool = True,
+    selection: str | None = None,
+    interrupted: bool = False,
+) -> int:
+    """Print the terminal summary, write the report (unless ``report`` is false) and return the exit status.
+
+    ``EXIT_OK`` only for a complete run with nothing unexpected; ``EXIT_UNEXPECTED`` for an
+    unexpected result, a process that did not finish (``died``), or an incomplete run
+    (``conformance.summary.incomplete_reasons``: said in red here and in the report's banner).
+    A run that recorded no check although every process finished and every framework imported
+    matched nothing: ``UsageError(selection)`` (exit status 2), without a summary or a report.
+    """
     from rich.console import Console
 
-    from conformance.summary import summary_table
+    from conformance.summary import incomplete_reasons, summary_table
 
     run = read_run(run_dir)
+    imported = all(r.get("status") in ("ok", "not installed") for r in run.frameworks)
+    if not run.checks and not died and not interrupted and imported and selection is not None:
+        raise UsageError(selection)
     console = Console(width=max(Console().width, 120))
     console.print(summary_table(run_dir))
     unexpected = [r for r in run.checks if r["verdict"] in UNEXPECTED]
     stale = sorted({s for end in run.ends for s in end.get("stale_known_issues", [])})
+    incomplete = incomplete_reasons(run)
     for line in died:
-        console.print(f"[bold red]did not finish:[/bold red] {line}")
+        console.print(f"[bold red]did not finish:[/bold red] {line}", markup=True, highlight=False)
     if stale:
         console.print(f"[magenta]stale known discrepancies (matched nothing): {', '.join(stale)}[/magenta]")
+    if incomplete:
+        console.print(
+            "[bold red]INCOMPLETE RUN[/bold red]"
+            + (" (interrupted)" if interrupted else "")
+            + ": what did not run was not tested"
+        )
+        for line in incomplete:
+            console.print(f"  {line}", markup=False, style="red")
     console.print(
-        f"{len(run.checks)} checks, {len(unexpected)} unexpected; results: {run_dir / RESULTS_FILE}"
+        f"{len(run.checks)} checks, {len(unexpected)} unexpected"
+        + (", INCOMPLETE" if incomplete else "")
+        + f"; results: {run_dir / RESULTS_FILE}"
     )
+    # A framework installed but unusable (import failed, version too old): its record says why.
+    unusable = [r for r in run.frameworks if r.get("status") in UNUSABLE_STATUSES]
+    for rec in unusable:
+        line = f"{rec.get('framework')}: {rec.get('status')}: {rec.get('message') or ''}"
+        console.print(line, style="bold red", markup=False)
     if report:
         _write_run_report(run_dir)
+    if unusable:
+        return EXIT_BROKEN
     if not run.checks and not died:
         console.print("[bold red]no checks ran[/bold red]")
         return EXIT_UNEXPECTED
-    return EXIT_UNEXPECTED if unexpected or died else EXIT_OK
+    return EXIT_UNEXPECTED if unexpected or died or incomplete else EXIT_OK
 
 
 def _write_run_report(run_dir: Path) -> None:
@@ -288,8 +394,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr (no usage block) and exit status 2.
+
+    Subcommand parsers are of the same class (``add_subparsers`` uses the parent's), so every
+    subcommand's bad option, bad value or missing argument reads ``PROG: error: MESSAGE (see
+    PROG --help)``; ``--help`` itself is unchanged.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        first = message.splitlines()[0] if message else "bad arguments"
+        print(f"{self.prog}: error: {first} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="softmax-conformance", description=__doc__.splitlines()[0])
+    """The command line's parser (errors: ``OneLineParser``)."""
+    parser = OneLineParser(prog="softmax-conformance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the conformance suite and write a results file")
     for name, help_text in (
@@ -359,9 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     except AdapterLoadError as exc:  # a third-party entry point that is broken or of the wrong type
         print(f"softmax-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("softmax-conformance: interrupted; records written so far are kept", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
 if __name__ == "__main__":

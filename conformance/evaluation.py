@@ -23,7 +23,6 @@ from conformance.adapters.base import Implementation, decline_reason
 from conformance.cases import Case
 from conformance.cases.corpus import LONG_LENGTH, corpus_cases
 from conformance.cases.strategies import batches
-from conformance.gradient_properties import GRADIENT_PROPERTIES
 from conformance.gradients import GradientEvaluation, gradient_seed
 from conformance.outcome import (
     PropertyOutcome,
@@ -34,14 +33,19 @@ from conformance.outcome import (
 )
 from conformance.profiles import Profile
 from conformance.properties import (
-    DEVICE_PROPERTIES,
-    PROPERTIES,
     OracleResult,
     SliceResults,
     _slices,
     check_shape_dtype,
     classify_semantics,
     oracle_for,
+)
+from conformance.property_registry import (
+    DEVICE_PROPERTIES,
+    GRADIENT_PROPERTIES,
+    PROPERTIES,
+    SHAPE_DTYPE,
+    cell_properties,
 )
 from conformance.repro import device_repro, repro_snippet
 from reference.dtypes import dtype_from_name, dtype_info, output_dtype_for
@@ -651,23 +655,10 @@ def _with_generation_error(out: PropertyOutcome, hypothesis_error: str | None) -
 
 
 def applicable_properties(cell: Cell) -> list[str]:
-    """The properties judged for ``cell``: repeatability everywhere, CPU consistency off the CPU,
-    compiled-vs-eager consistency in compiled modes, the gradient properties where there is a VJP."""
-    impl = cell.impl
-    names = [name for name, p in PROPERTIES.items() if impl.op in p.ops]
-    names += [
-        name
-        for name, p in DEVICE_PROPERTIES.items()
-        if impl.op in p.ops
-        and (
-            name == "repeatability"
-            or (name == "device_consistency" and cell.device != "cpu")
-            or (name == "compiled_consistency" and impl.eager_call is not None)
-        )
-    ]
-    if impl.vjp is not None:
-        names += [name for name, p in GRADIENT_PROPERTIES.items() if impl.op in p.ops]
-    return names
+    """The properties judged for ``cell`` besides ``shape_dtype`` (judged for every cell), in display
+    order: as ``conformance.property_registry.cell_properties`` decides from the op, the device,
+    whether the mode is compiled (an eager counterpart) and whether there is a backward pass."""
+    return [name for name in cell_properties(cell.impl, cell.device) if name != SHAPE_DTYPE]
 
 
 def _other_output(obs: Observation, compare_with: str) -> np.ndarray | None:

@@ -8,7 +8,8 @@ come from ``reference.gradient`` (analytic VJPs, term scale, error model).
 
 Judged slices: finite ones and, for softmax and log-softmax, slices with some
 (not all) -inf entries, i.e. masks. Masked positions are judged by
-``grad_masked`` only; the other properties judge the unmasked entries.
+``grad_masked`` only; the other properties judge the unmasked entries. The judges are
+registered in ``conformance.property_registry``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.oracle_cache import ORACLE_CACHE, array_key
-from conformance.properties import Property, SliceResults, _slices, flush_accepted
+from conformance.properties import SliceResults, _slices, flush_accepted
 from reference import dtype_info, slice_kinds, spacing
 from reference.gradient import ForwardParts, forward_parts, vjp_allowed_error, vjp_exact
 from reference.special import REGULAR
@@ -189,23 +190,3 @@ def grad_masked(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int) -> 
     kinds = np.asarray(oracle.kinds).reshape(-1)
     applicable = kinds == "neginf"
     return SliceResults(applicable, metric, np.zeros(m), (metric == 0) | ~applicable)
-
-
-@dataclass(frozen=True)
-class GradientProperty(Property):
-    """A property of the backward pass: ``judge(x, g, gx, oracle, op, dtype, axis) -> SliceResults``."""
-
-
-GRADIENT_PROPERTIES: dict[str, GradientProperty] = {
-    p.name: p
-    for p in (
-        GradientProperty(
-            "grad_precision", grad_precision, ("softmax", "log_softmax", "sum_normalize"), "ULP of M"
-        ),
-        GradientProperty(
-            "grad_finite", grad_finite, ("softmax", "log_softmax", "sum_normalize"), "non-finite elements"
-        ),
-        GradientProperty("grad_sum_to_zero", grad_sum_to_zero, ("softmax", "log_softmax"), "u * sum(M)"),
-        GradientProperty("grad_masked", grad_masked, ("softmax", "log_softmax"), "elements wrong"),
-    )
-}

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from conformance.adapters.base import RENORMALIZED_API, Implementation, decline_reason
-from conformance.gradient_properties import GRADIENT_PROPERTIES, GradientOracle, gradient_oracle
+from conformance.gradient_properties import GradientOracle, gradient_oracle
 from conformance.outcome import PropertyOutcome, failure_message, listing, short_error, summarize
 from conformance.properties import _slices
+from conformance.property_registry import GRADIENT_PROPERTIES
 from conformance.repro import gradient_repro
 from reference import dtype_from_name, dtype_info, round_to_dtype
 

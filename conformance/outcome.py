@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.properties import SliceResults
+from conformance.property_registry import HISTOGRAM_PROPERTIES
 
 
 @dataclass
@@ -56,7 +57,7 @@ def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple
     """One property over every judged observation: verdict (pass, fail, or skipped when nothing
     applied), median metric, the metric and bound of one and the same slice (the failing slice
     furthest beyond its bound, else the slice nearest to it: ``excess``), the error histogram
-    (``precision``, ``grad_precision``), and the failing slices as (observation, slice, metric,
+    (properties registered with ``histogram``), and the failing slices as (observation, slice, metric,
     bound), for the caller to describe."""
     metrics, failures, n_cases = [], [], 0
     worst: tuple[float, float, float, object] | None = None  # (excess, metric, bound, obs)
@@ -84,7 +85,7 @@ def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple
             out.metric, out.bound = worst[1], worst[2]
             case = getattr(worst[3], "case", None)
             out.worst_in = getattr(case, "name", None)
-        if name in ("precision", "grad_precision"):
+        if name in HISTOGRAM_PROPERTIES:
             out.histogram = error_histogram(all_metrics)
     if failures:
         out.verdict = "fail"

@@ -24,24 +24,18 @@ from typing import Any
 import pytest
 
 from conformance.adapters import all_adapters
-from conformance.adapters.base import OPT_IN_MODES
-from conformance.adapters.custom import (
-    CustomImplementation,
-    CustomImplError,
-    CustomOptions,
-    build_implementations,
-    declared_outcome,
-)
+from conformance.adapters.base import IMPORT_FAILED, NOT_INSTALLED, OPT_IN_MODES, FrameworkAdapter
+from conformance.adapters.custom import CustomImplementation, CustomImplError, declared_outcome
 from conformance.compile_cache import ENV_MARKER as COMPILE_CACHE_ENV
-from conformance.evaluation import Cell, CellEvaluation, PropertyOutcome, applicable_properties, cell_seed
-from conformance.gradient_properties import GRADIENT_PROPERTIES
+from conformance.custom_cli import CustomOptions, build_implementations
+from conformance.evaluation import Cell, CellEvaluation, PropertyOutcome, cell_seed
 from conformance.known import DEFAULT_REGISTRY, apply_registry, find_entry, load_registry, stale_entries
 from conformance.profiles import PROFILES, get_profile
-from conformance.properties import DEVICE_PROPERTIES, PROPERTIES, SEMANTICS, SHAPE_DTYPE
+from conformance.property_registry import PROPERTY_ORDER, cell_properties, unit_of
 from conformance.records import RESULTS_FILE, UNEXPECTED, RunWriter, sanitize
+from conformance.summary import STOPPED_EXIT, empty_selection_message
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
-PROPERTY_ORDER = (SHAPE_DTYPE, *PROPERTIES, *DEVICE_PROPERTIES, *GRADIENT_PROPERTIES, SEMANTICS)
 RECORD_KEY = "conformance_record"
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda:\d+)$")
 
@@ -151,7 +145,10 @@ class ConformanceSession:
     _cells: list[Cell] | None = None
     custom: list[CustomImplementation] = field(default_factory=list)
     _missing: dict[str, str] = field(default_factory=dict)
+    _unusable: dict[str, tuple[str, str]] = field(default_factory=dict)  # framework -> (status, reason)
     _current: tuple[str, CellEvaluation] | None = None
+    planned: int | None = None  # check records this process will write (after collection; None under xdist)
+    empty_selection: str | None = None  # the usage error of a selection that matched no checks
 
     # ---- cells -------------------------------------------------------------------------------
 
@@ -164,12 +161,10 @@ class ConformanceSession:
         for name, adapter in adapters.items():
             if (sel.frameworks and name not in sel.frameworks) or (self.custom and not sel.frameworks):
                 continue  # with --impl and no --framework, only the custom implementations run
-            if not adapter.available():
-                self._missing[name] = (
-                    "not installed"
-                    if not adapter.installed()
-                    else getattr(adapter, "unavailable_reason", None) or "import failed"
-                )
+            if not adapter.available():  # a framework record says why (sessionstart)
+                self._unusable[name] = _unavailable(adapter)
+                status, reason = self._unusable[name]
+                self._missing[name] = NOT_INSTALLED if status == NOT_INSTALLED else reason
                 continue
             self.versions[name] = adapter.version()
             seen = adapter.devices()
@@ -238,11 +233,25 @@ class ConformanceSession:
         _raise_for(verdict, outcome, entry)
 
     def observe_semantics(self, request: pytest.FixtureRequest, cell: Cell) -> None:
+        """Record the cell's behaviour on special inputs (``semantics`` records) and its sample.
+
+        A cell that declined (``unsupported``) or runs on a device its framework does not see is
+        skipped. A cell whose probe input raised something other than a decline was never
+        observed: it gets one ``semantics`` record per special case of its op, classified
+        ``error`` with the exception (so the report's semantics table shows it, not a gap),
+        and the test fails.
+        """
         if cell.id in self._missing:
             pytest.skip(self._missing[cell.id])
         evaluation = self.evaluation(cell)
         if evaluation.unsupported:
             pytest.skip(f"unsupported: {evaluation.unsupported}")
+        if evaluation.probe_error:
+            for row in _unobserved_semantics(cell, evaluation.probe_error):
+                request.node.user_properties.append(
+                    (RECORD_KEY, sanitize({"type": "semantics", **self._cell_fields(cell), **row}))
+                )
+            pytest.fail(f"error: special inputs not observed: {evaluation.probe_error}", pytrace=False)
         sample = evaluation.sample()
         if sample is not None:
             request.node.user_properties.append(
@@ -282,8 +291,7 @@ class ConformanceSession:
         }
 
     def _record(self, cell, prop, outcome: PropertyOutcome, verdict, entry, seconds) -> dict[str, Any]:
-        judged = {**PROPERTIES, **DEVICE_PROPERTIES, **GRADIENT_PROPERTIES}
-        unit = judged[prop].unit if prop in judged else "failures"
+        unit = unit_of(prop)
         current = self._current[1] if self._current and self._current[0] == cell.id else None
         return sanitize(
             {
@@ -328,6 +336,29 @@ class ConformanceSession:
             self.used_entries.add(record["known_issue"]["id"])
 
 
+def _unobserved_semantics(cell: Cell, error: str) -> list[dict[str, Any]]:
+    """``semantics`` rows (without the cell fields) for every special corpus case of the cell's op,
+    none of them observed because ``error`` happened first: classification ``error``."""
+    from conformance.cases.corpus import CORPUS
+
+    return [
+        {
+            "case": name,
+            "description": "not observed",
+            "input": None,
+            "input_dtype": None,
+            "observed": None,
+            "observed_dtype": None,
+            "error": error,
+            "limit": None,
+            "classification": "error",
+            "note": "not observed: the cell raised before its special inputs were called",
+        }
+        for name, entry in CORPUS.items()
+        if entry.special and cell.impl.op in entry.ops
+    ]
+
+
 def _not_visible(framework: str, device: str, seen: list[str]) -> str:
     """Why a cell on ``device`` is skipped: the framework does not see it (``seen``: what it sees)."""
     gpus = [d for d in seen if d != "cpu"]
@@ -358,6 +389,17 @@ def _raise_for(verdict: str, outcome: PropertyOutcome, entry) -> None:
 
 
 SESSION_KEY = pytest.StashKey[ConformanceSession]()
+
+
+def _unavailable(adapter: FrameworkAdapter) -> tuple[str, str]:
+    """(status, reason) of an adapter whose ``available()`` is False: ``not installed``, ``import failed``
+    (the import error's type and message), ``version too old`` (found and needed)."""
+    state = adapter.availability()
+    if not state.ok:
+        return state.status, state.reason
+    if not adapter.installed():
+        return NOT_INSTALLED, f"{adapter.name} is not installed"
+    return IMPORT_FAILED, adapter.unavailable_reason or f"{adapter.name}: available() is False"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -416,9 +458,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = metafunc.config.stash[SESSION_KEY]
     prop = metafunc.function.__name__.removeprefix("test_")
-    cells = [
-        c for c in session.cells() if prop in (SHAPE_DTYPE, SEMANTICS) or prop in applicable_properties(c)
-    ]
+    # The registry decides, as for conformance.check(): the same properties for the same cell.
+    cells = [c for c in session.cells() if prop in cell_properties(c.impl, c.device, semantics=True)]
     params = [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.impl.framework)) for c in cells]
     metafunc.parametrize("cell", params)
 
@@ -441,16 +482,20 @@ def pytest_collection_modifyitems(
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Tell a watching parent process how many check records this session will write."""
-    path = session.config.getoption("progress_file")
-    if not path or hasattr(session.config, "workerinput"):
-        return
-    planned = sum(
+    """Count the check records this session will write (kept for its ``end`` record) and tell a
+    watching parent process (``--progress-file``)."""
+    if hasattr(session.config, "workerinput") or session.config.pluginmanager.hasplugin("dsession"):
+        return  # under xdist the workers collect; the controller cannot count
+    cs = session.config.stash[SESSION_KEY]
+    cs.planned = planned = sum(
         1
         for item in session.items
         if getattr(item, "originalname", "") != "test_semantics"
         and isinstance(getattr(getattr(item, "callspec", None), "params", {}).get("cell"), Cell)
     )
+    path = session.config.getoption("progress_file")
+    if not path:
+        return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(f"{planned}\n")
 
@@ -460,9 +505,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if cs.writer is None:
         return
     cs.cells()
-    for name, reason in cs._missing.items():
-        if "-" not in name:
-            cs.writer.write({"type": "framework", "framework": name, "status": reason, "message": reason})
+    for name, (status, reason) in cs._unusable.items():  # keyed by framework: "keras-jax" included
+        cs.writer.write({"type": "framework", "framework": name, "status": status, "message": reason})
     for name, adapter in all_adapters().items():
         if name in cs.versions:
             cs.writer.write(
@@ -525,7 +569,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         }
         for c in cs.cells()
     ]
-    stale = stale_entries(cs.registry, cs.used_entries, cs.versions, run_cells) if not _partial(cs) else []
+    written = sum(cs.counts.values())
+    stopped = int(exitstatus) in STOPPED_EXIT or (cs.planned is not None and written < cs.planned)
+    stale = (
+        stale_entries(cs.registry, cs.used_entries, cs.versions, run_cells)
+        if not _partial(cs) and not stopped
+        else []  # an incomplete run did not test every entry's cells
+    )
     cs.writer.write(
         {
             "type": "end",
@@ -534,9 +584,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             "counts": cs.counts,
             "stale_known_issues": stale,
             "exit_status": int(exitstatus),
+            "pid": os.getpid(),
+            "planned": cs.planned,
+            "checks": written,
         }
     )
     cs.writer.close()
+    if (
+        not written
+        and int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+        and not session.config.getoption("append_run")  # under `run` the parent judges the whole
+        and not (session.config.getoption("collectonly") and session.testscollected)
+        and not _import_failures(cs)
+    ):
+        keyword = session.config.getoption("keyword") or None
+        cs.empty_selection = empty_selection_message(cs.selection.__dict__, keyword)
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR  # never 5, never a green 0 for no checks
+
+
+def _import_failures(cs: ConformanceSession) -> dict[str, str]:
+    """Frameworks installed but not importable (their own ``framework`` records say why)."""
+    adapters = all_adapters()
+    return {n: r for n, r in cs._missing.items() if n in adapters and r != "not installed"}
 
 
 def _partial(cs: ConformanceSession) -> bool:
@@ -553,7 +622,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     from conformance.summary import print_summary
 
-    print_summary(terminalreporter, cs)
+    print_summary(terminalreporter, cs, exitstatus)
 
 
 @pytest.fixture

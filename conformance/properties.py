@@ -10,11 +10,13 @@ runner supplies outputs, this module only judges them.
 Which slices a property applies to follows ``reference.special``: numeric
 properties judge *regular* slices only; NaN propagation judges NaN slices;
 special slices are otherwise observed and classified (``classify_semantics``).
+
+The judges are registered, with their name, ops, unit and report label, in
+``conformance.property_registry``: the one table every other part of the suite reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -292,40 +294,6 @@ def shift_invariance(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> S
     return precision(x, y, oracle, op, dtype, axis)
 
 
-PropertyFn = Callable[..., SliceResults]
-
-
-@dataclass(frozen=True)
-class Property:
-    name: str
-    judge: PropertyFn
-    ops: tuple[str, ...]
-    unit: str  # what the metric counts
-
-    @property
-    def description(self) -> str:
-        return (self.judge.__doc__ or "").strip().splitlines()[0]
-
-
-PROPERTIES: dict[str, Property] = {
-    p.name: p
-    for p in (
-        Property("precision", precision, ("softmax", "log_softmax", "sum_normalize"), "ULP"),
-        Property("sum_to_one", sum_to_one, ("softmax", "log_softmax", "sum_normalize"), "abs error"),
-        Property("bounds", bounds, ("softmax", "log_softmax", "sum_normalize"), "elements outside"),
-        Property("monotonicity", monotonicity, ("softmax", "log_softmax", "sum_normalize"), "order breaks"),
-        Property("stability", stability, ("softmax", "log_softmax", "sum_normalize"), "ULP"),
-        Property("shift_invariance", shift_invariance, ("softmax", "log_softmax"), "ULP"),
-        Property("log_softmax_consistency", log_softmax_consistency, ("log_softmax",), "range of x - y"),
-        Property("nan_propagation", nan_propagation, ("softmax", "log_softmax", "sum_normalize"), "non-NaN"),
-    )
-}
-
-# Checked on the whole output, before any slice property (see conformance.evaluation).
-SHAPE_DTYPE = "shape_dtype"
-SEMANTICS = "semantics"
-
-
 def check_shape_dtype(x: np.ndarray, y: object, expected_dtype: np.dtype) -> str | None:
     """None when ``y`` is an ndarray of ``x``'s shape and ``expected_dtype``; else what is wrong."""
     if not isinstance(y, np.ndarray):
@@ -436,26 +404,3 @@ def repeatability(x, y, y_other, oracle: OracleResult, op: str, dtype, axis: int
     metric = np.sum(differ, axis=1).astype(np.float64)
     applicable = np.full(shape[0], shape[1] > 0)
     return SliceResults(applicable, metric, np.zeros_like(metric), (metric == 0) | ~applicable)
-
-
-@dataclass(frozen=True)
-class DeviceProperty(Property):
-    """A property of a cell on a non-CPU device, judged on two outputs of the same input.
-
-    ``judge(x, y, other, oracle, op, dtype, axis) -> SliceResults``, where ``other`` is, per
-    ``compare_with``, the same call made on the CPU (``"cpu"``) or made again on the device
-    (``"repeat"``). The runner (``conformance.evaluation``) makes the calls; judges stay pure.
-    """
-
-    compare_with: str = "cpu"
-
-
-ALL_OPS = ("softmax", "log_softmax", "sum_normalize")
-DEVICE_PROPERTIES: dict[str, DeviceProperty] = {
-    p.name: p
-    for p in (
-        DeviceProperty("device_consistency", device_consistency, ALL_OPS, "ULP", "cpu"),
-        DeviceProperty("repeatability", repeatability, ALL_OPS, "elements differing", "repeat"),
-        DeviceProperty("compiled_consistency", device_consistency, ALL_OPS, "ULP", "eager"),
-    )
-}

@@ -22,7 +22,9 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
   how many judged slices had their ULP error in ``[edges[k], edges[k+1])`` (the last
   bin is open).
 * ``{"type": "semantics", ...}`` -- one per special input and implementation:
-  ``case, input, observed, limit, classification, note, error`` plus the cell fields.
+  ``case, input, observed, limit, classification, note, error`` plus the cell fields;
+  classification ``error`` (observed, input and limit null) for each special case of a cell
+  whose probe input raised something other than a decline, so it was never observed.
 * ``{"type": "sample", ...}`` -- one per cell: the output on one fixed positive
   vector, ``input, output, expected, error`` plus the cell fields (for pictures).
 * ``{"type": "framework", "framework", "status", "version", "devices", "details", "pid",
@@ -33,8 +35,12 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
 * ``timing`` in a check record: ``calls, run_seconds, compile_seconds, compiles,
   backward_seconds`` of its cell (compile time includes loading from the compile cache).
 * ``{"type": "end", "frameworks", "finished", "counts", "stale_known_issues",
-  "exit_status"}`` -- written by the process that ran the checks of ``frameworks``;
-  a framework without an ``end`` record did not finish.
+  "exit_status", "pid", "planned", "checks"}`` -- written by the process that ran the checks
+  of ``frameworks`` (``pid``: that process, as in its ``framework`` records; ``planned``: the
+  check records it collected, null under xdist; ``checks``: those it wrote); a framework
+  without an ``end`` record, or with one whose ``exit_status`` is pytest's interrupted (2) or
+  internal error (3), or with ``checks`` < ``planned``, did not finish
+  (``conformance.summary.incomplete_reasons``).
 
 Records are written one at a time, unbuffered, so a crash keeps what was done.
 

@@ -13,6 +13,7 @@ results file.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from conformance.records import RESULTS_FILE, UNEXPECTED
 PROGRESS_DIR = "progress"
 LOG_DIR = "logs"
 POLL_SECONDS = 0.25
+STOP_GRACE_SECONDS = 5.0  # an interrupted run gives each process this long to end by itself
 
 
 @dataclass
@@ -96,6 +98,10 @@ def run_processes(
     ``extra_env``: per command name, variables added to ``env`` for that process only.
 
     A process running longer than ``timeout`` seconds is killed and its status says so.
+
+    An exception here (``KeyboardInterrupt`` on SIGINT, or on SIGTERM where the caller turns it
+    into one carrying ``signum``) stops every process (``_stop``), calls ``on_finish`` for each
+    one not yet reported (its status says it was interrupted, or never started), then propagates.
     """
     from rich.console import Console
     from rich.live import Live
@@ -162,16 +168,58 @@ def run_processes(
             if show_progress:
                 live.update(_table(procs))
             time.sleep(POLL_SECONDS)
-    except BaseException:
+    except BaseException as exc:
+        _stop(procs, interrupted_by(exc))
         for p in procs:
-            if p.proc is not None and p.proc.poll() is None:
-                p.proc.kill()
+            if p.finished is not None and not p.reported:
+                p.reported = True
+                on_finish(p)
         raise
     finally:
         if show_progress:
             live.update(_table(procs))
             live.stop()
     return procs
+
+
+def interrupted_by(exc: BaseException) -> str:
+    """How ``exc`` ended a run, for the records: "SIGINT", "SIGTERM", ... or the exception's type."""
+    if isinstance(exc, KeyboardInterrupt):
+        return signal.Signals(getattr(exc, "signum", signal.SIGINT)).name
+    return type(exc).__name__
+
+
+def _stop(procs: list[FrameworkProcess], reason: str) -> None:
+    """End every process of an interrupted run; each unfinished one is given a status saying so.
+
+    A running process is sent SIGINT (pytest then writes its ``end`` record, saying it was
+    interrupted) and killed if it has not exited within ``STOP_GRACE_SECONDS``; a waiting one
+    never starts. Every record already written stays in the results file (each is one append).
+    """
+    running = [p for p in procs if p.proc is not None and p.finished is None]
+    signalled = {p.name for p in running if p.proc.poll() is None}
+    for p in running:
+        if p.name in signalled:
+            p.proc.send_signal(signal.SIGINT)
+    deadline = time.perf_counter() + STOP_GRACE_SECONDS
+    try:
+        while any(p.proc.poll() is None for p in running) and time.perf_counter() < deadline:
+            time.sleep(0.05)
+    finally:  # a second interrupt while waiting: kill at once
+        for p in running:
+            if p.proc.poll() is None:
+                p.proc.kill()
+            p.proc.wait()
+            p.finished, p.returncode = time.perf_counter(), p.proc.returncode
+            if p.name in signalled and p.returncode not in (0, 1):
+                p.status = f"interrupted ({reason}) after {p.seconds:.1f} s"
+            else:  # it had run every check (pytest's 0 or 1) before the interrupt reached it
+                p.status = _status(p.returncode)
+            if p._log_handle is not None:
+                p._log_handle.close()
+        for p in procs:
+            if p.status == "waiting":
+                p.finished, p.status = time.perf_counter(), f"not started: the run was interrupted ({reason})"
 
 
 def _table(procs: list[FrameworkProcess]):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import shlex
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from conformance.records import RESULTS_FILE, VERDICTS, read_run
+from conformance.records import RESULTS_FILE, VERDICTS, Run, read_run
 
 VERDICT_STYLE = {
     "pass": "green",
@@ -20,6 +21,90 @@ VERDICT_STYLE = {
     "skipped": "dim",
     "error": "bold red",
 }
+
+
+# pytest exit statuses of a process that stopped before running every check it collected:
+# INTERRUPTED (Ctrl-C, SIGINT), INTERNAL_ERROR, USAGE_ERROR.
+STOPPED_EXIT = {2: "interrupted", 3: "stopped by an internal error", 4: "stopped by a usage error"}
+
+
+SELECTION_OPTIONS = ("framework", "api", "device", "dtype", "mode", "op")
+
+
+def empty_selection_message(selection: dict[str, list[str]], keyword: str | None = None) -> str:
+    """The one-line usage error of a selection that matched no checks, naming the selection.
+
+    ``selection``: option name (``SELECTION_OPTIONS``) to the values given; ``keyword``: ``-k``.
+    """
+    given = [
+        f"--{name} {shlex.quote(','.join(values))}"
+        for name in SELECTION_OPTIONS
+        if (values := selection.get(name))
+    ]
+    if keyword:
+        given.append(f"-k {shlex.quote(keyword)}")
+    what = " ".join(given) if given else "the default selection"
+    return (
+        f"the selection matches no checks ({what}); "
+        "`python -m conformance list` shows the frameworks, APIs, modes, ops and dtypes there are"
+    )
+
+
+def incomplete_reasons(run: Run) -> list[str]:
+    """Why ``run`` is incomplete, one line per reason; an empty list for a run that finished.
+
+    A run is incomplete (never green: the report's banner, the summaries and the exit status
+    say so) when any of its sources shows one of:
+
+    * a ``framework`` record with status "did not finish" (a process that crashed, was killed,
+      timed out, was interrupted, or never started because the run was interrupted);
+    * no ``end`` record at all, or a process that wrote ``framework`` records but no ``end``
+      record (matched by ``pid`` where ``end`` records carry one, else by count);
+    * an ``end`` record whose ``exit_status`` says the process stopped early (pytest's
+      interrupted, internal or usage error), or that recorded fewer checks than it ``planned``
+      (a cell that never finished, ``-x``/``--maxfail``).
+
+    In a merged run each line starts with the source's label in brackets.
+    """
+    reasons: list[str] = []
+    for source in run.sources:
+        label = source["source"]
+        prefix = f"[{label}] " if run.merged else ""
+
+        def mine(records: list[dict]) -> list[dict]:
+            return [r for r in records if run.source_of(r) == label]  # noqa: B023 - used at once
+
+        frameworks, ends = mine(run.frameworks), mine(run.ends)
+        died = {str(r.get("framework")) for r in frameworks if r.get("status") == "did not finish"}
+        for rec in frameworks:
+            if rec.get("status") == "did not finish":
+                message = rec.get("message") or "?"
+                reasons.append(f"{prefix}{rec.get('framework')}: did not finish ({message})")
+        if not ends:
+            if not died:
+                reasons.append(
+                    f"{prefix}no end record: the run was interrupted, is still running, or its process died"
+                )
+        else:
+            started = {r.get("pid"): str(r.get("framework")) for r in frameworks if r.get("status") == "ok"}
+            if any("pid" in e for e in ends):
+                ended = {e.get("pid") for e in ends}
+                silent = sorted({name for pid, name in started.items() if pid not in ended} - died)
+                for name in silent:
+                    reasons.append(f"{prefix}{name}: its process wrote no end record (interrupted or killed)")
+            elif len(ends) < len(started) and not died:
+                reasons.append(f"{prefix}{len(started) - len(ends)} process(es) wrote no end record")
+        for end in ends:
+            names = ", ".join(str(n) for n in end.get("frameworks") or []) or "a process"
+            if end.get("frameworks") and set(end["frameworks"]) <= died:
+                continue  # said above, by the record of the process that did not finish
+            stopped = STOPPED_EXIT.get(end.get("exit_status"))  # type: ignore[arg-type]
+            planned, written = end.get("planned"), end.get("checks")
+            if stopped:
+                reasons.append(f"{prefix}{names}: {stopped} (pytest exit status {end.get('exit_status')})")
+            elif isinstance(planned, int) and isinstance(written, int) and written < planned:
+                reasons.append(f"{prefix}{names}: {written} of {planned} planned checks recorded")
+    return reasons
 
 
 def summary_table(run_dir: Path) -> Table:
@@ -37,11 +122,22 @@ def summary_table(run_dir: Path) -> Table:
     return table
 
 
-def print_summary(terminalreporter, session) -> None:
-    """Write the table, the unexpected results and the run's location to pytest's terminal."""
+def print_summary(terminalreporter, session, exitstatus: int = 0) -> None:
+    """Write the table, the unexpected results and the run's location to pytest's terminal.
+
+    A selection that matched nothing is one line saying so (the session's exit status is then 2);
+    an interrupted or otherwise incomplete run says so in red, with why (``incomplete_reasons``
+    of what the results file holds, or pytest's own interrupted exit status).
+    """
+    if session.empty_selection:
+        terminalreporter.write_line(f"softmax-conformance: error: {session.empty_selection}", red=True)
+        return
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=terminalreporter.isatty(), width=140)
     console.print(summary_table(session.run_dir))
+    reasons = incomplete_reasons(read_run(Path(session.run_dir) / RESULTS_FILE))
+    if int(exitstatus) in STOPPED_EXIT and not reasons:
+        reasons = [f"{STOPPED_EXIT[int(exitstatus)]} (pytest exit status {int(exitstatus)})"]
     for name, reason in session._missing.items():
         if "-" not in name:
             console.print(f"[dim]{name}: {reason}[/dim]")
@@ -51,5 +147,9 @@ def print_summary(terminalreporter, session) -> None:
             console.print(f"  {line}", markup=False)
         if len(session.unexpected) > 40:
             console.print(f"  ... and {len(session.unexpected) - 40} more (see the results file)")
+    if reasons:
+        console.print("[bold red]INCOMPLETE RUN: what did not run was not tested[/bold red]")
+        for line in reasons:
+            console.print(f"  {line}", markup=False, style="red")
     console.print(f"results: {session.run_dir / RESULTS_FILE}  (seed {session.seed})", markup=False)
     terminalreporter.write(buffer.getvalue())

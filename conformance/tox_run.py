@@ -7,7 +7,8 @@ noise in the merged report) and exits:
 
 * 0 when the suite exits 0, or exits 1 because checks found unexpected discrepancies: those
   are the findings the matrix exists to collect (they are in the run and its report);
-* 3 when a framework is installed but failed to import, or its pytest process did not finish
+* 3 when a framework is installed but failed to import or is too old (its ``framework`` record
+  says why, and the suite itself exits 3 then), or its pytest process did not finish
   (crashed, was killed, timed out), or a GPU asked for with ``--device cuda:N`` is seen by no
   framework of the run (a GPU job on a machine whose GPU is gone would otherwise pass with
   every GPU cell skipped): the environment is broken, not the framework's numerics;
@@ -24,10 +25,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conformance.adapters.base import UNUSABLE_STATUSES
+from conformance.errors import EXIT_BROKEN
 from conformance.records import RESULTS_FILE, RunFileError, read_run
 
-EXIT_BROKEN = 3
-BROKEN_STATUSES = ("import failed", "did not finish")
+# Framework records that make the environment broken: installed but unusable (import failed,
+# version too old; the run itself then exits EXIT_BROKEN), or a process that did not finish.
+BROKEN_STATUSES = (*UNUSABLE_STATUSES, "did not finish")
 
 
 def _parse(args: list[str]) -> argparse.Namespace:
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     status = subprocess.call(
         [sys.executable, "-m", "conformance", "run", *with_own_compile_cache(with_installed_frameworks(args))]
     )
-    broken = broken_frameworks(run_dir, gpus_asked(args)) if status in (0, 1) else []
+    broken = broken_frameworks(run_dir, gpus_asked(args)) if status in (0, 1, EXIT_BROKEN) else []
     result = env_status(status, broken)
     if status == 1 and result == 0:
         print("conformance.tox_run: unexpected discrepancies found (recorded in the run); the env passes")

@@ -14,16 +14,10 @@ import numpy as np
 import pytest
 
 import conformance
-from conformance.adapters.custom import (
-    CustomImplError,
-    CustomOptions,
-    build_implementations,
-    function_implementation,
-    load_function,
-    split_target,
-)
+from conformance.adapters.custom import CustomImplError, function_implementation, load_function, split_target
 from conformance.api import conformance_check  # noqa: F401  (the fixture, as a user's conftest gets it)
-from conformance.properties import DEVICE_PROPERTIES, PROPERTIES
+from conformance.custom_cli import CustomOptions, build_implementations
+from conformance.property_registry import DEVICE_PROPERTIES, PROPERTIES
 from reference.dtypes import output_dtype_for
 
 ROOT = Path(__file__).resolve().parents[1]

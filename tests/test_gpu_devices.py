@@ -24,7 +24,8 @@ from conformance.adapters.base import Implementation
 from conformance.environment import nvidia_driver_version
 from conformance.evaluation import Cell, CellEvaluation
 from conformance.profiles import get_profile
-from conformance.properties import DEVICE_PROPERTIES, oracle_for
+from conformance.properties import oracle_for
+from conformance.property_registry import DEVICE_PROPERTIES
 from reference.rounding import round_to_dtype
 
 ROOT = Path(__file__).resolve().parents[1]

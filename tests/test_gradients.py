@@ -14,8 +14,9 @@ import pytest
 
 import conformance
 from conformance.adapters.base import Implementation
-from conformance.gradient_properties import GRADIENT_PROPERTIES, gradient_oracle
+from conformance.gradient_properties import gradient_oracle
 from conformance.gradients import gradient_cases
+from conformance.property_registry import GRADIENT_PROPERTIES
 from reference import exact, round_to_dtype
 from reference.gradient import GRADIENT_OPS, vjp_allowed_error, vjp_exact
 

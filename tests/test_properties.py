@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import reference
-from conformance.properties import PROPERTIES, check_shape_dtype, classify_semantics, oracle_for
+from conformance.properties import check_shape_dtype, classify_semantics, oracle_for
+from conformance.property_registry import PROPERTIES
 
 X = np.array([[1.0, 2.0, 4.0, 5.0, 6.0], [0.5, -1.0, 3.0, 3.0, 0.0]], dtype=np.float32)
 

@@ -1,9 +1,18 @@
 """What an adapter is: the contract between the suite and one framework.
 
-An adapter module (one per framework) exposes a module-level ``ADAPTER``, an
-instance of a ``FrameworkAdapter`` subclass. It must not import its framework at
-module import time: ``available()`` tries the import and the suite reports "not
-installed" when it fails.
+An adapter module (one per framework) holds an instance of a ``FrameworkAdapter``
+subclass (``ADAPTER``), registered as ``"module:attribute"`` (``BUILTIN_ADAPTERS`` or an
+entry point). It must not import its framework at module import time: ``availability()``
+tries the import once and records why it fails (``not installed``; ``import failed`` with
+the exception's type and message; ``version too old``); the run writes that as a
+``framework`` record and exits ``EXIT_BROKEN`` for an installed framework it cannot use.
+
+The kit (the second half of this file): ``ApiSpec`` describes one API (name, op, the
+source it runs, its modes); ``FrameworkAdapter.implementations()`` builds every (API, mode)
+from ``specs`` through four hooks (``make_call``, ``snippet``, and ``make_vjp``,
+``vjp_snippet`` where there is autodiff); ``SourceAdapter`` is a complete adapter for
+NumPy-in, NumPy-out libraries; ``parse_device`` names devices; ``composite_specs`` makes
+the two compiler-bait expressions of compiled modes.
 
 An ``Implementation`` is one (framework, API, op, mode). Its ``call`` receives a
 NumPy array (float16, ml_dtypes.bfloat16, float32, float64 or integer), an axis
@@ -20,9 +29,13 @@ any other, is an ``error`` verdict.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from types import CodeType
+from typing import Any
 
 import numpy as np
 
@@ -118,42 +131,6 @@ def prescale_gradient_source(api: str) -> str:
     return f" * {TEMPERATURE!r}" if api == TEMPERATURE_API else ""
 
 
-def implementations_in_modes(
-    *,
-    framework: str,
-    api: str,
-    op: str,
-    modes: Sequence[str],
-    make_call: Callable[[str], CallFn],
-    make_vjp: Callable[[str], VjpFn],
-    snippet: Callable[[str], str],
-    vjp_snippet: Callable[[str], str],
-    imports: str,
-    operation: str = "",
-    notes: Callable[[str], str] = lambda mode: "",
-) -> list[Implementation]:
-    """One API's implementations in ``modes``; each compiled one carries the eager call and snippet."""
-    eager = make_call("eager")
-    return [
-        Implementation(
-            framework=framework,
-            api=api,
-            op=op,
-            mode=mode,
-            call=eager if mode == "eager" else make_call(mode),
-            snippet=snippet(mode),
-            imports=imports,
-            operation=operation,
-            notes=notes(mode),
-            vjp=make_vjp(mode),
-            vjp_snippet=vjp_snippet(mode),
-            eager_call=eager if mode != "eager" else None,
-            eager_snippet=snippet("eager") if mode != "eager" else "",
-        )
-        for mode in modes
-    ]
-
-
 # How frameworks spell each dtype in their error messages (lower-cased): torch ('Half',
 # 'BFloat16', 'Double'), TensorFlow (DT_HALF, attr T=half), JAX/XLA (f16, bf16), ONNX Runtime
 # (tensor(float16)), NumPy names.
@@ -207,45 +184,301 @@ def decline_reason(exc: BaseException, dtype: str) -> str | None:
     return None
 
 
+# ---- the adapter kit ------------------------------------------------------------------------------
+# What every adapter shares: the spec of each API it exposes, building its implementations in every
+# mode, running snippet source as the implementation, device names, availability with a reason.
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    """One API an adapter exposes: its name, the op it computes, and how, as source.
+
+    ``source`` is what the repro snippet runs, and the adapter runs the very same text: for a
+    framework with its own arrays an *expression* of ``t`` (the input as the framework's array)
+    and ``axis`` (``torch.softmax(t, dim=axis)``), which the adapter binds with ``bind``; for a
+    NumPy-in, NumPy-out adapter (``SourceAdapter``) *statements* computing ``y`` from ``x`` and
+    ``axis``, and ``vjp_source`` computing ``gx`` from ``x``, ``g`` and ``axis``. ``modes``: the
+    execution modes it runs in (the first of them need not be ``eager``: a compiled-only
+    expression still carries its eager counterpart). ``operation``: what it computes where that is
+    not exactly ``op``; ``notes``: added to the adapter's notes for the mode.
+    """
+
+    api: str
+    op: str
+    source: str
+    modes: tuple[str, ...] = ("eager",)
+    operation: str = ""
+    notes: str = ""
+    vjp_source: str = ""
+
+
+def composite_specs(softmax: str, total: str, modes: tuple[str, ...]) -> tuple[ApiSpec, ApiSpec]:
+    """The two expressions around softmax that compiled modes also run (``COMPOSITE_OPERATIONS``).
+
+    ``softmax`` and ``total`` are the framework's softmax along ``axis`` and its sum along ``axis``
+    keeping the dimension, each with ``{}`` where the argument goes
+    (``"tf.nn.softmax({}, axis=axis)"``, ``"tf.reduce_sum({}, axis=axis, keepdims=True)"``).
+    """
+    scaled = softmax.format(f"t / {TEMPERATURE!r}")
+    renormalized = f"(lambda s: s / {total.format('s')})({softmax.format('t')})"
+    return (
+        ApiSpec(TEMPERATURE_API, "softmax", scaled, modes, COMPOSITE_OPERATIONS[TEMPERATURE_API]),
+        ApiSpec(RENORMALIZED_API, "softmax", renormalized, modes, COMPOSITE_OPERATIONS[RENORMALIZED_API]),
+    )
+
+
+def bind(expression: str, namespace: dict[str, Any], params: str = "t, axis") -> Callable[..., Any]:
+    """``expression`` (an ``ApiSpec.source``) as a function of ``params``, its names from ``namespace``."""
+    return eval(f"lambda {params}: {expression}", namespace)  # the adapter's own source
+
+
+@cache
+def _code(source: str) -> CodeType:
+    return compile(source, "<adapter snippet>", "exec")
+
+
+def run_source(source: str, namespace: dict[str, Any], **names: Any) -> dict[str, Any]:
+    """Run the statements ``source`` (a snippet's) in a copy of ``namespace`` with ``names`` added;
+    the namespace afterwards (the result is whatever the source assigned, e.g. ``y``)."""
+    scope = {**namespace, **names}
+    exec(_code(source), scope)  # the adapter's own source: a repro runs the same
+    return scope
+
+
+def import_namespace(imports: str) -> dict[str, Any]:
+    """The names a snippet's ``imports`` define (run once per adapter, after the framework loaded)."""
+    return run_source(imports, {})
+
+
+def parse_device(framework: str, device: str, gpus: int) -> int | None:
+    """None for ``"cpu"``, N for ``"cuda:N"`` with ``N < gpus``; ValueError naming the valid ones.
+
+    Checked here rather than left to the framework: TensorFlow would place work for a missing
+    GPU on the CPU silently (soft placement).
+    """
+    if device == "cpu":
+        return None
+    kind, _, index = device.partition(":")
+    if kind != "cuda" or not index.isdigit() or int(index) >= gpus:
+        valid = ["cpu", *(f"cuda:{i}" for i in range(gpus))]
+        raise ValueError(f"unknown {framework} device {device!r}; valid: {', '.join(valid)}")
+    return int(index)
+
+
+# A framework record's status when the adapter cannot run (``Availability.status``); the run exits
+# ``EXIT_BROKEN`` for the unusable ones and ``tox_run`` fails the environment.
+AVAILABLE = "ok"
+NOT_INSTALLED = "not installed"
+IMPORT_FAILED = "import failed"
+VERSION_TOO_OLD = "version too old"
+UNUSABLE_STATUSES = (IMPORT_FAILED, VERSION_TOO_OLD)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether an adapter can run in this process, and why not: ``status`` (``AVAILABLE``,
+    ``NOT_INSTALLED``, ``IMPORT_FAILED``, ``VERSION_TOO_OLD``), ``reason`` (one line: the import
+    error's type and message, the version found and the one needed), ``version`` when loaded."""
+
+    status: str
+    reason: str = ""
+    version: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == AVAILABLE
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")[:500]
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The leading numeric release of a version string (``"2.13.0+cpu"`` -> (2, 13, 0))."""
+    parts = []
+    for piece in version.split("."):
+        digits = re.match(r"\d+", piece)
+        if not digits:
+            break
+        parts.append(int(digits.group()))
+        if digits.group() != piece:
+            break
+    return tuple(parts)
+
+
 class FrameworkAdapter:
-    """Base class: subclass, set ``name``/``module``, and implement the hooks."""
+    """Base class of every adapter (the contract, and the kit).
+
+    Set ``name``, ``module`` (imported to use the framework: its presence means "installed"),
+    ``requires`` (further modules that must be installed), ``distribution``, ``min_version``
+    (older releases are ``VERSION_TOO_OLD``), ``imports`` (the snippets' imports) and ``specs``
+    (one ``ApiSpec`` per API), and implement ``make_call`` and ``snippet`` (and ``make_vjp``,
+    ``vjp_snippet`` where the framework has autodiff); ``implementations()`` then builds every
+    (API, mode). Override ``load`` to set the framework up as it is imported, ``gpu_count`` for
+    GPUs, ``device_details`` for the run's envelope. An adapter that builds its implementations
+    some other way overrides ``implementations()`` instead.
+    """
 
     name: str = ""
-    module: str = ""  # importable module whose presence means "installed"
-    distribution: str = ""  # pip distribution name, for version lookups
+    module: str = ""
+    requires: tuple[str, ...] = ()
+    distribution: str = ""
+    min_version: str = ""
     compiled_modes: tuple[str, ...] = ()
+    imports: str = "import numpy as np"
+    specs: tuple[ApiSpec, ...] = ()
+    mode_notes: dict[str, str] = {}  # noqa: RUF012 (read-only: notes per mode)
+
+    # ---- availability --------------------------------------------------------------------------
 
     def installed(self) -> bool:
-        """True when the framework's module can be found, without importing it."""
-        import importlib.util
-
+        """True when ``module`` and ``requires`` can all be found, without importing them."""
         try:
-            return importlib.util.find_spec(self.module) is not None
+            return all(importlib.util.find_spec(m) is not None for m in (self.module, *self.requires))
         except (ImportError, ValueError):
             return False
 
-    def available(self) -> bool:
-        """True when the framework imports; never raises."""
+    def load(self) -> Any:
+        """Import the framework (and set it up); what raises here makes the adapter unavailable."""
+        return importlib.import_module(self.module)
+
+    def availability(self) -> Availability:
+        """Installed, imported and recent enough, or why not; found once per process, never raises."""
+        found = self.__dict__.get("_availability")
+        if found is None:
+            found = self.__dict__["_availability"] = self._find_availability()
+        return found
+
+    def _find_availability(self) -> Availability:
+        if not self.installed():
+            return Availability(NOT_INSTALLED, f"{self.name} is not installed")
         try:
-            importlib.import_module(self.module)
-        except Exception:
-            return False
-        return True
+            lib = self.load()
+        except Exception as exc:  # whatever a broken install raises: the reason is recorded
+            return Availability(IMPORT_FAILED, _first_line(exc))
+        version = str(getattr(lib, "__version__", "unknown"))
+        if self.min_version and _release(version) < _release(self.min_version):
+            return Availability(
+                VERSION_TOO_OLD, f"{self.module} {version} found, {self.min_version} or newer needed"
+            )
+        return Availability(AVAILABLE, version=version)
+
+    def available(self) -> bool:
+        """True when the framework imports (and is recent enough); never raises."""
+        return self.availability().ok
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why ``available()`` is False (one line), None when it is True."""
+        state = self.availability()
+        return None if state.ok else state.reason
 
     def version(self) -> str | None:
-        """The framework's version string, or None when not installed."""
-        if not self.available():
-            return None
-        return str(getattr(importlib.import_module(self.module), "__version__", "unknown"))
+        """The framework's version string, or None when it is not available."""
+        return self.availability().version
+
+    # ---- devices -------------------------------------------------------------------------------
+
+    def gpu_count(self) -> int:
+        """How many CUDA devices the framework sees (0 unless overridden)."""
+        return 0
 
     def devices(self) -> list[str]:
         """Device names this framework sees, ``"cpu"`` first (``"cuda:0"``, ... when present)."""
-        return ["cpu"]
+        return ["cpu", *(f"cuda:{i}" for i in range(self.gpu_count()))]
+
+    def device_index(self, device: str) -> int | None:
+        """``parse_device`` for this framework: None for the CPU, the GPU's index otherwise."""
+        return parse_device(self.name, device, 0 if device == "cpu" else self.gpu_count())
 
     def device_details(self) -> dict[str, object]:
         """Facts for the run's envelope: GPU models, CUDA/cuDNN versions, precision flags."""
         return {}
 
+    # ---- implementations -----------------------------------------------------------------------
+
     def implementations(self) -> Sequence[Implementation]:
-        """Every implementation this adapter offers (eager and compiled modes)."""
+        """Every implementation of every spec in each of its modes; a compiled one carries the eager
+        call and snippet of the same API (for the compiled-vs-eager property)."""
+        impls = []
+        for spec in self.specs:
+            eager = self.make_call(spec, "eager")
+            for mode in spec.modes:
+                impls.append(
+                    Implementation(
+                        framework=self.name,
+                        api=spec.api,
+                        op=spec.op,
+                        mode=mode,
+                        call=eager if mode == "eager" else self.make_call(spec, mode),
+                        snippet=self.snippet(spec, mode),
+                        imports=self.imports_for(spec),
+                        notes="; ".join(n for n in (self.mode_notes.get(mode, ""), spec.notes) if n),
+                        operation=spec.operation,
+                        vjp=self.make_vjp(spec, mode),
+                        vjp_snippet=self.vjp_snippet(spec, mode),
+                        eager_call=eager if mode != "eager" else None,
+                        eager_snippet=self.snippet(spec, "eager") if mode != "eager" else "",
+                    )
+                )
+        return impls
+
+    def imports_for(self, spec: ApiSpec) -> str:
+        """The imports ``spec``'s snippets need (``imports`` unless overridden)."""
+        return self.imports
+
+    def make_call(self, spec: ApiSpec, mode: str) -> CallFn:
+        """``call(x, axis, device)`` of ``spec`` in ``mode`` (imports nothing until called)."""
         raise NotImplementedError
+
+    def make_vjp(self, spec: ApiSpec, mode: str) -> VjpFn | None:
+        """The backward pass of ``spec`` in ``mode``, None where the framework has no autodiff."""
+        return None
+
+    def snippet(self, spec: ApiSpec, mode: str) -> str:
+        """Source computing ``y`` from ``x``, ``axis`` and ``device`` as ``make_call`` does."""
+        raise NotImplementedError
+
+    def vjp_snippet(self, spec: ApiSpec, mode: str) -> str:
+        """Source computing ``gx`` from ``x``, ``g``, ``axis`` and ``device`` as ``make_vjp`` does."""
+        return ""
+
+
+class SourceAdapter(FrameworkAdapter):
+    """An adapter whose APIs take and return NumPy arrays on the CPU (NumPy, SciPy, a NumPy library).
+
+    Each spec's ``source`` is statements computing ``y`` from ``x`` and ``axis`` (``vjp_source``:
+    ``gx`` from ``x``, ``g`` and ``axis``), run in the namespace of ``imports``: the snippet is the
+    implementation, word for word.
+    """
+
+    def _namespace(self) -> dict[str, Any]:
+        found = self.__dict__.get("_ns")
+        if found is None:
+            self.load()
+            found = self.__dict__["_ns"] = import_namespace(self.imports)
+        return found
+
+    def make_call(self, spec: ApiSpec, mode: str) -> CallFn:
+        def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
+            self.device_index(device)
+            return np.asarray(run_source(spec.source, self._namespace(), x=x, axis=axis)["y"])
+
+        return call
+
+    def make_vjp(self, spec: ApiSpec, mode: str) -> VjpFn | None:
+        if not spec.vjp_source:
+            return None
+
+        def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+            self.device_index(device)
+            return np.asarray(run_source(spec.vjp_source, self._namespace(), x=x, g=g, axis=axis)["gx"])
+
+        return vjp
+
+    def snippet(self, spec: ApiSpec, mode: str) -> str:
+        return spec.source
+
+    def vjp_snippet(self, spec: ApiSpec, mode: str) -> str:
+        return spec.vjp_source

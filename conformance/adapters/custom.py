@@ -58,7 +58,6 @@ import importlib
 import importlib.util
 import inspect
 import re
-import shlex
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -69,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters.base import OPS, Implementation
-from conformance.adapters.bridges import NATIVE_FRAMEWORKS, Bridge, get_bridge
+from conformance.adapters.bridges import Bridge, get_bridge
 from reference.dtypes import FLOAT_DTYPE_NAMES, output_dtype_for
 
 DEFAULT_NAME = "custom"
@@ -411,68 +410,3 @@ def validate_name(name: str) -> None:
         )
     if name in all_adapters():
         raise CustomImplError(f"--impl-name {name!r} is a framework's name; choose another")
-
-
-@dataclass(frozen=True)
-class CustomOptions:
-    """What the user asked for on the command line (or the plugin's options)."""
-
-    functions: tuple[str, ...] = ()  # "[OP=]MODULE:FUNCTION"
-    commands: tuple[str, ...] = ()  # command lines, split with shlex
-    op: str | None = None  # the op of entries without OP=
-    framework: str = "numpy"  # the arrays the functions take and return
-    name: str = DEFAULT_NAME
-    timeout: float | None = DEFAULT_TIMEOUT
-
-    @property
-    def requested(self) -> bool:
-        return bool(self.functions or self.commands)
-
-
-def build_implementations(options: CustomOptions) -> list[CustomImplementation]:
-    """Every implementation the options name, loaded and checked; CustomImplError (one line) otherwise."""
-    from conformance.adapters.external import command_implementation
-
-    if options.framework not in NATIVE_FRAMEWORKS:
-        raise CustomImplError(
-            f"unknown --impl-framework {options.framework!r}; valid: {', '.join(NATIVE_FRAMEWORKS)}"
-        )
-    validate_name(options.name)
-    impls: dict[tuple[str, str], CustomImplementation] = {}
-    targets = list(dict.fromkeys(split_target(text, options.op) for text in options.functions))
-    # The name the user gave each function (``target_api``); two targets of one op that name the
-    # same attribute in different modules keep the whole target each, so neither hides the other.
-    attrs = [(op, target_api(target)) for op, target in targets]
-    for (op, target), key in zip(targets, attrs, strict=True):
-        fn, source = load_function(target)
-        impl = function_implementation(
-            fn,
-            op,
-            name=options.name,
-            framework=options.framework,
-            timeout=options.timeout,
-            api=key[1] if attrs.count(key) == 1 else target,
-            source=source,
-            origin=target,
-        )
-        impls.setdefault((impl.api, op), impl)
-    for text in options.commands:
-        op, command = split_target(text, options.op) if _has_op_prefix(text) else (options.op, text)
-        if op is None:
-            raise CustomImplError(
-                f"--impl-command {text!r}: which op does it compute? pass --impl-op {'|'.join(OPS)}"
-            )
-        impl = command_implementation(command, op, name=options.name, timeout=options.timeout)
-        impls.setdefault((impl.api, op), impl)
-    return list(impls.values())
-
-
-def _has_op_prefix(text: str) -> bool:
-    head, sep, _ = text.partition("=")
-    return bool(sep) and head in OPS
-
-
-def describe(options: CustomOptions) -> str:
-    """One line for the run's header: what will be tested."""
-    parts = [*options.functions, *(f"command {shlex.quote(c)}" for c in options.commands)]
-    return f"{options.name}: {', '.join(parts)}"

@@ -45,7 +45,13 @@ import ml_dtypes
 import numpy as np
 
 from conformance.adapters.base import OPS
-from conformance.adapters.custom import DEFAULT_NAME, DEFAULT_TIMEOUT, CustomImplementation, CustomImplError
+from conformance.adapters.custom import (
+    DEFAULT_NAME,
+    DEFAULT_TIMEOUT,
+    CustomImplementation,
+    CustomImplError,
+    validate_name,
+)
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
@@ -173,7 +179,6 @@ def command_implementation(
     ``api`` in records is the command line as given. CustomImplError when the
     program is not found or ``op`` is unknown.
     """
-    from conformance.adapters.custom import validate_name
 
     if op not in OPS:
         raise CustomImplError(f"unknown op {op!r}; valid: {', '.join(OPS)}")

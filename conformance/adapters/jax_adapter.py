@@ -24,12 +24,12 @@ Every implementation has a backward pass (``jax.vjp``; under ``jax.jit`` in jit
 mode). jit mode also runs two expressions around softmax that a compiler may
 rewrite (a softmax of ``x / T``, a softmax renormalized by its own sum), and each
 jit implementation carries its eager counterpart for the compiled-vs-eager
-consistency property.
+consistency property. The calls bind the snippets' own expressions (``ApiSpec.source``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -37,31 +37,27 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters.base import (
-    COMPOSITE_OPERATIONS,
-    RENORMALIZED_API,
-    TEMPERATURE,
-    TEMPERATURE_API,
+    ApiSpec,
+    CallFn,
     FrameworkAdapter,
-    Implementation,
-    implementations_in_modes,
+    VjpFn,
+    bind,
+    composite_specs,
+    import_namespace,
     prescale,
     prescale_gradient,
     prescale_gradient_source,
     prescale_source,
 )
 
-_IMPORTS = "\n".join(
-    (
-        "import jax",
-        'jax.config.update("jax_enable_x64", True)',
-        "import jax.numpy as jnp",
-        "import numpy as np",
-    )
+_IMPORTS = (
+    'import jax\njax.config.update("jax_enable_x64", True)\nimport jax.numpy as jnp\nimport numpy as np'
 )
-_IMPORTS_SCIPY = _IMPORTS + "\nimport jax.scipy.special"
 _DEVICE = (
     'dev = jax.devices("cpu")[0] if device == "cpu" else jax.devices("gpu")[int(device.split(":")[1])]\n'
 )
+_BOTH = ("eager", "jit")
+_WHERE = "jax.nn.{}(jnp.where(t != -jnp.inf, t, 0), axis=axis, where=t != -jnp.inf)"
 
 
 @cache
@@ -75,6 +71,12 @@ def _jax() -> ModuleType:
     return jax
 
 
+@cache
+def _ns() -> dict[str, Any]:
+    _jax()
+    return import_namespace(_IMPORTS)
+
+
 def _gpus() -> list[Any]:
     try:
         return list(_jax().devices("gpu"))
@@ -83,156 +85,25 @@ def _gpus() -> list[Any]:
 
 
 def _jax_device(device: str) -> Any:
-    if device == "cpu":
-        return _jax().devices("cpu")[0]
-    kind, _, index = device.partition(":")
-    gpus = _gpus()
-    if kind != "cuda" or not index.isdigit() or int(index) >= len(gpus):
-        valid = ["cpu", *(f"cuda:{i}" for i in range(len(gpus)))]
-        raise ValueError(f"unknown jax device {device!r}; valid: {', '.join(valid)}")
-    return gpus[int(index)]
+    index = ADAPTER.device_index(device)
+    return _jax().devices("cpu")[0] if index is None else _gpus()[index]
 
 
-# (api, op, fn(jax, a, axis), the same expression as source)
-_SPECS: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str], ...] = (
-    (
-        "nn.softmax",
-        "softmax",
-        lambda jax, a, axis: jax.nn.softmax(a, axis=axis),
-        "jax.nn.softmax(a, axis=axis)",
-    ),
-    (
-        "nn.log_softmax",
-        "log_softmax",
-        lambda jax, a, axis: jax.nn.log_softmax(a, axis=axis),
-        "jax.nn.log_softmax(a, axis=axis)",
-    ),
-    (
-        "scipy.special.softmax",
-        "softmax",
-        lambda jax, a, axis: jax.scipy.special.softmax(a, axis=axis),
-        "jax.scipy.special.softmax(a, axis=axis)",
-    ),
-    (
-        "scipy.special.log_softmax",
-        "log_softmax",
-        lambda jax, a, axis: jax.scipy.special.log_softmax(a, axis=axis),
-        "jax.scipy.special.log_softmax(a, axis=axis)",
-    ),
-    (
-        "x/sum",
-        "sum_normalize",
-        lambda jax, a, axis: a / jax.numpy.sum(a, axis=axis, keepdims=True),
-        "a / jnp.sum(a, axis=axis, keepdims=True)",
-    ),
-    (
-        "nn.softmax-where",
-        "softmax",
-        lambda jax, a, axis: jax.nn.softmax(
-            jax.numpy.where(a != -jax.numpy.inf, a, 0), axis=axis, where=a != -jax.numpy.inf
-        ),
-        "jax.nn.softmax(jnp.where(a != -jnp.inf, a, 0), axis=axis, where=a != -jnp.inf)",
-    ),
-    (
-        "nn.log_softmax-where",
-        "log_softmax",
-        lambda jax, a, axis: jax.nn.log_softmax(
-            jax.numpy.where(a != -jax.numpy.inf, a, 0), axis=axis, where=a != -jax.numpy.inf
-        ),
-        "jax.nn.log_softmax(jnp.where(a != -jnp.inf, a, 0), axis=axis, where=a != -jnp.inf)",
-    ),
-)
-_NOTES = {"eager": "jax_enable_x64 is on", "jit": "jax_enable_x64 is on; jax.jit with static axis"}
-
-# (api, op, fn, source, operation): jit mode only, with an eager counterpart for consistency.
-_COMPOSITES: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str, str], ...] = (
-    (
-        TEMPERATURE_API,
-        "softmax",
-        lambda jax, a, axis: jax.nn.softmax(a / TEMPERATURE, axis=axis),
-        f"jax.nn.softmax(a / {TEMPERATURE!r}, axis=axis)",
-        COMPOSITE_OPERATIONS[TEMPERATURE_API],
-    ),
-    (
-        RENORMALIZED_API,
-        "softmax",
-        lambda jax, a, axis: (lambda s: s / jax.numpy.sum(s, axis=axis, keepdims=True))(
-            jax.nn.softmax(a, axis=axis)
-        ),
-        "(lambda s: s / jnp.sum(s, axis=axis, keepdims=True))(jax.nn.softmax(a, axis=axis))",
-        COMPOSITE_OPERATIONS[RENORMALIZED_API],
-    ),
-)
+def _jitted(fn: Any, mode: str, compiled: list[Any]) -> Any:
+    """``fn`` under ``jax.jit`` (static ``axis``, built once) in jit mode, as it is otherwise."""
+    if mode != "jit":
+        return fn
+    if not compiled:
+        compiled.append(_jax().jit(fn, static_argnames=("axis",)))
+    return compiled[0]
 
 
-def _make_call(
-    fn: Callable[[Any, Any, int], Any], api: str, mode: str
-) -> Callable[[np.ndarray, int, str], np.ndarray]:
-    compiled: list[Any] = []  # the jax.jit wrapper, built on the first call and reused
-
-    def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
-        jax = _jax()
-
-        def f(a: Any, axis: int) -> Any:
-            return fn(jax, a, axis)
-
-        if mode == "jit":
-            if not compiled:
-                compiled.append(jax.jit(f, static_argnames=("axis",)))
-            f = compiled[0]
-        return np.asarray(f(jax.device_put(prescale(api, x), _jax_device(device)), axis=axis))
-
-    return call
-
-
-def _make_vjp(fn: Callable[[Any, Any, int], Any], api: str, mode: str) -> Callable[..., np.ndarray]:
-    compiled: list[Any] = []
-
-    def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
-        jax = _jax()
-
-        def grad(a: Any, ga: Any, axis: int) -> Any:
-            y, pullback = jax.vjp(lambda b: fn(jax, b, axis), a)
-            return pullback(ga.astype(y.dtype))[0]
-
-        if mode == "jit":
-            if not compiled:
-                compiled.append(jax.jit(grad, static_argnames=("axis",)))
-            grad = compiled[0]
-        dev = _jax_device(device)
-        gx = grad(jax.device_put(prescale(api, x), dev), jax.device_put(g, dev), axis=axis)
-        return np.asarray(prescale_gradient(api, gx))
-
-    return vjp
-
-
-def _prelude(api: str, expr: str) -> str:
-    return f"{prescale_source(api)}{_DEVICE}def f(a, axis):\n    return {expr}\n"
-
-
-def _snippet(api: str, expr: str, mode: str) -> str:
-    jit = 'f = jax.jit(f, static_argnames=("axis",))\n' if mode == "jit" else ""
-    call = "y = np.asarray(f(jax.device_put(x, dev), axis=axis))"
-    return f"{_prelude(api, expr)}{jit}{call}"
-
-
-def _vjp_snippet(api: str, expr: str, mode: str) -> str:
-    jit = 'grad = jax.jit(grad, static_argnames=("axis",))\n' if mode == "jit" else ""
-    scale = prescale_gradient_source(api)
-    return (
-        f"{_prelude(api, expr)}"
-        "def grad(a, ga, axis):\n"
-        "    y, pullback = jax.vjp(lambda b: f(b, axis), a)\n"
-        "    return pullback(ga.astype(y.dtype))[0]\n"
-        f"{jit}"
-        f"gx = np.asarray(grad(jax.device_put(x, dev), jax.device_put(g, dev), axis=axis){scale})"
-    )
+def _prelude(spec: ApiSpec) -> str:
+    return f"{prescale_source(spec.api)}{_DEVICE}def f(t, axis):\n    return {spec.source}\n"
 
 
 def _gpu_details() -> dict[str, object]:
     """CUDA/cuDNN versions (jaxlib's CUDA plugin, where loaded), compute capability, driver, XLA_FLAGS."""
-    import os
-
     from conformance.environment import nvidia_driver_version
 
     gpus = _gpus()
@@ -255,25 +126,31 @@ def _gpu_details() -> dict[str, object]:
 
 
 class JaxAdapter(FrameworkAdapter):
-    name = "jax"
-    module = "jax"
-    distribution = "jax"
+    name = module = distribution = "jax"
     compiled_modes = ("jit",)
+    imports = _IMPORTS
+    mode_notes = {"eager": "jax_enable_x64 is on", "jit": "jax_enable_x64 is on; jax.jit with static axis"}  # noqa: RUF012
+    specs = (
+        ApiSpec("nn.softmax", "softmax", "jax.nn.softmax(t, axis=axis)", _BOTH),
+        ApiSpec("nn.log_softmax", "log_softmax", "jax.nn.log_softmax(t, axis=axis)", _BOTH),
+        ApiSpec("scipy.special.softmax", "softmax", "jax.scipy.special.softmax(t, axis=axis)", _BOTH),
+        ApiSpec(
+            "scipy.special.log_softmax", "log_softmax", "jax.scipy.special.log_softmax(t, axis=axis)", _BOTH
+        ),
+        ApiSpec("x/sum", "sum_normalize", "t / jnp.sum(t, axis=axis, keepdims=True)", _BOTH),
+        ApiSpec("nn.softmax-where", "softmax", _WHERE.format("softmax"), _BOTH),
+        ApiSpec("nn.log_softmax-where", "log_softmax", _WHERE.format("log_softmax"), _BOTH),
+        *composite_specs("jax.nn.softmax({}, axis=axis)", "jnp.sum({}, axis=axis, keepdims=True)", ("jit",)),
+    )
 
-    def available(self) -> bool:
-        try:
-            _jax()
-        except Exception:  # any import failure means "not usable"
-            return False
-        return True
+    def load(self) -> ModuleType:
+        return _jax()
 
-    def version(self) -> str | None:
-        if not self.available():
-            return None
-        return str(_jax().__version__)
+    def imports_for(self, spec: ApiSpec) -> str:
+        return _IMPORTS + "\nimport jax.scipy.special" if spec.api.startswith("scipy.") else _IMPORTS
 
-    def devices(self) -> list[str]:
-        return ["cpu", *(f"cuda:{i}" for i in range(len(_gpus())))]
+    def gpu_count(self) -> int:
+        return len(_gpus())
 
     def device_details(self) -> dict[str, object]:
         jax = _jax()
@@ -289,26 +166,45 @@ class JaxAdapter(FrameworkAdapter):
             **_gpu_details(),
         }
 
-    def implementations(self) -> Sequence[Implementation]:
-        specs = [(api, op, fn, expr, "", ("eager", "jit")) for api, op, fn, expr in _SPECS]
-        specs += [(api, op, fn, expr, operation, ("jit",)) for api, op, fn, expr, operation in _COMPOSITES]
-        return [
-            impl
-            for api, op, fn, expr, operation, modes in specs
-            for impl in implementations_in_modes(
-                framework=self.name,
-                api=api,
-                op=op,
-                modes=modes,
-                make_call=lambda mode, fn=fn, api=api: _make_call(fn, api, mode),
-                make_vjp=lambda mode, fn=fn, api=api: _make_vjp(fn, api, mode),
-                snippet=lambda mode, api=api, expr=expr: _snippet(api, expr, mode),
-                vjp_snippet=lambda mode, api=api, expr=expr: _vjp_snippet(api, expr, mode),
-                imports=_IMPORTS_SCIPY if api.startswith("scipy.") else _IMPORTS,
-                operation=operation,
-                notes=_NOTES.__getitem__,
+    def make_call(self, spec: ApiSpec, mode: str) -> CallFn:
+        compiled: list[Any] = []  # the jax.jit wrapper, built on the first call and reused
+
+        def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
+            f = _jitted(bind(spec.source, _ns()), mode, compiled)
+            return np.asarray(f(_jax().device_put(prescale(spec.api, x), _jax_device(device)), axis=axis))
+
+        return call
+
+    def make_vjp(self, spec: ApiSpec, mode: str) -> VjpFn:
+        compiled: list[Any] = []
+
+        def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+            jax, f = _jax(), bind(spec.source, _ns())
+
+            def grad(a: Any, ga: Any, axis: int) -> Any:
+                y, pullback = jax.vjp(lambda b: f(b, axis), a)
+                return pullback(ga.astype(y.dtype))[0]
+
+            dev = _jax_device(device)
+            gx = _jitted(grad, mode, compiled)(
+                jax.device_put(prescale(spec.api, x), dev), jax.device_put(g, dev), axis=axis
             )
-        ]
+            return np.asarray(prescale_gradient(spec.api, gx))
+
+        return vjp
+
+    def snippet(self, spec: ApiSpec, mode: str) -> str:
+        jit = 'f = jax.jit(f, static_argnames=("axis",))\n' if mode == "jit" else ""
+        return f"{_prelude(spec)}{jit}y = np.asarray(f(jax.device_put(x, dev), axis=axis))"
+
+    def vjp_snippet(self, spec: ApiSpec, mode: str) -> str:
+        jit = 'grad = jax.jit(grad, static_argnames=("axis",))\n' if mode == "jit" else ""
+        scale = prescale_gradient_source(spec.api)
+        return (
+            f"{_prelude(spec)}def grad(a, ga, axis):\n    y, pullback = jax.vjp(lambda b: f(b, axis), a)\n"
+            f"    return pullback(ga.astype(y.dtype))[0]\n{jit}"
+            f"gx = np.asarray(grad(jax.device_put(x, dev), jax.device_put(g, dev), axis=axis){scale})"
+        )
 
 
 ADAPTER = JaxAdapter()

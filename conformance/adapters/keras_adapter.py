@@ -2,14 +2,15 @@
 
 Keras 3 fixes its backend per process: it reads ``KERAS_BACKEND`` when ``keras`` is
 first imported, and cannot switch afterwards. So each backend is its own framework
-(the modules ``keras_jax_adapter``, ``keras_torch_adapter`` and
-``keras_tensorflow_adapter`` each hold one ``KerasAdapter``), and each needs a
+(``KERAS_JAX``, ``KERAS_TORCH`` and ``KERAS_TENSORFLOW`` here, registered as
+``conformance.adapters.keras_adapter:KERAS_JAX`` and so on), and each needs a
 process of its own: ``python -m conformance run`` gives every framework one.
 ``available()`` sets ``KERAS_BACKEND`` just for the first import of ``keras`` (the
 variable is restored afterwards, so child processes do not inherit it); where
 ``keras`` is already imported with another backend (``import tensorflow`` imports
 ``keras`` too, with the backend ``KERAS_BACKEND`` names, TensorFlow by default) it
-is False and ``unavailable_reason`` says why. For the JAX backend 64-bit mode is
+is False and ``unavailable_reason`` says why (a ``framework`` record with status
+``import failed``, like any import error). For the JAX backend 64-bit mode is
 switched on before ``keras`` is imported, as in the ``jax`` adapter: without it
 JAX, and so Keras, silently computes float64 input in float32.
 
@@ -44,21 +45,19 @@ masked entry's output is 0 even where a NaN elsewhere makes the rest of its slic
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import FrameworkAdapter, Implementation
+from conformance.adapters.base import ApiSpec, CallFn, FrameworkAdapter, VjpFn, bind
 
 BACKENDS: tuple[str, ...] = ("jax", "torch", "tensorflow")
 
-# The snippet's device line, written like _keras_device below.
+# The snippet's device line, written like KerasAdapter.keras_device.
 _DEVICE = 'kdev = "cpu:0" if device == "cpu" else "gpu:" + device.split(":")[1]\n'
 _SIZE_ONE_WARNING = "You are using a softmax over axis"  # keras.ops.softmax on a size-1 axis
 
@@ -69,8 +68,29 @@ _MASK_NOTES = (
     "outputs to 0: an all -inf slice gives all zeros (oracle: NaN), and unmasked logits below -1e9 "
     "lose to the masked positions; NaN entries are not masked"
 )
-_MASK_OPERATION = "masked softmax (mask = x != -inf; masked outputs 0, so an all -inf slice gives 0)"
 _POLICY_NOTES = "the layer computes in its dtype policy (float32 by default) and returns float32"
+# The snippets' conversions (t, and for the mask variant m, from x): the calls do the same.
+_TO_KERAS = "    t = keras.ops.convert_to_tensor(x)\n"
+_TO_KERAS_MASKED = (
+    "    m = x != -np.inf\n"
+    "    t = keras.ops.convert_to_tensor(np.where(m, x, np.zeros((), x.dtype)))\n"
+    "    m = keras.ops.convert_to_tensor(m)\n"
+)
+# The backward pass through the backend's own autodiff, the cotangent converted to the output's
+# dtype (exact: the layers' float32 output is never narrower than the input). ``t`` is the tensor
+# differentiated (for the mask variant: x with its masked entries set to 0), ``f(t)`` the call.
+_GY = "gy = keras.ops.cast(keras.ops.convert_to_tensor(g), y.dtype)\n"
+_VJP_SOURCE = {
+    "jax": f"import jax\ny, pullback = jax.vjp(f, t)\n{_GY}gx = pullback(gy)[0]\n",
+    "torch": (
+        "import torch\nt = t.detach().clone().requires_grad_(True)\ny = f(t)\n"
+        f"{_GY}(gx,) = torch.autograd.grad(y, t, grad_outputs=gy)\n"
+    ),
+    "tensorflow": (
+        "import tensorflow as tf\nwith tf.GradientTape() as tape:\n    tape.watch(t)\n    y = f(t)\n"
+        f"{_GY}gx = tape.gradient(y, t, output_gradients=gy)\n"
+    ),
+}
 
 _loaded: dict[str, ModuleType] = {}  # backend -> keras, once loaded in this process
 
@@ -79,19 +99,10 @@ class KerasBackendError(RuntimeError):
     """Keras cannot run with the requested backend in this process."""
 
 
-def _imports(backend: str) -> str:
-    lines = ["import os", f'os.environ["KERAS_BACKEND"] = "{backend}"']
-    if backend == "jax":
-        lines += ["import jax", 'jax.config.update("jax_enable_x64", True)']
-    return "\n".join([*lines, "import keras", "import numpy as np"])
-
-
 def _keras(backend: str) -> ModuleType:
     """``keras`` with ``backend``, imported on the first call; KerasBackendError where that cannot be."""
     if backend in _loaded:
         return _loaded[backend]
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown Keras backend {backend!r}; valid: {', '.join(BACKENDS)}")
     if "keras" not in sys.modules:
         if backend == "jax":
             import jax
@@ -129,245 +140,74 @@ def _keras(backend: str) -> ModuleType:
     return keras
 
 
-def _backend_module(backend: str) -> ModuleType:
-    _keras(backend)
-    return importlib.import_module(backend)
-
-
-def _gpu_count(backend: str) -> int:
-    mod = _backend_module(backend)
-    if backend == "jax":
-        try:
-            return len(mod.devices("gpu"))
-        except RuntimeError:  # no GPU backend in this jaxlib / on this machine
-            return 0
-    if backend == "torch":
-        return mod.cuda.device_count() if mod.cuda.is_available() else 0
-    return len(mod.config.list_physical_devices("GPU"))
-
-
-def _keras_device(backend: str, device: str) -> str:
-    """Keras's device name (``cpu:0``, ``gpu:N``) for a suite device; ValueError for one not seen.
-
-    TensorFlow would place work for a missing GPU on the CPU silently (soft placement),
-    so the check is made here, for every backend alike.
-    """
-    if device == "cpu":
-        return "cpu:0"
-    kind, _, index = device.partition(":")
-    count = _gpu_count(backend)
-    if kind != "cuda" or not index.isdigit() or int(index) >= count:
-        valid = ["cpu", *(f"cuda:{i}" for i in range(count))]
-        raise ValueError(f"unknown keras-{backend} device {device!r}; valid: {', '.join(valid)}")
-    return f"gpu:{index}"
-
-
-def _masked_input(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mask (``x != -inf``) and ``x`` with its masked entries set to 0 (same dtype)."""
-    m = x != -np.inf
-    return m, np.where(m, x, np.zeros((), x.dtype))
-
-
-# (api, op, fn(keras, t, axis), the same expression as source, operation, notes)
-_Fn = Callable[[Any, Any, int], Any]
-_SPECS: tuple[tuple[str, str, _Fn, str, str, str], ...] = (
-    (
-        "ops.softmax",
-        "softmax",
-        lambda keras, t, axis: keras.ops.softmax(t, axis=axis),
-        "keras.ops.softmax(t, axis=axis)",
-        "",
-        "",
-    ),
-    (
-        "ops.log_softmax",
-        "log_softmax",
-        lambda keras, t, axis: keras.ops.log_softmax(t, axis=axis),
-        "keras.ops.log_softmax(t, axis=axis)",
-        "",
-        "",
-    ),
-    (
-        "activations.softmax",
-        "softmax",
-        lambda keras, t, axis: keras.activations.softmax(t, axis=axis),
-        "keras.activations.softmax(t, axis=axis)",
-        "",
-        "",
-    ),
-    (
-        "layers.Softmax",
-        "softmax",
-        lambda keras, t, axis: keras.layers.Softmax(axis=axis)(t),
-        "keras.layers.Softmax(axis=axis)(t)",
-        "",
-        _POLICY_NOTES,
-    ),
-    (
-        "layers.Softmax-mask",
-        "softmax",
-        lambda keras, t, axis: keras.layers.Softmax(axis=axis)(t[0], mask=t[1]),
-        "keras.layers.Softmax(axis=axis)(t, mask=m)",
-        _MASK_OPERATION,
-        f"{_MASK_NOTES}; {_POLICY_NOTES}",
-    ),
-    (
-        "x/ops.sum",
-        "sum_normalize",
-        lambda keras, t, axis: t / keras.ops.sum(t, axis=axis, keepdims=True),
-        "t / keras.ops.sum(t, axis=axis, keepdims=True)",
-        "",
-        "",
-    ),
-    (
-        "ops.normalize-order1",
-        "sum_normalize",
-        lambda keras, t, axis: keras.ops.normalize(t, axis=axis, order=1),
-        "keras.ops.normalize(t, axis=axis, order=1)",
-        "L1 normalization x / max(sum(|x|), epsilon=1e-7)",
-        "keras.ops.normalize: x / maximum(norm(x, ord=1), keras.config.epsilon())",
-    ),
-)
-
-
-def _make_call(backend: str, fn: _Fn, masked: bool) -> Callable[[np.ndarray, int, str], np.ndarray]:
-    def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
-        keras = _keras(backend)
-        with keras.device(_keras_device(backend, device)), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_SIZE_ONE_WARNING)
-            if masked:
-                m, xm = _masked_input(x)
-                t = (keras.ops.convert_to_tensor(xm), keras.ops.convert_to_tensor(m))
-            else:
-                t = keras.ops.convert_to_tensor(x)
-            return keras.ops.convert_to_numpy(fn(keras, t, axis))
-
-    return call
-
-
-# The backward pass through the backend's own autodiff, the cotangent converted to the output's
-# dtype (exact: the layers' float32 output is never narrower than the input). ``t`` is the tensor
-# differentiated (for the mask variant: x with its masked entries set to 0), ``f(t)`` the call.
-_VJP_SOURCE = {
-    "jax": (
-        "import jax\n"
-        "y, pullback = jax.vjp(f, t)\n"
-        "gy = keras.ops.cast(keras.ops.convert_to_tensor(g), y.dtype)\n"
-        "gx = pullback(gy)[0]\n"
-    ),
-    "torch": (
-        "import torch\n"
-        "t = t.detach().clone().requires_grad_(True)\n"
-        "y = f(t)\n"
-        "gy = keras.ops.cast(keras.ops.convert_to_tensor(g), y.dtype)\n"
-        "(gx,) = torch.autograd.grad(y, t, grad_outputs=gy)\n"
-    ),
-    "tensorflow": (
-        "import tensorflow as tf\n"
-        "with tf.GradientTape() as tape:\n"
-        "    tape.watch(t)\n"
-        "    y = f(t)\n"
-        "gy = keras.ops.cast(keras.ops.convert_to_tensor(g), y.dtype)\n"
-        "gx = tape.gradient(y, t, output_gradients=gy)\n"
-    ),
-}
-
-
-def _make_vjp(backend: str, fn: _Fn, masked: bool) -> Callable[..., np.ndarray]:
-    source = _VJP_SOURCE[backend]
-
-    def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
-        keras = _keras(backend)
-        with keras.device(_keras_device(backend, device)), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_SIZE_ONE_WARNING)
-            if masked:
-                m, xm = _masked_input(x)
-                mask = keras.ops.convert_to_tensor(m)
-                t = keras.ops.convert_to_tensor(xm)
-
-                def f(a: Any) -> Any:
-                    return fn(keras, (a, mask), axis)
-            else:
-                t = keras.ops.convert_to_tensor(x)
-
-                def f(a: Any) -> Any:
-                    return fn(keras, a, axis)
-
-            namespace: dict[str, Any] = {"keras": keras, "f": f, "t": t, "g": g}
-            exec(source, namespace)  # the snippet's own lines, so that a repro computes the same
-            return keras.ops.convert_to_numpy(namespace["gx"])
-
-    return vjp
-
-
-def _vjp_snippet(backend: str, expr: str, masked: bool) -> str:
-    if masked:
-        prelude = (
-            "    m = keras.ops.convert_to_tensor(x != -np.inf)\n"
-            "    t = keras.ops.convert_to_tensor(np.where(x != -np.inf, x, np.zeros((), x.dtype)))\n"
-            f"    f = lambda t: {expr}\n"
-        )
-    else:
-        prelude = f"    t = keras.ops.convert_to_tensor(x)\n    f = lambda t: {expr}\n"
-    body = "".join(f"    {line}\n" for line in _VJP_SOURCE[backend].splitlines())
-    return f"{_DEVICE}with keras.device(kdev):\n{prelude}{body}    gx = keras.ops.convert_to_numpy(gx)"
-
-
-def _snippet(expr: str, masked: bool) -> str:
-    if masked:
-        body = (
-            "    m = x != -np.inf\n"
-            "    t = keras.ops.convert_to_tensor(np.where(m, x, np.zeros((), x.dtype)))\n"
-            "    m = keras.ops.convert_to_tensor(m)\n"
-        )
-    else:
-        body = "    t = keras.ops.convert_to_tensor(x)\n"
-    return f"{_DEVICE}with keras.device(kdev):\n{body}    y = keras.ops.convert_to_numpy({expr})"
+def _masked(spec: ApiSpec) -> bool:
+    return spec.api.endswith("-mask")
 
 
 class KerasAdapter(FrameworkAdapter):
     """Keras 3 on one backend; ``name`` is ``keras-<backend>``."""
 
-    module = "keras"
-    distribution = "keras"
+    module = distribution = "keras"
+    min_version = "3.0"
+    specs = (
+        ApiSpec("ops.softmax", "softmax", "keras.ops.softmax(t, axis=axis)"),
+        ApiSpec("ops.log_softmax", "log_softmax", "keras.ops.log_softmax(t, axis=axis)"),
+        ApiSpec("activations.softmax", "softmax", "keras.activations.softmax(t, axis=axis)"),
+        ApiSpec("layers.Softmax", "softmax", "keras.layers.Softmax(axis=axis)(t)", notes=_POLICY_NOTES),
+        ApiSpec(
+            "layers.Softmax-mask",
+            "softmax",
+            "keras.layers.Softmax(axis=axis)(t, mask=m)",
+            operation="masked softmax (mask = x != -inf; masked outputs 0, so an all -inf slice gives 0)",
+            notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
+        ),
+        ApiSpec("x/ops.sum", "sum_normalize", "t / keras.ops.sum(t, axis=axis, keepdims=True)"),
+        ApiSpec(
+            "ops.normalize-order1",
+            "sum_normalize",
+            "keras.ops.normalize(t, axis=axis, order=1)",
+            operation="L1 normalization x / max(sum(|x|), epsilon=1e-7)",
+            notes="keras.ops.normalize: x / maximum(norm(x, ord=1), keras.config.epsilon())",
+        ),
+    )
 
     def __init__(self, backend: str) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown Keras backend {backend!r}; valid: {', '.join(BACKENDS)}")
         self.backend = backend
         self.name = f"keras-{backend}"
-        self.unavailable_reason: str | None = None
+        self.requires = (backend,)
+        self.mode_notes = {"eager": f"Keras backend {backend}"}
+        lines = ["import os", f'os.environ["KERAS_BACKEND"] = "{backend}"']
+        if backend == "jax":
+            lines += ["import jax", 'jax.config.update("jax_enable_x64", True)']
+        self.imports = "\n".join([*lines, "import keras", "import numpy as np"])
 
-    def installed(self) -> bool:
-        """Keras and the backend's framework are both installed (nothing is imported)."""
-        try:
-            return all(importlib.util.find_spec(m) is not None for m in ("keras", self.backend))
-        except (ImportError, ValueError):
-            return False
+    def load(self) -> ModuleType:
+        return _keras(self.backend)
 
-    def available(self) -> bool:
-        try:
-            _keras(self.backend)
-        except KerasBackendError as exc:
-            self.unavailable_reason = str(exc)
-            return False
-        except Exception as exc:  # any import failure means "not usable"
-            self.unavailable_reason = f"import failed: {type(exc).__name__}: {exc}"[:500]
-            return False
-        self.unavailable_reason = None
-        return True
+    def _backend_module(self) -> ModuleType:
+        _keras(self.backend)
+        return importlib.import_module(self.backend)
 
-    def version(self) -> str | None:
-        if not self.available():
-            return None
-        return str(_keras(self.backend).__version__)
+    def gpu_count(self) -> int:
+        mod = self._backend_module()
+        if self.backend == "jax":
+            try:
+                return len(mod.devices("gpu"))
+            except RuntimeError:  # no GPU backend in this jaxlib / on this machine
+                return 0
+        if self.backend == "torch":
+            return mod.cuda.device_count() if mod.cuda.is_available() else 0
+        return len(mod.config.list_physical_devices("GPU"))
 
-    def devices(self) -> list[str]:
-        return ["cpu", *(f"cuda:{i}" for i in range(_gpu_count(self.backend)))]
+    def keras_device(self, device: str) -> str:
+        """Keras's device name (``cpu:0``, ``gpu:N``) for a suite device; ValueError for one not seen."""
+        index = self.device_index(device)
+        return "cpu:0" if index is None else f"gpu:{index}"
 
     def device_details(self) -> dict[str, object]:
-        keras = _keras(self.backend)
-        mod = _backend_module(self.backend)
+        keras, mod = _keras(self.backend), self._backend_module()
         details: dict[str, object] = {
             "keras": keras.__version__,
             "keras_backend": keras.config.backend(),
@@ -386,23 +226,53 @@ class KerasAdapter(FrameworkAdapter):
             details["backend_details"] = f"unavailable: {type(exc).__name__}: {exc}"[:300]
         return details
 
-    def implementations(self) -> Sequence[Implementation]:
-        impls = []
-        for api, op, fn, expr, operation, notes in _SPECS:
-            masked = api.endswith("-mask")
-            impls.append(
-                Implementation(
-                    framework=self.name,
-                    api=api,
-                    op=op,
-                    mode="eager",
-                    call=_make_call(self.backend, fn, masked),
-                    snippet=_snippet(expr, masked),
-                    vjp=_make_vjp(self.backend, fn, masked),
-                    vjp_snippet=_vjp_snippet(self.backend, expr, masked),
-                    imports=_imports(self.backend),
-                    operation=operation,
-                    notes="; ".join(n for n in (f"Keras backend {self.backend}", notes) if n),
-                )
-            )
-        return impls
+    def _inputs(self, spec: ApiSpec, x: np.ndarray) -> tuple[Any, Any]:
+        """``t`` and the mask ``m`` (None unless masked) as the snippets' conversions make them."""
+        keras = _keras(self.backend)
+        if not _masked(spec):
+            return keras.ops.convert_to_tensor(x), None
+        m = x != -np.inf
+        return keras.ops.convert_to_tensor(
+            np.where(m, x, np.zeros((), x.dtype))
+        ), keras.ops.convert_to_tensor(m)
+
+    def _run(self, spec: ApiSpec, x: np.ndarray, axis: int, device: str, then: Any) -> np.ndarray:
+        keras = _keras(self.backend)
+        with keras.device(self.keras_device(device)), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_SIZE_ONE_WARNING)
+            t, m = self._inputs(spec, x)
+            f = bind(spec.source, {"keras": keras, "np": np}, "t, axis, m=None")
+            return keras.ops.convert_to_numpy(then(keras, lambda a: f(a, axis, m), t))
+
+    def make_call(self, spec: ApiSpec, mode: str) -> CallFn:
+        return lambda x, axis, device: self._run(spec, x, axis, device, lambda keras, f, t: f(t))
+
+    def make_vjp(self, spec: ApiSpec, mode: str) -> VjpFn:
+        def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+            def backward(keras: ModuleType, f: Any, t: Any) -> Any:
+                namespace: dict[str, Any] = {"keras": keras, "f": f, "t": t, "g": g}
+                exec(_VJP_SOURCE[self.backend], namespace)  # the snippet's own lines
+                return namespace["gx"]
+
+            return self._run(spec, x, axis, device, backward)
+
+        return vjp
+
+    def snippet(self, spec: ApiSpec, mode: str) -> str:
+        convert = _TO_KERAS_MASKED if _masked(spec) else _TO_KERAS
+        return (
+            f"{_DEVICE}with keras.device(kdev):\n{convert}    y = keras.ops.convert_to_numpy({spec.source})"
+        )
+
+    def vjp_snippet(self, spec: ApiSpec, mode: str) -> str:
+        convert = _TO_KERAS_MASKED if _masked(spec) else _TO_KERAS
+        body = "".join(f"    {line}\n" for line in _VJP_SOURCE[self.backend].splitlines())
+        return (
+            f"{_DEVICE}with keras.device(kdev):\n{convert}    f = lambda t: {spec.source}\n{body}"
+            "    gx = keras.ops.convert_to_numpy(gx)"
+        )
+
+
+KERAS_JAX = KerasAdapter("jax")
+KERAS_TORCH = KerasAdapter("torch")
+KERAS_TENSORFLOW = KerasAdapter("tensorflow")

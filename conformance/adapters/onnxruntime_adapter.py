@@ -35,14 +35,15 @@ records the dtype as ``unsupported``. ORT's NumPy bridge has no bfloat16 type, s
 bfloat16 array travels as its raw bits through an ``OrtValue`` and an IOBinding
 (exact both ways), should ORT ever gain the kernels.
 
-ONNX and ONNX Runtime are imported lazily, on the first call. No CUDA execution
+The model is built by the repro snippet's own lines (``ApiSpec.source`` builds the nodes,
+``_MODEL`` the graph), so a repro runs exactly the model that was judged. ONNX and ONNX
+Runtime are imported lazily, on the first call. No CUDA execution
 provider is used: the only device is ``cpu``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
@@ -50,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.adapters.base import FrameworkAdapter, Implementation
+from conformance.adapters.base import ApiSpec, CallFn, FrameworkAdapter, import_namespace, run_source
 from conformance.errors import DtypeNotSupported
 
 PROVIDER = "CPUExecutionProvider"
@@ -72,64 +73,95 @@ def _onnx() -> ModuleType:
     return onnx
 
 
+@cache
+def _ns() -> dict[str, Any]:
+    _ort(), _onnx()
+    return import_namespace(_IMPORTS)
+
+
 @dataclass(frozen=True)
-class _Spec:
-    api: str
-    op: str
-    onnx_op: str  # "Softmax", "LogSoftmax" or "DivReduceSum"
-    opset: int
-    operation: str = ""
+class OnnxSpec(ApiSpec):
+    """An ONNX graph at ``opset``; ``source`` builds its ``nodes`` and initializers ``inits``."""
+
+    opset: int = 13
 
     @property
     def coerces_2d(self) -> bool:
-        return self.onnx_op != "DivReduceSum" and self.opset < 13
+        return self.op != "sum_normalize" and self.opset < 13
 
 
-_COERCED = "{} over dims axis..last flattened: opset<13 2-D coercion"
+_NODES = {
+    "Div11": 'nodes = [helper.make_node("ReduceSum", ["x"], ["s"], axes=[axis], keepdims=1),\n',
+    "Div13": 'nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=1),\n',  # axes: an input
+}
+_DIV = '         helper.make_node("Div", ["x", "s"], ["y"])]\ninits = [{}]\n'
 
-SPECS: tuple[_Spec, ...] = (
-    _Spec("Softmax-opset11", "softmax", "Softmax", 11, _COERCED.format("softmax")),
-    _Spec("Softmax-opset13", "softmax", "Softmax", 13),
-    _Spec("LogSoftmax-opset11", "log_softmax", "LogSoftmax", 11, _COERCED.format("log-softmax")),
-    _Spec("LogSoftmax-opset13", "log_softmax", "LogSoftmax", 13),
-    _Spec("Div-ReduceSum-opset11", "sum_normalize", "DivReduceSum", 11),
-    _Spec("Div-ReduceSum-opset13", "sum_normalize", "DivReduceSum", 13),
+
+def _spec(api: str, op: str, opset: int) -> OnnxSpec:
+    onnx_op = api.partition("-")[0]
+    if onnx_op == "Div":
+        axes = 'helper.make_tensor("axes", TensorProto.INT64, [1], [axis])' if opset >= 13 else ""
+        source, what = (
+            _NODES[f"Div{opset}"] + _DIV.format(axes),
+            "Div(x, ReduceSum(x, axes=[axis], keepdims=1))",
+        )
+    else:
+        source = f'nodes, inits = [helper.make_node("{onnx_op}", ["x"], ["y"], axis=axis)], []\n'
+        what = f"{onnx_op}(axis=axis)"
+    notes = f"ONNX {what}, opset {opset}, ORT CPUExecutionProvider; a session per axis/rank/dtype"
+    operation = ""
+    if op != "sum_normalize" and opset < 13:
+        notes += "; opset<13 coerces the input to 2-D at axis, so a non-last axis is not softmax along it"
+        operation = f"{op.replace('_', '-')} over dims axis..last flattened: opset<13 2-D coercion"
+    return OnnxSpec(api, op, source, operation=operation, notes=notes, opset=opset)
+
+
+SPECS: tuple[OnnxSpec, ...] = tuple(
+    _spec(f"{name}-opset{opset}", op, opset)
+    for name, op in (
+        ("Softmax", "softmax"),
+        ("LogSoftmax", "log_softmax"),
+        ("Div-ReduceSum", "sum_normalize"),
+    )
+    for opset in (11, 13)
 )
+
+# The graph of the snippet's nodes for x's rank and dtype (the snippet's lines, run by build_model).
+_MODEL = """\
+elem = TensorProto.BFLOAT16 if x.dtype.name == "bfloat16" else helper.np_dtype_to_tensor_dtype(x.dtype)
+dims = [f"d{{i}}" for i in range(x.ndim)]
+graph = helper.make_graph(
+    nodes, "{api}", [helper.make_tensor_value_info("x", elem, dims)],
+    [helper.make_tensor_value_info("y", elem, dims)], initializer=inits)
+opsets = [helper.make_opsetid("", {opset})]
+model = helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
+"""
+_RUN = """\
+assert device == "cpu", "only onnxruntime's CPUExecutionProvider is used"
+sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+xc = np.ascontiguousarray(x)
+if x.dtype.name == "bfloat16":  # ORT's NumPy bridge has no bfloat16: pass the raw bits
+    out = np.empty(x.shape, dtype=np.uint16)
+    b = sess.io_binding()
+    b.bind_ortvalue_input("x", ort.OrtValue.ortvalue_from_numpy_with_onnx_type(xc.view(np.uint16), elem))
+    b.bind_ortvalue_output("y", ort.OrtValue.ortvalue_from_numpy_with_onnx_type(out, elem))
+    sess.run_with_iobinding(b)
+    y = out.view(x.dtype)
+else:
+    y = sess.run(None, {"x": xc})[0]"""
 
 
 def _elem_type(dtype: np.dtype) -> int:
     """The ONNX element type of a NumPy dtype (ml_dtypes' bfloat16 included)."""
-    onnx = _onnx()
     if dtype.name == "bfloat16":
-        return int(onnx.TensorProto.BFLOAT16)
-    return int(onnx.helper.np_dtype_to_tensor_dtype(dtype))
+        return int(_onnx().TensorProto.BFLOAT16)
+    return int(_onnx().helper.np_dtype_to_tensor_dtype(dtype))
 
 
-def build_model(spec: _Spec, axis: int, ndim: int, dtype: np.dtype) -> Any:
+def build_model(spec: OnnxSpec, axis: int, ndim: int, dtype: np.dtype) -> Any:
     """The ONNX model (``onnx.ModelProto``) of ``spec`` for inputs of rank ``ndim`` and ``dtype``."""
-    onnx = _onnx()
-    helper, tp = onnx.helper, onnx.TensorProto
-    initializers = []
-    if spec.onnx_op == "DivReduceSum":
-        if spec.opset >= 13:  # axes is an input from opset 13
-            initializers.append(helper.make_tensor("axes", tp.INT64, [1], [axis]))
-            reduce = helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=1)
-        else:
-            reduce = helper.make_node("ReduceSum", ["x"], ["s"], axes=[axis], keepdims=1)
-        nodes = [reduce, helper.make_node("Div", ["x", "s"], ["y"])]
-    else:
-        nodes = [helper.make_node(spec.onnx_op, ["x"], ["y"], axis=axis)]
-    elem = _elem_type(dtype)
-    dims = [f"d{i}" for i in range(ndim)]
-    graph = helper.make_graph(
-        nodes,
-        spec.api,
-        [helper.make_tensor_value_info("x", elem, dims)],
-        [helper.make_tensor_value_info("y", elem, dims)],
-        initializer=initializers,
-    )
-    opsets = [helper.make_opsetid("", spec.opset)]
-    return helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
+    model = spec.source + _MODEL.format(api=spec.api, opset=spec.opset)
+    return run_source(model, _ns(), x=np.zeros((1,) * ndim, dtype), axis=axis)["model"]
 
 
 # One InferenceSession per (api, axis, ndim, dtype name): building one is the cost.
@@ -137,7 +169,7 @@ _SESSIONS: dict[tuple[str, int, int, str], Any] = {}
 _LOCK = threading.Lock()
 
 
-def session(spec: _Spec, axis: int, ndim: int, dtype: np.dtype) -> Any:
+def session(spec: OnnxSpec, axis: int, ndim: int, dtype: np.dtype) -> Any:
     """The cached session for this model; ORT's exception (not cached) when it cannot build one.
 
     ORT's NOT_IMPLEMENTED ("Could not find an implementation for ReduceMax(13) node") on a
@@ -176,98 +208,15 @@ def run_session(sess: Any, x: np.ndarray) -> np.ndarray:
     return out.view(x.dtype)
 
 
-def _make_call(spec: _Spec) -> Callable[[np.ndarray, int, str], np.ndarray]:
-    def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
-        if device != "cpu":
-            raise ValueError(f"unknown onnxruntime device {device!r}; valid: cpu")
-        x = np.asarray(x)
-        return run_session(session(spec, axis, x.ndim, x.dtype), x)
-
-    return call
-
-
-# The repro snippet: the same model and the same run, with only onnx, onnxruntime and NumPy.
-_SNIPPET_NODES = {
-    "Softmax": 'nodes, inits = [helper.make_node("{op}", ["x"], ["y"], axis=axis)], []\n',
-    "DivReduceSum11": (
-        'nodes = [helper.make_node("ReduceSum", ["x"], ["s"], axes=[axis], keepdims=1),\n'
-        '         helper.make_node("Div", ["x", "s"], ["y"])]\n'
-        "inits = []\n"
-    ),
-    "DivReduceSum13": (
-        'nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=1),\n'
-        '         helper.make_node("Div", ["x", "s"], ["y"])]\n'
-        'inits = [helper.make_tensor("axes", TensorProto.INT64, [1], [axis])]\n'
-    ),
-}
-
-_SNIPPET_RUN = """\
-assert device == "cpu", "only onnxruntime's CPUExecutionProvider is used"
-elem = TensorProto.BFLOAT16 if x.dtype.name == "bfloat16" else helper.np_dtype_to_tensor_dtype(x.dtype)
-dims = [f"d{{i}}" for i in range(x.ndim)]
-graph = helper.make_graph(
-    nodes, "{api}", [helper.make_tensor_value_info("x", elem, dims)],
-    [helper.make_tensor_value_info("y", elem, dims)], initializer=inits)
-opsets = [helper.make_opsetid("", {opset})]
-model = helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
-sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-xc = np.ascontiguousarray(x)
-if x.dtype.name == "bfloat16":  # ORT's NumPy bridge has no bfloat16: pass the raw bits
-    out = np.empty(x.shape, dtype=np.uint16)
-    b = sess.io_binding()
-    b.bind_ortvalue_input("x", ort.OrtValue.ortvalue_from_numpy_with_onnx_type(xc.view(np.uint16), elem))
-    b.bind_ortvalue_output("y", ort.OrtValue.ortvalue_from_numpy_with_onnx_type(out, elem))
-    sess.run_with_iobinding(b)
-    y = out.view(x.dtype)
-else:
-    y = sess.run(None, {{"x": xc}})[0]"""
-
-
-def _snippet(spec: _Spec) -> str:
-    if spec.onnx_op == "DivReduceSum":
-        nodes = _SNIPPET_NODES["DivReduceSum13" if spec.opset >= 13 else "DivReduceSum11"]
-    else:
-        nodes = _SNIPPET_NODES["Softmax"].format(op=spec.onnx_op)
-    return nodes + _SNIPPET_RUN.format(api=spec.api, opset=spec.opset)
-
-
-def _notes(spec: _Spec) -> str:
-    what = (
-        "Div(x, ReduceSum(x, axes=[axis], keepdims=1))"
-        if spec.onnx_op == "DivReduceSum"
-        else f"{spec.onnx_op}(axis=axis)"
-    )
-    notes = f"ONNX {what}, opset {spec.opset}, ORT CPUExecutionProvider; a session per axis/rank/dtype"
-    if spec.coerces_2d:
-        notes += "; opset<13 coerces the input to 2-D at axis, so a non-last axis is not softmax along it"
-    return notes
-
-
 class OnnxruntimeAdapter(FrameworkAdapter):
-    name = "onnxruntime"
-    module = "onnxruntime"
-    distribution = "onnxruntime"
+    name = module = distribution = "onnxruntime"
+    requires = ("onnx",)  # the models are built with the onnx package
+    imports = _IMPORTS
+    specs = SPECS
 
-    def installed(self) -> bool:
-        import importlib.util
-
-        try:  # the models are built with the onnx package: both are needed
-            return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
-        except (ImportError, ValueError):
-            return False
-
-    def available(self) -> bool:
-        try:
-            _ort()
-            _onnx()
-        except Exception:  # any import failure means "not usable"
-            return False
-        return True
-
-    def version(self) -> str | None:
-        if not self.available():
-            return None
-        return str(_ort().__version__)
+    def load(self) -> ModuleType:
+        _onnx()
+        return _ort()
 
     def device_details(self) -> dict[str, object]:
         ort, onnx = _ort(), _onnx()
@@ -284,21 +233,19 @@ class OnnxruntimeAdapter(FrameworkAdapter):
             "build_info": build_info() if callable(build_info) else None,
         }
 
-    def implementations(self) -> Sequence[Implementation]:
-        return [
-            Implementation(
-                framework=self.name,
-                api=spec.api,
-                op=spec.op,
-                mode="eager",
-                call=_make_call(spec),
-                snippet=_snippet(spec),
-                imports=_IMPORTS,
-                notes=_notes(spec),
-                operation=spec.operation,
-            )
-            for spec in SPECS
-        ]
+    def make_call(self, spec: ApiSpec, mode: str) -> CallFn:
+        assert isinstance(spec, OnnxSpec)
+
+        def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
+            self.device_index(device)
+            x = np.asarray(x)
+            return run_session(session(spec, axis, x.ndim, x.dtype), x)
+
+        return call
+
+    def snippet(self, spec: ApiSpec, mode: str) -> str:
+        assert isinstance(spec, OnnxSpec)
+        return spec.source + _MODEL.format(api=spec.api, opset=spec.opset) + _RUN
 
 
 ADAPTER = OnnxruntimeAdapter()

@@ -21,13 +21,13 @@ Backward passes use ``tf.GradientTape`` with the cotangent as
 ``output_gradients``, in XLA mode inside the compiled function.
 
 TF's soft device placement runs an op without a kernel for the requested device
-on the CPU instead of failing; that is TF's behaviour and is not masked here.
+on the CPU instead of failing; that is TF's behaviour and is not masked here (but a device TF
+does not see at all is refused: ``parse_device``). The calls bind the snippets' own expressions.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -35,13 +35,13 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters.base import (
-    COMPOSITE_OPERATIONS,
-    RENORMALIZED_API,
-    TEMPERATURE,
-    TEMPERATURE_API,
+    ApiSpec,
+    CallFn,
     FrameworkAdapter,
-    Implementation,
-    implementations_in_modes,
+    VjpFn,
+    bind,
+    composite_specs,
+    import_namespace,
     prescale,
     prescale_gradient,
     prescale_gradient_source,
@@ -49,8 +49,8 @@ from conformance.adapters.base import (
 )
 
 _IMPORTS = "import numpy as np\nimport tensorflow as tf"
-_XLA_NOTES = "tf.function(jit_compile=True), one per axis, retraced per shape"
 _TF_DEVICE = 'tf_device = "/CPU:0" if device == "cpu" else "/GPU:" + device.split(":")[1]\n'
+_BOTH = ("eager", "xla")
 
 
 @cache
@@ -64,168 +64,36 @@ def _tf() -> ModuleType:
     return tf
 
 
+@cache
+def _ns() -> dict[str, Any]:
+    _tf()
+    return import_namespace(_IMPORTS)
+
+
 def _gpus() -> list[Any]:
     return _tf().config.list_physical_devices("GPU")
 
 
 def _tf_device(device: str) -> str:
-    """TF's device string for a suite device name; ValueError for one TF does not see.
-
-    TF would silently place work on the CPU for a missing GPU (soft placement), so
-    the check is made here.
-    """
-    if device == "cpu":
-        return "/CPU:0"
-    kind, _, index = device.partition(":")
-    if kind != "cuda" or not index.isdigit() or int(index) >= len(_gpus()):
-        valid = ["cpu", *(f"cuda:{i}" for i in range(len(_gpus())))]
-        raise ValueError(f"unknown tensorflow device {device!r}; valid: {', '.join(valid)}")
-    return f"/GPU:{index}"
+    """TF's device string for a suite device name; ValueError for one TF does not see."""
+    index = ADAPTER.device_index(device)
+    return "/CPU:0" if index is None else f"/GPU:{index}"
 
 
-# (api, op, fn(tf, t, axis), the same expression as source, operation, modes)
-_SPECS: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str, str, tuple[str, ...]], ...] = (
-    (
-        "nn.softmax",
-        "softmax",
-        lambda tf, t, axis: tf.nn.softmax(t, axis=axis),
-        "tf.nn.softmax(t, axis=axis)",
-        "",
-        ("eager", "xla"),
-    ),
-    (
-        "nn.log_softmax",
-        "log_softmax",
-        lambda tf, t, axis: tf.nn.log_softmax(t, axis=axis),
-        "tf.nn.log_softmax(t, axis=axis)",
-        "",
-        ("eager", "xla"),
-    ),
-    (
-        "keras.activations.softmax",
-        "softmax",
-        lambda tf, t, axis: tf.keras.activations.softmax(t, axis=axis),
-        "tf.keras.activations.softmax(t, axis=axis)",
-        "",
-        ("eager", "xla"),
-    ),
-    (
-        "keras.layers.Softmax",
-        "softmax",
-        lambda tf, t, axis: tf.keras.layers.Softmax(axis=axis)(t),
-        "tf.keras.layers.Softmax(axis=axis)(t)",
-        "",
-        ("eager",),
-    ),
-    (
-        "x/reduce_sum",
-        "sum_normalize",
-        lambda tf, t, axis: t / tf.reduce_sum(t, axis=axis, keepdims=True),
-        "t / tf.reduce_sum(t, axis=axis, keepdims=True)",
-        "",
-        ("eager", "xla"),
-    ),
-    (
-        "linalg.normalize-ord1",
-        "sum_normalize",
-        lambda tf, t, axis: tf.linalg.normalize(t, ord=1, axis=axis)[0],
-        "tf.linalg.normalize(t, ord=1, axis=axis)[0]",
-        "L1 normalization x / sum(|x|)",
-        ("eager", "xla"),
-    ),
-)
+def _function(fn: Any, axis: int, mode: str, compiled: dict[int, Any]) -> Any:
+    """``fn`` (a function of the tensors) as it is, or one ``tf.function(jit_compile=True)`` per axis."""
+    if mode == "eager":
+        return fn
+    if axis not in compiled:
+        compiled[axis] = _tf().function(fn, jit_compile=True)
+    return compiled[axis]
 
 
-_COMPOSITES: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str, str, tuple[str, ...]], ...] = (
-    (
-        TEMPERATURE_API,
-        "softmax",
-        lambda tf, t, axis: tf.nn.softmax(t / TEMPERATURE, axis=axis),
-        f"tf.nn.softmax(t / {TEMPERATURE!r}, axis=axis)",
-        COMPOSITE_OPERATIONS[TEMPERATURE_API],
-        ("xla",),
-    ),
-    (
-        RENORMALIZED_API,
-        "softmax",
-        lambda tf, t, axis: (lambda s: s / tf.reduce_sum(s, axis=axis, keepdims=True))(
-            tf.nn.softmax(t, axis=axis)
-        ),
-        "(lambda s: s / tf.reduce_sum(s, axis=axis, keepdims=True))(tf.nn.softmax(t, axis=axis))",
-        COMPOSITE_OPERATIONS[RENORMALIZED_API],
-        ("xla",),
-    ),
-)
+def _prelude(spec: ApiSpec) -> str:
+    return f"{prescale_source(spec.api)}{_TF_DEVICE}def f(t):\n    return {spec.source}\n"
 
 
-def _make_call(
-    fn: Callable[[Any, Any, int], Any], api: str, mode: str
-) -> Callable[[np.ndarray, int, str], np.ndarray]:
-    compiled: dict[int, Any] = {}  # axis -> tf.function, built once and reused
-
-    def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
-        tf = _tf()
-        if mode == "eager":
-            f = lambda t: fn(tf, t, axis)  # noqa: E731
-        else:
-            if axis not in compiled:
-                compiled[axis] = tf.function(lambda t: fn(tf, t, axis), jit_compile=True)
-            f = compiled[axis]
-        with tf.device(_tf_device(device)):
-            return f(tf.constant(prescale(api, x))).numpy()
-
-    return call
-
-
-def _make_vjp(fn: Callable[[Any, Any, int], Any], api: str, mode: str) -> Callable[..., np.ndarray]:
-    compiled: dict[int, Any] = {}
-
-    def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
-        tf = _tf()
-
-        def grad(t: Any, gt: Any) -> Any:
-            with tf.GradientTape() as tape:
-                tape.watch(t)
-                y = fn(tf, t, axis)
-            return tape.gradient(y, t, output_gradients=tf.cast(gt, y.dtype))
-
-        if mode != "eager":
-            if axis not in compiled:
-                compiled[axis] = tf.function(grad, jit_compile=True)
-            grad = compiled[axis]
-        with tf.device(_tf_device(device)):
-            gx = grad(tf.constant(prescale(api, x)), tf.constant(g))
-            return prescale_gradient(api, gx).numpy()
-
-    return vjp
-
-
-def _prelude(api: str, expr: str, mode: str) -> str:
-    return f"{prescale_source(api)}{_TF_DEVICE}def f(t):\n    return {expr}\n"
-
-
-def _snippet(api: str, expr: str, mode: str) -> str:
-    jit = "f = tf.function(f, jit_compile=True)\n" if mode == "xla" else ""
-    return f"{_prelude(api, expr, mode)}{jit}with tf.device(tf_device):\n    y = f(tf.constant(x)).numpy()"
-
-
-def _vjp_snippet(api: str, expr: str, mode: str) -> str:
-    jit = "grad = tf.function(grad, jit_compile=True)\n" if mode == "xla" else ""
-    scale = prescale_gradient_source(api)
-    return (
-        f"{_prelude(api, expr, mode)}"
-        "def grad(t, gt):\n"
-        "    with tf.GradientTape() as tape:\n"
-        "        tape.watch(t)\n"
-        "        y = f(t)\n"
-        "    return tape.gradient(y, t, output_gradients=tf.cast(gt, y.dtype))\n"
-        f"{jit}"
-        "with tf.device(tf_device):\n"
-        f"    gx = (grad(tf.constant(x), tf.constant(g)){scale}).numpy()"
-    )
-
-
-def _op_determinism(tf: ModuleType) -> bool | None:
+def _op_determinism() -> bool | None:
     """``tf.config.experimental.enable_op_determinism`` in force (None where TF cannot say)."""
     try:  # not exported under tf.config; the internal module has had it since TF 2.8
         from tensorflow.python.framework import config
@@ -235,40 +103,45 @@ def _op_determinism(tf: ModuleType) -> bool | None:
         return None
 
 
-def _driver() -> str | None:
-    from conformance.environment import nvidia_driver_version
-
-    return nvidia_driver_version()
-
-
 class TensorflowAdapter(FrameworkAdapter):
-    name = "tensorflow"
-    module = "tensorflow"
-    distribution = "tensorflow"
+    name = module = distribution = "tensorflow"
     compiled_modes = ("xla",)
+    imports = _IMPORTS
+    mode_notes = {"xla": "tf.function(jit_compile=True), one per axis, retraced per shape"}  # noqa: RUF012
+    specs = (
+        ApiSpec("nn.softmax", "softmax", "tf.nn.softmax(t, axis=axis)", _BOTH),
+        ApiSpec("nn.log_softmax", "log_softmax", "tf.nn.log_softmax(t, axis=axis)", _BOTH),
+        ApiSpec("keras.activations.softmax", "softmax", "tf.keras.activations.softmax(t, axis=axis)", _BOTH),
+        ApiSpec("keras.layers.Softmax", "softmax", "tf.keras.layers.Softmax(axis=axis)(t)"),
+        ApiSpec("x/reduce_sum", "sum_normalize", "t / tf.reduce_sum(t, axis=axis, keepdims=True)", _BOTH),
+        ApiSpec(
+            "linalg.normalize-ord1",
+            "sum_normalize",
+            "tf.linalg.normalize(t, ord=1, axis=axis)[0]",
+            _BOTH,
+            "L1 normalization x / sum(|x|)",
+        ),
+        *composite_specs(
+            "tf.nn.softmax({}, axis=axis)", "tf.reduce_sum({}, axis=axis, keepdims=True)", ("xla",)
+        ),
+    )
 
-    def available(self) -> bool:
-        try:
-            _tf()  # the base class would import TF without TF_CPP_MIN_LOG_LEVEL
-        except Exception:  # any import failure means "not usable"
-            return False
-        return True
+    def load(self) -> ModuleType:
+        return _tf()  # not a bare import: TF_CPP_MIN_LOG_LEVEL first
 
-    def version(self) -> str | None:
-        if not self.available():
-            return None
-        return str(_tf().__version__)
-
-    def devices(self) -> list[str]:
-        return ["cpu", *(f"cuda:{i}" for i in range(len(_gpus())))]
+    def gpu_count(self) -> int:
+        return len(_gpus())
 
     def device_details(self) -> dict[str, object]:
+        from conformance.environment import nvidia_driver_version
+
         tf = _tf()
         build = dict(tf.sysconfig.get_build_info())
         keras = tf.keras
         backend = getattr(getattr(keras, "config", None), "backend", None) or getattr(
             getattr(keras, "backend", None), "backend", None
         )
+        gpus = [tf.config.experimental.get_device_details(g) for g in _gpus()]
         return {
             "tensorflow": tf.__version__,
             "keras": getattr(keras, "__version__", "unknown"),
@@ -276,39 +149,57 @@ class TensorflowAdapter(FrameworkAdapter):
             "built_with_cuda": tf.test.is_built_with_cuda(),
             "cuda": build.get("cuda_version"),
             "cudnn": build.get("cudnn_version"),
-            "gpus": [
-                tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in _gpus()
-            ],
+            "gpus": [d.get("device_name", g.name) for d, g in zip(gpus, _gpus(), strict=True)],
             "tensor_float_32": tf.config.experimental.tensor_float_32_execution_enabled(),
-            "op_determinism": _op_determinism(tf),
-            "compute_capability": [
-                ".".join(map(str, tf.config.experimental.get_device_details(g).get("compute_capability", ())))
-                for g in _gpus()
-            ],
-            "driver": _driver() if _gpus() else None,
+            "op_determinism": _op_determinism(),
+            "compute_capability": [".".join(map(str, d.get("compute_capability", ()))) for d in gpus],
+            "driver": nvidia_driver_version() if gpus else None,
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         }
 
-    def implementations(self) -> Sequence[Implementation]:
-        return [
-            impl
-            for api, op, fn, expr, operation, modes in (*_SPECS, *_COMPOSITES)
-            for impl in implementations_in_modes(
-                framework=self.name,
-                api=api,
-                op=op,
-                modes=modes,
-                make_call=lambda mode, fn=fn, api=api: _make_call(fn, api, mode),
-                make_vjp=lambda mode, fn=fn, api=api: _make_vjp(fn, api, mode),
-                snippet=lambda mode, api=api, expr=expr: _snippet(api, expr, mode),
-                vjp_snippet=lambda mode, api=api, expr=expr: _vjp_snippet(api, expr, mode),
-                imports=_IMPORTS,
-                operation=operation,
-                notes=lambda mode: _XLA_NOTES if mode == "xla" else "",
-            )
-        ]
+    def make_call(self, spec: ApiSpec, mode: str) -> CallFn:
+        compiled: dict[int, Any] = {}  # axis -> tf.function, built once and reused
+
+        def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
+            tf, f = _tf(), bind(spec.source, _ns())
+            fn = _function(lambda t: f(t, axis), axis, mode, compiled)
+            with tf.device(_tf_device(device)):
+                return fn(tf.constant(prescale(spec.api, x))).numpy()
+
+        return call
+
+    def make_vjp(self, spec: ApiSpec, mode: str) -> VjpFn:
+        compiled: dict[int, Any] = {}
+
+        def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+            tf, f = _tf(), bind(spec.source, _ns())
+
+            def grad(t: Any, gt: Any) -> Any:
+                with tf.GradientTape() as tape:
+                    tape.watch(t)
+                    y = f(t, axis)
+                return tape.gradient(y, t, output_gradients=tf.cast(gt, y.dtype))
+
+            with tf.device(_tf_device(device)):
+                gx = _function(grad, axis, mode, compiled)(tf.constant(prescale(spec.api, x)), tf.constant(g))
+                return prescale_gradient(spec.api, gx).numpy()
+
+        return vjp
+
+    def snippet(self, spec: ApiSpec, mode: str) -> str:
+        jit = "f = tf.function(f, jit_compile=True)\n" if mode == "xla" else ""
+        return f"{_prelude(spec)}{jit}with tf.device(tf_device):\n    y = f(tf.constant(x)).numpy()"
+
+    def vjp_snippet(self, spec: ApiSpec, mode: str) -> str:
+        jit = "grad = tf.function(grad, jit_compile=True)\n" if mode == "xla" else ""
+        return (
+            f"{_prelude(spec)}def grad(t, gt):\n    with tf.GradientTape() as tape:\n        tape.watch(t)\n"
+            "        y = f(t)\n    return tape.gradient(y, t, output_gradients=tf.cast(gt, y.dtype))\n"
+            f"{jit}with tf.device(tf_device):\n"
+            f"    gx = (grad(tf.constant(x), tf.constant(g)){prescale_gradient_source(spec.api)}).numpy()"
+        )
 
 
 ADAPTER = TensorflowAdapter()

@@ -14,42 +14,41 @@ the limit is raised to ``RECOMPILE_LIMIT`` and recorded in ``device_details``,
 and dynamic shapes are left at their default ("automatic": a second shape of the
 same rank compiles a shape-generic kernel).
 
-Conversions are exact. NumPy has no native bfloat16 and torch does not know
-ml_dtypes' bfloat16, so a bfloat16 array crosses as its bit pattern (int16 view)
-both ways. The array is shared with ``torch.from_numpy`` (strides kept, so a
-transposed view reaches torch as a non-contiguous tensor) except when it has a
-negative stride (``from_numpy`` rejects those) or is read-only (torch does not
-support non-writable tensors and warns): then a C-contiguous copy is passed.
+The calls run the snippets' own source (the ``ApiSpec`` expressions and the conversions
+below), so a repro computes exactly what ran. Conversions are exact. NumPy has no native
+bfloat16 and torch does not know ml_dtypes' bfloat16, so a bfloat16 array crosses as its
+bit pattern (int16 view) both ways. The array is shared with ``torch.from_numpy``
+(strides kept, so a transposed view reaches torch as a non-contiguous tensor) except
+when it has a negative stride (``from_numpy`` rejects those) or is read-only (torch does
+not support non-writable tensors and warns): then a C-contiguous copy is passed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
 from functools import cache
 from types import ModuleType
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from conformance.adapters.base import (
-    COMPOSITE_OPERATIONS,
-    RENORMALIZED_API,
-    TEMPERATURE,
-    TEMPERATURE_API,
+    ApiSpec,
+    CallFn,
     FrameworkAdapter,
-    Implementation,
-    implementations_in_modes,
+    VjpFn,
+    bind,
+    composite_specs,
+    import_namespace,
     prescale,
     prescale_gradient,
     prescale_gradient_source,
     prescale_source,
+    run_source,
 )
 
 _IMPORTS = "import ml_dtypes\nimport numpy as np\nimport torch"
-
-# The snippet's conversions, line for line the same as _to_torch/_to_numpy below.
+# The conversions, run as they are written (``_to_torch``, ``_to_numpy``) and in every snippet.
 _TO_TORCH = """\
 a = x if x.flags.writeable and all(s >= 0 for s in x.strides) else x.copy()
 if a.dtype == ml_dtypes.bfloat16:
@@ -64,9 +63,8 @@ if out.dtype == torch.bfloat16:
     y = out.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
 else:
     y = out.numpy()"""
-
-
 RECOMPILE_LIMIT = 256
+_BOTH = ("eager", "compiled")
 
 
 @cache
@@ -74,6 +72,20 @@ def _torch() -> ModuleType:
     import torch
 
     return torch
+
+
+@cache
+def _ns() -> dict[str, Any]:
+    _torch()
+    return import_namespace(_IMPORTS)
+
+
+def _to_torch(x: np.ndarray, device: str) -> Any:
+    return run_source(_TO_TORCH, _ns(), x=x, device=device)["t"]
+
+
+def _to_numpy(out: Any) -> np.ndarray:
+    return run_source(_TO_NUMPY, _ns(), out=out)["y"]
 
 
 def _compile_settings(torch: ModuleType) -> dict[str, object]:
@@ -87,161 +99,26 @@ def _compile_settings(torch: ModuleType) -> dict[str, object]:
     }
 
 
-def _to_torch(x: np.ndarray, device: str) -> Any:
-    torch = _torch()
-    a = x if x.flags.writeable and all(s >= 0 for s in x.strides) else x.copy()
-    if a.dtype == ml_dtypes.bfloat16:
-        t = torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
-    else:
-        t = torch.from_numpy(a)
-    return t.to(device)
-
-
-def _to_numpy(out: Any) -> np.ndarray:
-    torch = _torch()
-    out = out.detach().cpu()
-    if out.dtype == torch.bfloat16:
-        return out.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-    return out.numpy()
-
-
-# (api, op, fn(torch, t, axis), the same expression as source, operation)
-_SPECS: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str, str], ...] = (
-    (
-        "F.softmax",
-        "softmax",
-        lambda torch, t, axis: torch.nn.functional.softmax(t, dim=axis),
-        "torch.nn.functional.softmax(t, dim=axis)",
-        "",
-    ),
-    (
-        "torch.softmax",
-        "softmax",
-        lambda torch, t, axis: torch.softmax(t, dim=axis),
-        "torch.softmax(t, dim=axis)",
-        "",
-    ),
-    (
-        "nn.Softmax",
-        "softmax",
-        lambda torch, t, axis: torch.nn.Softmax(dim=axis)(t),
-        "torch.nn.Softmax(dim=axis)(t)",
-        "",
-    ),
-    ("Tensor.softmax", "softmax", lambda torch, t, axis: t.softmax(dim=axis), "t.softmax(dim=axis)", ""),
-    (
-        "F.log_softmax",
-        "log_softmax",
-        lambda torch, t, axis: torch.nn.functional.log_softmax(t, dim=axis),
-        "torch.nn.functional.log_softmax(t, dim=axis)",
-        "",
-    ),
-    (
-        "torch.log_softmax",
-        "log_softmax",
-        lambda torch, t, axis: torch.log_softmax(t, dim=axis),
-        "torch.log_softmax(t, dim=axis)",
-        "",
-    ),
-    (
-        "x/sum",
-        "sum_normalize",
-        lambda torch, t, axis: t / t.sum(dim=axis, keepdim=True),
-        "t / t.sum(dim=axis, keepdim=True)",
-        "",
-    ),
-    (
-        "F.normalize-p1",
-        "sum_normalize",
-        lambda torch, t, axis: torch.nn.functional.normalize(t, p=1, dim=axis),
-        "torch.nn.functional.normalize(t, p=1, dim=axis)",
-        "L1 normalization x / max(sum(|x|), eps=1e-12)",
-    ),
-)
-
-
-_COMPOSITES: tuple[tuple[str, str, Callable[[Any, Any, int], Any], str, str], ...] = (
-    (
-        TEMPERATURE_API,
-        "softmax",
-        lambda torch, t, axis: torch.nn.functional.softmax(t / TEMPERATURE, dim=axis),
-        f"torch.nn.functional.softmax(t / {TEMPERATURE!r}, dim=axis)",
-        COMPOSITE_OPERATIONS[TEMPERATURE_API],
-    ),
-    (
-        RENORMALIZED_API,
-        "softmax",
-        lambda torch, t, axis: (lambda s: s / s.sum(dim=axis, keepdim=True))(
-            torch.nn.functional.softmax(t, dim=axis)
-        ),
-        "(lambda s: s / s.sum(dim=axis, keepdim=True))(torch.nn.functional.softmax(t, dim=axis))",
-        COMPOSITE_OPERATIONS[RENORMALIZED_API],
-    ),
-)
-# The APIs that also run under torch.compile (the module wrappers would only repeat F.softmax).
-_COMPILED_APIS = ("F.softmax", "F.log_softmax", "x/sum", TEMPERATURE_API, RENORMALIZED_API)
-
-
-def _function(fn: Callable[[Any, Any, int], Any], mode: str, cache: dict) -> Callable[[Any, int], Any]:
-    """``fn`` bound to torch, compiled once per axis in ``compiled`` mode."""
-    torch = _torch()
+def _function(spec: ApiSpec, mode: str, compiled: dict[int, Any]) -> Any:
+    """``f(t, axis)`` of ``spec``, compiled once per axis (``torch.compile``) in ``compiled`` mode."""
+    f = bind(spec.source, _ns())
     if mode == "eager":
-        return lambda t, axis: fn(torch, t, axis)
-    if not cache:
-        _compile_settings(torch)
-    return lambda t, axis: cache.setdefault(axis, torch.compile(lambda u: fn(torch, u, axis)))(t)
+        return f
+    if not compiled:
+        _compile_settings(_torch())
+
+    def run(t: Any, axis: int) -> Any:
+        if axis not in compiled:
+            compiled[axis] = _torch().compile(lambda u: f(u, axis))
+        return compiled[axis](t)
+
+    return run
 
 
-def _make_call(
-    fn: Callable[[Any, Any, int], Any], api: str, mode: str
-) -> Callable[[np.ndarray, int, str], np.ndarray]:
-    cache: dict[int, Any] = {}
-
-    def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
-        f = _function(fn, mode, cache)
-        with _torch().no_grad():
-            return _to_numpy(f(_to_torch(prescale(api, x), device), axis))
-
-    return call
-
-
-def _make_vjp(fn: Callable[[Any, Any, int], Any], api: str, mode: str) -> Callable[..., np.ndarray]:
-    cache: dict[int, Any] = {}
-
-    def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
-        torch = _torch()
-        f = _function(fn, mode, cache)
-        t = _to_torch(prescale(api, x), device).detach().clone().requires_grad_(True)
-        out = f(t, axis)
-        (gx,) = torch.autograd.grad(out, t, grad_outputs=_to_torch(g, device).to(out.dtype))
-        return _to_numpy(prescale_gradient(api, gx))
-
-    return vjp
-
-
-def _prelude(api: str, mode: str, expr: str) -> str:
+def _prelude(spec: ApiSpec, mode: str) -> str:
     """Snippet source: the exact pre-scaling (softmax(x/T)), x as the tensor t, and f (compiled or not)."""
     compile_ = "f = torch.compile(f)\n" if mode == "compiled" else ""
-    return f"{prescale_source(api)}{_TO_TORCH}def f(t):\n    return {expr}\n{compile_}"
-
-
-def _snippet(api: str, expr: str, mode: str) -> str:
-    return f"{_prelude(api, mode, expr)}with torch.no_grad():\n    out = f(t)\n{_TO_NUMPY}"
-
-
-def _vjp_snippet(api: str, expr: str, mode: str) -> str:
-    scale = prescale_gradient_source(api)
-    g_to_torch = re.sub(r"\bt\b", "tg", re.sub(r"\bx\b", "g", _TO_TORCH))  # the same conversion for g
-    unscale = f"out = out{scale}\n" if scale else ""
-    return (
-        f"{_prelude(api, mode, expr)}"
-        "tx = t.detach().clone().requires_grad_(True)\n"
-        f"{g_to_torch}"
-        "ty = f(tx)\n"
-        "(out,) = torch.autograd.grad(ty, tx, grad_outputs=tg.to(ty.dtype))\n"
-        f"{unscale}{_TO_NUMPY}\n"
-        "gx = y"
-    )
+    return f"{prescale_source(spec.api)}{_TO_TORCH}def f(t):\n    return {spec.source}\n{compile_}"
 
 
 def _gpu_details(torch: ModuleType, cuda: bool) -> dict[str, object]:
@@ -252,12 +129,12 @@ def _gpu_details(torch: ModuleType, cuda: bool) -> dict[str, object]:
     return {
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "matmul_fp32_precision": getattr(matmul, "fp32_precision", None),
-        "matmul_allow_fp16_reduced_precision_reduction": getattr(
-            matmul, "allow_fp16_reduced_precision_reduction", None
-        ),
-        "matmul_allow_bf16_reduced_precision_reduction": getattr(
-            matmul, "allow_bf16_reduced_precision_reduction", None
-        ),
+        **{
+            f"matmul_allow_{kind}_reduced_precision_reduction": getattr(
+                matmul, f"allow_{kind}_reduced_precision_reduction", None
+            )
+            for kind in ("fp16", "bf16")
+        },
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "cudnn_deterministic": torch.backends.cudnn.deterministic,
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
@@ -271,14 +148,32 @@ def _gpu_details(torch: ModuleType, cuda: bool) -> dict[str, object]:
 
 
 class TorchAdapter(FrameworkAdapter):
-    name = "torch"
-    module = "torch"
-    distribution = "torch"
+    name = module = distribution = "torch"
+    imports = _IMPORTS
+    mode_notes = {"compiled": "torch.compile (Inductor), opt-in"}  # noqa: RUF012
+    # torch.compile runs the functional forms and the composites; the module wrappers would repeat them.
+    specs = (
+        ApiSpec("F.softmax", "softmax", "torch.nn.functional.softmax(t, dim=axis)", _BOTH),
+        ApiSpec("torch.softmax", "softmax", "torch.softmax(t, dim=axis)"),
+        ApiSpec("nn.Softmax", "softmax", "torch.nn.Softmax(dim=axis)(t)"),
+        ApiSpec("Tensor.softmax", "softmax", "t.softmax(dim=axis)"),
+        ApiSpec("F.log_softmax", "log_softmax", "torch.nn.functional.log_softmax(t, dim=axis)", _BOTH),
+        ApiSpec("torch.log_softmax", "log_softmax", "torch.log_softmax(t, dim=axis)"),
+        ApiSpec("x/sum", "sum_normalize", "t / t.sum(dim=axis, keepdim=True)", _BOTH),
+        ApiSpec(
+            "F.normalize-p1",
+            "sum_normalize",
+            "torch.nn.functional.normalize(t, p=1, dim=axis)",
+            operation="L1 normalization x / max(sum(|x|), eps=1e-12)",
+        ),
+        *composite_specs(
+            "torch.nn.functional.softmax({}, dim=axis)", "{}.sum(dim=axis, keepdim=True)", ("compiled",)
+        ),
+    )
 
-    def devices(self) -> list[str]:
+    def gpu_count(self) -> int:
         torch = _torch()
-        gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-        return ["cpu", *gpus]
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
     def device_details(self) -> dict[str, object]:
         torch = _torch()
@@ -295,29 +190,39 @@ class TorchAdapter(FrameworkAdapter):
             **_gpu_details(torch, cuda),
         }
 
-    def implementations(self) -> Sequence[Implementation]:
-        composites = {api for api, *_ in _COMPOSITES}
-        return [
-            impl
-            for api, op, fn, expr, operation in (*_SPECS, *_COMPOSITES)
-            for impl in implementations_in_modes(
-                framework=self.name,
-                api=api,
-                op=op,
-                modes=("compiled",)
-                if api in composites
-                else ("eager", "compiled")
-                if api in _COMPILED_APIS
-                else ("eager",),
-                make_call=lambda mode, fn=fn, api=api: _make_call(fn, api, mode),
-                make_vjp=lambda mode, fn=fn, api=api: _make_vjp(fn, api, mode),
-                snippet=lambda mode, api=api, expr=expr: _snippet(api, expr, mode),
-                vjp_snippet=lambda mode, api=api, expr=expr: _vjp_snippet(api, expr, mode),
-                imports=_IMPORTS,
-                operation=operation,
-                notes=lambda mode: "torch.compile (Inductor), opt-in" if mode == "compiled" else "",
-            )
-        ]
+    def make_call(self, spec: ApiSpec, mode: str) -> CallFn:
+        compiled: dict[int, Any] = {}
+
+        def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
+            f = _function(spec, mode, compiled)
+            with _torch().no_grad():
+                return _to_numpy(f(_to_torch(prescale(spec.api, x), device), axis))
+
+        return call
+
+    def make_vjp(self, spec: ApiSpec, mode: str) -> VjpFn:
+        compiled: dict[int, Any] = {}
+
+        def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+            f = _function(spec, mode, compiled)
+            t = _to_torch(prescale(spec.api, x), device).detach().clone().requires_grad_(True)
+            out = f(t, axis)
+            (gx,) = _torch().autograd.grad(out, t, grad_outputs=_to_torch(g, device).to(out.dtype))
+            return _to_numpy(prescale_gradient(spec.api, gx))
+
+        return vjp
+
+    def snippet(self, spec: ApiSpec, mode: str) -> str:
+        return f"{_prelude(spec, mode)}with torch.no_grad():\n    out = f(t)\n{_TO_NUMPY}"
+
+    def vjp_snippet(self, spec: ApiSpec, mode: str) -> str:
+        g_to_torch = re.sub(r"\bt\b", "tg", re.sub(r"\bx\b", "g", _TO_TORCH))  # the same conversion for g
+        scale = prescale_gradient_source(spec.api)
+        return (
+            f"{_prelude(spec, mode)}tx = t.detach().clone().requires_grad_(True)\n{g_to_torch}"
+            "ty = f(tx)\n(out,) = torch.autograd.grad(ty, tx, grad_outputs=tg.to(ty.dtype))\n"
+            f"{f'out = out{scale}' + chr(10) if scale else ''}{_TO_NUMPY}\ngx = y"
+        )
 
 
 ADAPTER = TorchAdapter()

@@ -12,48 +12,22 @@ import html
 import math
 from typing import Any
 
+from conformance.property_registry import CHECKED
+
 CELL_FIELDS = ("framework", "api", "mode", "op", "device", "dtype", "property")
 # A row of the matrix / semantics table: one implementation.
 ROW_FIELDS = ("framework", "api", "mode", "op")
 # A sample record's key: a cell without the property.
 SAMPLE_FIELDS = ("framework", "api", "mode", "op", "device", "dtype")
 
-PROPERTY_ORDER = (
-    "shape_dtype",
-    "precision",
-    "sum_to_one",
-    "bounds",
-    "monotonicity",
-    "stability",
-    "shift_invariance",
-    "log_softmax_consistency",
-    "nan_propagation",
-    "device_consistency",
-    "repeatability",
-    "compiled_consistency",
-    "grad_precision",
-    "grad_finite",
-    "grad_sum_to_zero",
-    "grad_masked",
-)
-PROPERTY_LABEL = {
-    "shape_dtype": "shape & dtype",
-    "precision": "precision",
-    "sum_to_one": "sum to one",
-    "bounds": "bounds",
-    "monotonicity": "monotonicity",
-    "stability": "stability",
-    "shift_invariance": "shift invariance",
-    "log_softmax_consistency": "log-softmax consistency",
-    "nan_propagation": "NaN propagation",
-    "device_consistency": "CPU–GPU consistency",
-    "repeatability": "repeatability",
-    "compiled_consistency": "compiled vs eager",
-    "grad_precision": "∇ precision",
-    "grad_finite": "∇ finite",
-    "grad_sum_to_zero": "∇ sums to 0",
-    "grad_masked": "∇ masked = 0",
-}
+# The check columns, their order, labels, units and groups: from the property registry (every
+# property with a verdict; semantics records have their own table, ``SEMANTICS_ORDER``).
+PROPERTY_ORDER: tuple[str, ...] = tuple(CHECKED)
+PROPERTY_LABEL: dict[str, str] = {name: spec.label for name, spec in CHECKED.items()}
+PROPERTY_UNIT: dict[str, str] = {name: spec.unit for name, spec in CHECKED.items()}
+PROPERTY_GROUP: dict[str, str] = {name: spec.group for name, spec in CHECKED.items()}
+# Properties whose metric is in ULPs: their chips show the worst ULP error.
+ULP_PROPERTIES: tuple[str, ...] = tuple(name for name, spec in CHECKED.items() if spec.measures_ulp)
 DTYPE_ORDER = ("float16", "bfloat16", "float32", "float64")
 DTYPE_SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
 OP_ORDER = ("softmax", "log_softmax", "sum_normalize")

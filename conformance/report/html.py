@@ -32,8 +32,11 @@ from conformance.records import UNEXPECTED, VERDICTS
 from conformance.report.cells import (
     CELL_FIELDS,
     CLASSIFICATION_SEVERITY,
+    PROPERTY_GROUP,
     PROPERTY_LABEL,
+    PROPERTY_UNIT,
     SEMANTICS_LABEL,
+    ULP_PROPERTIES,
     VERDICT_SEVERITY,
     VERDICT_SYMBOL,
     fmt_num,
@@ -66,7 +69,6 @@ CLASSIFICATION_MARK = {
     "undocumented-difference": "≠",
 }
 GRADE_ORDER = ("F", "C", "B", "A", "–")
-ULP_PROPERTIES = ("precision", "stability", "shift_invariance", "compiled_consistency", "grad_precision")
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,6 +89,8 @@ def environment() -> jinja2.Environment:
         symbol=VERDICT_SYMBOL,
         grades=GRADES,
         property_label=PROPERTY_LABEL,
+        property_group=PROPERTY_GROUP,
+        property_unit=PROPERTY_UNIT,
         semantics_label=SEMANTICS_LABEL,
         suite_version=__version__,
         ulp_properties=ULP_PROPERTIES,

@@ -28,17 +28,26 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 def report_markdown(model: ReportModel, html_name: str | None = None) -> str:
     """The run's summary: headline, environments, scoreboard, unexpected results, notes."""
     h = model.headline
-    icon = "✅" if h["status"] == "ok" else "❌"
+    icon = {"ok": "✅", "incomplete": "⚠️"}.get(h["status"], "❌")
+    incomplete = h.get("incomplete") or []
     lines = [f"## {icon} {cell(model.title)}", ""]
     if not h["checks"]:
         lines.append("**No checks ran.**")
     elif h["unexpected"]:
         lines.append(
             f"**{h['unexpected']} unexpected result(s)** in {h['failing_implementations']} of "
-            f"{h['implementations']} implementations ({h['checks']} checks)."
+            f"{h['implementations']} implementations ({h['checks']} checks)"
+            + (", and **the run is incomplete**." if incomplete else ".")
+        )
+    elif incomplete:
+        lines.append(
+            f"**Incomplete run**: nothing unexpected in the {h['checks']} checks recorded, but the run"
+            " did not finish; what did not run was not tested."
         )
     else:
         lines.append(f"**No unexpected results** ({h['checks']} checks).")
+    if incomplete:
+        lines += ["", "Incomplete:", ""] + [f"- {cell(reason, 400)}" for reason in incomplete[:MAX_ROWS]]
     counts = ", ".join(f"{h['counts'][v]} {v}" for v in VERDICTS if h["counts"][v])
     if counts:
         lines += ["", counts + "."]

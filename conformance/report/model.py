@@ -31,6 +31,7 @@ from conformance.report.cells import (
 )
 from conformance.report.details import DETAIL_VERDICTS, build_details
 from conformance.report.trend import VersionTrend, build_trend
+from conformance.summary import incomplete_reasons
 
 # Grades of the scoreboard, with the sentence that explains each (shown as a legend).
 GRADES = {
@@ -172,7 +173,6 @@ def environment_rows(run: Run) -> list[tuple[str, list[str]]]:
     by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for rec in run.frameworks:
         by_source[run.source_of(rec)].append(rec)
-    ends = Counter(run.source_of(e) for e in run.ends)
     names = sorted(
         {str(r["framework"]) for r in run.frameworks if r.get("status") == "ok"},
         key=lambda n: n.lower(),
@@ -227,14 +227,12 @@ def environment_rows(run: Run) -> list[tuple[str, list[str]]]:
         bad = [f"{r['framework']}: {r.get('status')}" for r in recs if r.get("status") not in ("ok",)]
         notes.append("; ".join(bad))
     add("not run", notes)
+    reasons = incomplete_reasons(run)
     finished = []
     for s in sources:
-        ok = sum(1 for r in by_source[s["source"]] if r.get("status") == "ok")
-        died = [r for r in by_source[s["source"]] if r.get("status") == "did not finish"]
-        if died or ends[s["source"]] < ok:
-            finished.append("NO: some framework processes did not finish")
-        else:
-            finished.append("yes")
+        prefix = f"[{s['source']}] " if run.merged else ""
+        mine = [r.removeprefix(prefix) for r in reasons if r.startswith(prefix)]
+        finished.append("NO: " + "; ".join(mine) if mine else "yes")
     add("finished", finished)
     add(
         "selection",
@@ -562,11 +560,20 @@ def samples(run: Run, multi: bool) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def headline(run: Run, rows: list[ScoreRow]) -> dict[str, Any]:
-    """The one-line verdict at the top of the page."""
+    """The one-line verdict at the top of the page (and of the Markdown summary).
+
+    ``status``: "ok" (green) only for a complete run with checks and nothing unexpected; "bad"
+    (red) for unexpected results or no checks; "incomplete" (amber) for a run with nothing
+    unexpected in what it recorded that did not finish (``incomplete``: why, one line each, from
+    ``conformance.summary.incomplete_reasons``; a run with unexpected results lists them too).
+    """
     counts = Counter(rec["verdict"] for rec in run.checks)
     unexpected = sum(counts[v] for v in UNEXPECTED)
     failing_impls = sum(1 for r in rows if r.counts["fail"] + r.counts["error"] + r.counts["fixed"])
+    incomplete = incomplete_reasons(run)
     status = "ok" if unexpected == 0 else "bad"
+    if status == "ok" and incomplete:
+        status = "incomplete"
     if not run.checks:
         status = "bad"
     return {
@@ -576,6 +583,7 @@ def headline(run: Run, rows: list[ScoreRow]) -> dict[str, Any]:
         "implementations": len(rows),
         "failing_implementations": failing_impls,
         "status": status,
+        "incomplete": incomplete,
     }
 
 

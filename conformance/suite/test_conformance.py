@@ -1,80 +1,41 @@
-"""One test function per property, parametrized over cells by ``conformance.plugin``.
+"""One test function per registered property, parametrized over cells by ``conformance.plugin``.
 
-Each test judges one property of one cell (implementation x device x dtype); the
-cell's outputs are computed once and shared by all its tests. Verdicts map onto
-pytest outcomes: pass, fail, xfail (a known discrepancy), fail for a known
-discrepancy that no longer reproduces (strict), skip for unsupported cells.
+The functions are generated from ``conformance.property_registry.REGISTRY``: ``test_<name>``
+for each property (``test_precision``, ``test_sum_to_one``, ..., ``test_semantics``), the names
+that test ids, ``-k`` selections and the known-discrepancy registry use. Each test judges one
+property of one cell (implementation x device x dtype); the cell's outputs are computed once and
+shared by all its tests. Verdicts map onto pytest outcomes: pass, fail, xfail (a known
+discrepancy), fail for a known discrepancy that no longer reproduces (strict), skip for
+unsupported cells. The semantics test observes special inputs and records them; it never fails.
 """
 
+from __future__ import annotations
 
-def test_shape_dtype(cell, conformance, request):
-    conformance.check(request, cell, "shape_dtype")
+from collections.abc import Callable
+from typing import Any
 
-
-def test_precision(cell, conformance, request):
-    conformance.check(request, cell, "precision")
-
-
-def test_sum_to_one(cell, conformance, request):
-    conformance.check(request, cell, "sum_to_one")
+from conformance.property_registry import REGISTRY, PropertySpec
 
 
-def test_bounds(cell, conformance, request):
-    conformance.check(request, cell, "bounds")
+def _make_test(spec: PropertySpec) -> Callable[[Any, Any, Any], None]:
+    """The pytest function for ``spec``: ``conformance.check`` for a property with a verdict,
+    ``conformance.observe_semantics`` for the semantics kind."""
+    if spec.checked:
+
+        def test(cell: Any, conformance: Any, request: Any) -> None:
+            conformance.check(request, cell, spec.name)
+
+    else:
+
+        def test(cell: Any, conformance: Any, request: Any) -> None:
+            conformance.observe_semantics(request, cell)
+
+    test.__name__ = test.__qualname__ = spec.test_name
+    test.__doc__ = spec.doc or f"{spec.label}: {spec.holds}"
+    test.__module__ = __name__
+    return test
 
 
-def test_monotonicity(cell, conformance, request):
-    conformance.check(request, cell, "monotonicity")
-
-
-def test_stability(cell, conformance, request):
-    conformance.check(request, cell, "stability")
-
-
-def test_shift_invariance(cell, conformance, request):
-    conformance.check(request, cell, "shift_invariance")
-
-
-def test_log_softmax_consistency(cell, conformance, request):
-    conformance.check(request, cell, "log_softmax_consistency")
-
-
-def test_nan_propagation(cell, conformance, request):
-    conformance.check(request, cell, "nan_propagation")
-
-
-def test_device_consistency(cell, conformance, request):
-    """GPU cells only: the output agrees with the same call on the CPU within the error model."""
-    conformance.check(request, cell, "device_consistency")
-
-
-def test_repeatability(cell, conformance, request):
-    """GPU cells only: the same call made twice gives bitwise-identical output."""
-    conformance.check(request, cell, "repeatability")
-
-
-def test_compiled_consistency(cell, conformance, request):
-    """Compiled modes only: the output agrees with the same API's eager output within the error model."""
-    conformance.check(request, cell, "compiled_consistency")
-
-
-def test_grad_precision(cell, conformance, request):
-    """Cells with a backward pass: the VJP against the exact one, in ULPs of the term scale."""
-    conformance.check(request, cell, "grad_precision")
-
-
-def test_grad_finite(cell, conformance, request):
-    conformance.check(request, cell, "grad_finite")
-
-
-def test_grad_sum_to_zero(cell, conformance, request):
-    conformance.check(request, cell, "grad_sum_to_zero")
-
-
-def test_grad_masked(cell, conformance, request):
-    conformance.check(request, cell, "grad_masked")
-
-
-def test_semantics(cell, conformance, request):
-    """Special inputs: observed and classified against the oracle's limit; never a failure."""
-    conformance.observe_semantics(request, cell)
+for _spec in REGISTRY:
+    globals()[_spec.test_name] = _make_test(_spec)
+del _spec

@@ -15,6 +15,7 @@ suite catches it the test fails and the entry must be updated.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,32 +23,100 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
+import conformance
+from conformance.adapters.base import Implementation
+from conformance.adapters.custom import function_implementation
+from conformance.api import CheckResult
+from conformance.property_registry import SEMANTICS
+
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
 
 @dataclass(frozen=True)
 class Fault:
+    """A planted fault: ``function`` computes ``op`` with one mistake, shown in ``dtype`` and caught by
+    the property ``expected`` (``conformance.property_registry``) on ``device``.
+
+    ``eager`` (compiled-mode faults): the same API's eager function; ``function`` is then the
+    compiled mode's, judged against it by ``compiled_consistency``. ``special`` (semantics faults):
+    the special-input category (``conformance.report.cells.SEMANTICS_ORDER``) on which the
+    fault's behaviour is an undocumented difference from the limit, where the correct computation
+    matches it.
+    """
+
     name: str
     op: str
     dtype: str  # where the mistake shows
     expected: str  # the property expected to catch it
     function: Callable[..., np.ndarray]
     escapes: str = ""  # non-empty: not caught yet, and why (the test is a strict xfail)
+    device: str = "cpu"
+    eager: Callable[..., np.ndarray] | None = None
+    special: str = ""
 
     @property
     def mistake(self) -> str:
         """The docstring's first paragraph, on one line."""
         return " ".join((self.function.__doc__ or "").strip().split("\n\n")[0].split())
 
+    def target(self) -> Callable[..., np.ndarray] | Implementation:
+        """What ``conformance.check`` runs: the function; for a compiled-mode fault an ``Implementation``
+        in mode ``jit`` whose eager counterpart is ``eager``; for a fault on a non-CPU device an
+        ``Implementation`` that hands the device name to ``function`` (NumPy arrays on every device,
+        as ``tests/test_gpu_devices.py`` drives the GPU code paths without a GPU)."""
+        if self.eager is None and self.device == "cpu":
+            return self.function
+        impl = function_implementation(self.function, self.op, name="fault")
+        if self.eager is not None:
+            eager = function_implementation(self.eager, self.op, name="fault")
+            impl = dataclasses.replace(impl, mode="jit", eager_call=eager.call, eager_snippet=eager.snippet)
+        if self.device != "cpu":
+            fn = self.function
+
+            def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
+                with np.errstate(all="ignore"):
+                    return np.asarray(fn(x.copy(), axis, device=device))
+
+            impl = dataclasses.replace(impl, call=call)
+        return impl
+
+    def check(self, profile: str = "default", seed: int = 0) -> CheckResult:
+        """``conformance.check`` of the fault in its dtype, on its device."""
+        return conformance.check(
+            self.target(), self.op, dtypes=[self.dtype], profile=profile, seed=seed, device=self.device
+        )
+
+    def caught(self, result: CheckResult) -> bool:
+        """Whether ``result`` (of ``check``) catches the fault: ``expected`` fails or errs, or, for
+        the semantics kind (no verdict), its ``special`` input is an undocumented difference."""
+        if self.expected == SEMANTICS:
+            return any(
+                row["case"].split("[")[0] == self.special
+                and row["classification"] == "undocumented-difference"
+                for row in result.semantics
+                if row["dtype"] == self.dtype
+            )
+        return self.expected in result.failed_properties(self.dtype)
+
 
 FAULTS: list[Fault] = []
 
 
-def fault(op: str, dtype: str, expected: str, escapes: str = "") -> Callable[[Callable], Callable]:
-    """Register ``fn`` as a planted fault for ``op``, shown in ``dtype``, caught by ``expected``."""
+def fault(
+    op: str,
+    dtype: str,
+    expected: str,
+    escapes: str = "",
+    *,
+    device: str = "cpu",
+    eager: Callable[..., np.ndarray] | None = None,
+    special: str = "",
+) -> Callable[[Callable], Callable]:
+    """Register ``fn`` as a planted fault for ``op``, shown in ``dtype``, caught by ``expected``
+    (on ``device``; against ``eager`` for a compiled mode; on the special input ``special``)."""
 
     def register(fn: Callable) -> Callable:
-        FAULTS.append(Fault(fn.__name__, op, dtype, expected, fn, escapes))
+        FAULTS.append(Fault(fn.__name__, op, dtype, expected, fn, escapes, device, eager, special))
         return fn
 
     return register
@@ -207,6 +276,22 @@ def permuted_output(x: np.ndarray, axis: int) -> np.ndarray:
     return np.roll(_softmax(x, axis), 1, axis=axis)
 
 
+@fault("softmax", "float32", "shift_invariance")
+def clamped_logits(x: np.ndarray, axis: int) -> np.ndarray:
+    """Logits clamped to [-80, 80] "to keep exp finite": entries beyond the clamp lose their differences,
+    so softmax(x + c) is no longer softmax(x) once the shift c passes 80."""
+    return _softmax(np.clip(x, x.dtype.type(-80), x.dtype.type(80)), axis)
+
+
+@fault("softmax", "float32", "semantics", special="size1_slice")
+def size1_axis_returns_input(x: np.ndarray, axis: int) -> np.ndarray:
+    """An early exit for a size-1 axis that returns the input ("one element is already normalized"):
+    softmax of a single entry is 1, not the entry."""
+    if x.ndim and x.shape[axis] == 1:
+        return x.copy()
+    return _softmax(x, axis)
+
+
 _CALLS = itertools.count()
 
 
@@ -364,6 +449,32 @@ CORRECT: dict[str, Callable[..., np.ndarray]] = {
     "log_softmax": correct_log_softmax,
     "sum_normalize": _sum_normalize,
 }
+
+
+# ---- faults of one device or one execution mode: the CPU's eager path is right ------------------
+
+
+def _tf32(x: np.ndarray) -> np.ndarray:
+    """float32 rounded to TF32's 10 explicit mantissa bits (round to nearest, ties away)."""
+    bits = np.array(x, dtype=np.float32).view(np.uint32)
+    rounded = ((bits + np.uint32(1 << 12)) & np.uint32(0xFFFFE000)).view(np.float32)
+    return np.where(np.isfinite(x), rounded, x).astype(np.float32).reshape(np.shape(x))
+
+
+@fault("softmax", "float32", "device_consistency", device="cuda:0")
+def tf32_on_the_gpu(x: np.ndarray, axis: int, device: str = "cpu") -> np.ndarray:
+    """The GPU path rounds its inputs to TF32 (10 mantissa bits, as allow_tf32 does) before the exp:
+    logits of magnitude 10 move by 2^-8, every output by hundreds of float32 ULPs; the CPU is right."""
+    return correct_softmax(_tf32(x) if device != "cpu" and x.dtype == np.float32 else x, axis)
+
+
+@fault("softmax", "float32", "compiled_consistency", eager=correct_softmax)
+def fast_math_exp_when_compiled(x: np.ndarray, axis: int) -> np.ndarray:
+    """The compiled graph uses a fast approximate exp (fast-math, 8 significant bits: exp rounded to
+    bfloat16) where the eager mode calls the exact one: the compiled output drifts from eager's."""
+    w = _wide(x)
+    e = np.exp(w - _max(w, axis)).astype(BF16).astype(np.float32)
+    return (e / e.sum(axis, keepdims=True)).astype(x.dtype)
 
 
 # ---- gradient faults: a correct forward pass with a wrong backward pass --------------------------
