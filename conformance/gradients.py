@@ -30,7 +30,8 @@ from conformance.repro import gradient_repro
 from reference import dtype_from_name, dtype_info, round_to_dtype
 
 ROWS_PER_BATCH = 16
-LONG_ROWS = 4  # rows per batch beyond 1,024 elements
+LONG_ROWS = 4  # rows per batch beyond 1,024 elements (5 beyond FLOAT16_MAX: a constant row is added)
+FLOAT16_MAX = 65_504.0
 BLOCK_SHAPE = (4, 6, 5)  # judged along axis 1
 
 
@@ -50,7 +51,7 @@ def _softmax_rows(n: int, rows: int, dtype: np.dtype, rng: np.random.Generator) 
     large = 4 * info.exp_overflow
     kinds = ["normal", "wide", "large logits", "huge entry", "peaked", "masked", "constant"]
     if rows < len(kinds):
-        kinds = ["normal", "large logits", "masked", "peaked"][:rows]
+        kinds = ["normal", "large logits", "masked", "peaked", "constant"][:rows]
     else:
         kinds = kinds + ["normal", "masked", "large logits"] * rows
     x = np.empty((rows, n))
@@ -130,6 +131,8 @@ def gradient_cases(op: str, dtype_name: str, lengths: tuple[int, ...], seed: int
     inputs: list[tuple[str, np.ndarray, int, str]] = []
     for n in lengths:
         rows = ROWS_PER_BATCH if n <= 1024 else LONG_ROWS
+        if n > FLOAT16_MAX:  # a constant row: its float16 sum of exp(0) = 1 overflows
+            rows += 1
         x, kinds = make_rows(n, rows, dtype, rng)
         inputs.append((f"grad_rows[{n}]", x, -1, f"{rows} rows of length {n}: {', '.join(kinds)}"))
     block = rng.normal(size=BLOCK_SHAPE) * 2

@@ -10,7 +10,9 @@ check of a framework version that was run is *stale*.
 ``strict = false`` marks an entry whose failure needs a generated input that a
 given seed or profile may not draw (Hypothesis explores at random): a passing
 check that matches it stays ``pass`` (the record still names the entry). Use it
-only for such entries; a failure the curated corpus always shows must be strict.
+only for such entries, and for an entry whose failure depends on the machine (the CPU's vector
+instruction set: its reason says where it was and was not seen); a failure the curated corpus
+always shows on every machine must be strict.
 """
 
 from __future__ import annotations

@@ -331,3 +331,22 @@ def test_flush_to_zero_of_the_inner_products_is_still_caught() -> None:
         oracle = gradient_oracle("softmax", x[None], g[None], -1, np.float32, renormalized=True)
         passed = np.all(judge(x[None], g[None], gx[None], oracle, "softmax", np.float32, -1).passed)
         assert bool(passed) is not flush_to_zero
+
+
+def test_grad_precision_accepts_the_infinity_an_exact_gradient_beyond_the_dtype_rounds_to():
+    """log-softmax's VJP with a ones cotangent on 65,537 entries: g - s * 65,537 is about -65,536 at a
+    peaked entry, beyond float16's max, so the correctly rounded gradient there is -inf."""
+    from conformance.gradient_properties import grad_precision, gradient_oracle
+
+    n = 65_537
+    x = np.zeros((1, n), np.float16)
+    x[0, 0] = 30.0  # s_0 = 1 - 1e-9: its gradient 1 - 65,537 s_0 rounds to -inf in float16
+    g = np.ones_like(x)
+    oracle = gradient_oracle("log_softmax", x, g, -1, np.float16)
+    exact = (1.0 - n * 1.0 / (1.0 + (n - 1) * np.exp(-30.0))).item()
+    assert exact < -65_520  # beyond float16's max plus half its spacing
+    gx = oracle.exact.astype(np.float16)
+    assert np.isneginf(gx[0, 0])
+    assert grad_precision(x, g, gx, oracle, "log_softmax", np.float16, -1).passed.all()
+    gx[0, 0] = np.inf  # the wrong infinity still fails
+    assert not grad_precision(x, g, gx, oracle, "log_softmax", np.float16, -1).passed.all()

@@ -54,3 +54,39 @@ def test_catalogue_is_broad_and_documented():
     caught_by = {f.expected for f in FAULTS if not f.escapes}
     assert {"precision", "stability", "sum_to_one", "bounds", "monotonicity", "nan_propagation"} <= caught_by
     assert set(GRADIENT_PROPERTIES) <= caught_by, "every gradient property must catch a planted fault"
+
+
+def _corpus_verdict(fault, exclude: tuple[str, ...]) -> str:
+    """The expected property's verdict on the corpus alone (no Hypothesis batches), default profile
+    with the corpus cases of the generators ``exclude`` left out."""
+    import dataclasses
+
+    from conformance.adapters.custom import function_implementation
+    from conformance.cases.corpus import corpus_cases
+    from conformance.evaluation import Cell, CellEvaluation, cell_seed
+    from conformance.profiles import PROFILES
+
+    dropped = tuple(c.name for c in corpus_cases(fault.dtype, fault.op) if c.name.split("[")[0] in exclude)
+    profile = dataclasses.replace(
+        PROFILES["default"],
+        hypothesis_examples=0,
+        corpus_exclude=(*PROFILES["default"].corpus_exclude, *dropped),
+    )
+    cell = Cell(function_implementation(fault.function, fault.op, timeout=None), "cpu", fault.dtype)
+    return CellEvaluation(cell, profile, cell_seed(SEED, cell)).run().outcome(fault.expected).verdict
+
+
+@pytest.mark.parametrize("fault", [pytest.param(f, id=f.name) for f in FAULTS if f.needs])
+def test_each_input_class_from_the_limits_catches_a_fault_nothing_else_in_the_corpus_does(fault):
+    """The input class earns its place: with it the corpus catches the fault, without it not."""
+    assert _corpus_verdict(fault, ()) == "fail"
+    assert _corpus_verdict(fault, fault.needs) == "pass", f"{fault.name} is caught without {fault.needs}"
+
+
+def test_every_input_class_from_the_limits_has_a_fault():
+    from conformance.cases.corpus import CORPUS
+
+    limit_classes = {"one_d", "beyond_float16_max", "power_of_two_lengths", "wide_non_last_axes"}
+    limit_classes |= {"large_outer_extent"}
+    assert limit_classes <= set(CORPUS)
+    assert limit_classes <= {name for f in FAULTS for name in f.needs}

@@ -154,6 +154,72 @@ def transposed(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, i
     return [(base.T, 0), (base.T, -1), (np.transpose(base3, (2, 0, 1)), 0)]
 
 
+# ---- inputs from limits (conformance.cases.limits lists the limits each of these crosses) ------
+
+FLOAT16_MAX_LENGTH = 65_537  # 2^16 + 1 entries: beyond 65,504, so a float16 sum of ones overflows
+POWER_OF_TWO_EXPONENTS: tuple[int, ...] = (5, 6, 8, 11, 12, 16, 17)
+WIDE_TRAILING_EXTENTS: tuple[int, ...] = (32, 64, 1000)
+LARGE_OUTER_EXTENT = 65_537  # more slices than a 16-bit grid dimension (65,535) holds
+
+
+def _logit_regimes(dtype: str, rng: np.random.Generator, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Gaussian logits in three regimes, each crossing a limit of exp in ``dtype``: everyday (scale
+    4), very large (every entry above log(max), so an unshifted exp overflows) and very negative
+    (every entry below the exp underflow threshold, so an unshifted exp gives 0/0)."""
+    info = dtype_info(dtype_from_name(dtype))
+    g = rng.standard_normal(shape)
+    return [
+        _cast(g * 4, dtype),
+        _cast(1.5 * info.exp_overflow + np.abs(g), dtype),
+        _cast(-2.0 * abs(info.exp_underflow) - np.abs(g), dtype),
+    ]
+
+
+@corpus_case()
+def one_d(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
+    """1-D inputs (no batch axis) of 5, 64 and 1,000 entries, along axis 0 and -1."""
+    values = rng.standard_normal(1000) * 4
+    return [(_cast(values[:5], dtype), 0), (_cast(values[:64], dtype), -1), (_cast(values, dtype), -1)]
+
+
+@corpus_case()
+def beyond_float16_max(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
+    """Slices of 65,537 entries, beyond float16's largest finite 65,504: a float16 sum of exp(0) = 1
+    (or, for sum-normalization, of ones) overflows; equal entries and small Gaussian ones."""
+    n = FLOAT16_MAX_LENGTH
+    return _rows(dtype, np.stack([np.zeros(n), rng.standard_normal(n) * 0.25]))
+
+
+@corpus_case()
+def power_of_two_lengths(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
+    """Lengths 2^k - 1, 2^k and 2^k + 1 (k in 5, 6, 8, 11, 12, 16, 17), where vector widths, tiles and
+    float16's (2,048) and bfloat16's (256) exact counts end; Gaussian logits at scale 3."""
+    out = []
+    for k in POWER_OF_TWO_EXPONENTS:
+        for n in (2**k - 1, 2**k, 2**k + 1):
+            out += _rows(dtype, rng.standard_normal((1, n)) * 3)
+    return out
+
+
+@corpus_case()
+def wide_non_last_axes(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
+    """Non-last axes with 32, 64 and 1,000 trailing elements (where vectorized strided kernels take
+    over), in everyday, very large and very negative logits (shapes (5, E) along 0, (3, 7, E) along 1)."""
+    out = []
+    for extent in WIDE_TRAILING_EXTENTS:
+        shape, axis = ((5, extent), 0) if extent != 64 else ((3, 7, extent), 1)
+        out += [(x, axis) for x in _logit_regimes(dtype, rng, shape)]
+    return out
+
+
+@corpus_case()
+def large_outer_extent(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
+    """65,537 slices of 3 entries, along the last axis and along axis 0 of the transposed shape (a
+    trailing extent of 65,537): more slices than a 16-bit grid dimension holds."""
+    x = _cast(rng.standard_normal((LARGE_OUTER_EXTENT, 3)) * 4, dtype)
+    return [(x, -1), (np.ascontiguousarray(x.T), 0)]
+
+
 @corpus_case(ops=("softmax", "log_softmax"))
 def temperature(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
     """Large logits divided by a small temperature (x / T in the dtype), as in sampling."""

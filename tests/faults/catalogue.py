@@ -53,6 +53,7 @@ class Fault:
     device: str = "cpu"
     eager: Callable[..., np.ndarray] | None = None
     special: str = ""
+    needs: tuple[str, ...] = ()  # corpus generators without which the corpus misses it (its input class)
 
     @property
     def mistake(self) -> str:
@@ -111,12 +112,14 @@ def fault(
     device: str = "cpu",
     eager: Callable[..., np.ndarray] | None = None,
     special: str = "",
+    needs: tuple[str, ...] = (),
 ) -> Callable[[Callable], Callable]:
     """Register ``fn`` as a planted fault for ``op``, shown in ``dtype``, caught by ``expected``
-    (on ``device``; against ``eager`` for a compiled mode; on the special input ``special``)."""
+    (on ``device``; against ``eager`` for a compiled mode; on the special input ``special``;
+    ``needs``: the corpus generators, an input class, that alone catch it in the corpus)."""
 
     def register(fn: Callable) -> Callable:
-        FAULTS.append(Fault(fn.__name__, op, dtype, expected, fn, escapes, device, eager, special))
+        FAULTS.append(Fault(fn.__name__, op, dtype, expected, fn, escapes, device, eager, special, needs))
         return fn
 
     return register
@@ -307,6 +310,79 @@ def nondeterministic_order(x: np.ndarray, axis: int) -> np.ndarray:
     shuffled = np.ascontiguousarray(moved[..., rng.permutation(moved.shape[-1])])
     total = np.sum(shuffled, axis=-1, keepdims=True)  # pairwise: accurate, but in a new order each call
     return e / np.moveaxis(total, -1, axis)
+
+
+# ---- faults that only an input class from the limits catches (``needs``) ----------------------
+
+
+def _last(x: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
+    """x with ``axis`` moved last, and its length."""
+    moved = np.moveaxis(x, axis, -1)
+    return moved, moved.shape[-1] if moved.ndim else 1
+
+
+@fault("softmax", "float16", "sum_to_one", needs=("beyond_float16_max", "power_of_two_lengths"))
+def float16_partials_for_long_rows(x: np.ndarray, axis: int) -> np.ndarray:
+    """Long rows reduced in blocks, the partial sums combined in float16: past 65,504 the total overflows.
+
+    A half-precision kernel computes exp and each block's sum in float32, but for rows longer
+    than one block (65,536 entries) it writes the partial sums to a float16 scratch buffer (the
+    output tensor reused) and adds them there; a row of 65,537 equal logits sums to inf and
+    comes back all zeros. Shorter rows never leave float32.
+    """
+    moved, n = _last(x, axis)
+    e = np.exp(_wide(moved) - _wide(moved.max(-1, keepdims=True)))
+    if n <= 65_536:
+        total = e.sum(-1, keepdims=True)
+    else:
+        blocks = [e[..., i : i + 4096].sum(-1, keepdims=True) for i in range(0, n, 4096)]
+        total = np.zeros_like(blocks[0], dtype=np.float16)
+        with np.errstate(over="ignore"):
+            for b in blocks:
+                total = (total + b.astype(np.float16)).astype(np.float16)
+    return np.moveaxis((e / total.astype(np.float32)).astype(x.dtype), -1, axis)
+
+
+@fault("softmax", "float32", "shape_dtype", needs=("one_d",))
+def batch_shape_not_restored_for_1d(x: np.ndarray, axis: int) -> np.ndarray:
+    """Flattened to (batch, n) and reshaped back only when there was a batch: 1-D input comes back (1, n)."""
+    moved, n = _last(x, axis)
+    flat = _softmax(moved.reshape(-1, n), -1)
+    return np.moveaxis(flat.reshape(moved.shape), -1, axis) if x.ndim > 1 else flat
+
+
+@fault("softmax", "float32", "stability", needs=("wide_non_last_axes",))
+def wide_strided_kernel_without_shift(x: np.ndarray, axis: int) -> np.ndarray:
+    """A vectorized kernel for non-last axes with >= 32 trailing elements that skips the max shift.
+
+    The scalar path (short strides, and the last axis) subtracts the max; the wide strided path
+    was written for "normalized" activations and computes exp(x) / sum(exp(x)), which overflows
+    to inf / inf = NaN once logits pass log(max).
+    """
+    trailing = int(np.prod(x.shape[axis % x.ndim + 1 :])) if x.ndim else 1
+    if x.ndim >= 2 and axis % x.ndim != x.ndim - 1 and trailing >= 32:
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.exp(x)
+            return e / e.sum(axis, keepdims=True)
+    return _softmax(x, axis)
+
+
+@fault("softmax", "float32", "precision", needs=("power_of_two_lengths",))
+def vector_tail_drops_last(x: np.ndarray, axis: int) -> np.ndarray:
+    """A sum vectorized by 32 whose tail loop stops one short when 31 remain (n % 32 == 31)."""
+    moved, n = _last(x, axis)
+    e = np.exp(moved - moved.max(-1, keepdims=True))
+    total = e[..., : n - 1].sum(-1, keepdims=True) if n % 32 == 31 else e.sum(-1, keepdims=True)
+    return np.moveaxis(e / total, -1, axis)
+
+
+@fault("softmax", "float32", "precision", needs=("large_outer_extent",))
+def grid_covers_65535_slices(x: np.ndarray, axis: int) -> np.ndarray:
+    """One block per slice on a 16-bit grid dimension: slices past the 65,535th are never written (left 0)."""
+    moved, n = _last(x, axis)
+    flat = _softmax(moved.reshape(-1, n), -1) if n else moved.reshape(-1, 0)
+    flat[65_535:] = 0
+    return np.moveaxis(flat.reshape(moved.shape), -1, axis)
 
 
 # ---- log-softmax -------------------------------------------------------------------------------

@@ -1,0 +1,365 @@
+"""The limits of the input space where a dtype or a kernel changes behaviour, and the cases crossing them.
+
+Each ``Limit`` names one dimension of the input (length, trailing extent of a non-last axis, rank,
+outer extent, layout, magnitude, spread) and says, for a ``Case`` in a dtype, whether the case
+crosses the limit. ``coverage`` lists, per op, profile and dtype, the corpus cases (and the backward
+pass's row lengths) that cross each limit; ``missing`` lists the (limit, op, profile, dtype) a
+profile claims to test and no case crosses: the project's tests require it to be empty, so a limit
+without a case, or a profile exclusion that drops the last case crossing one, fails them.
+
+``docs/input-coverage.md`` is this module's output (``python -m conformance.cases.limits``), and a
+test checks the file is current. Hypothesis batches are not counted here: their shapes are drawn, so
+a limit is only covered when a curated case crosses it in every run.
+
+The numerical assumption behind each limit is in its ``why``: float16 counts exactly up to 2,048
+(bfloat16 to 256), a float16 sum of more than 65,504 ones overflows, vector and tile widths end at
+powers of two, exp overflows above log(max) and underflows below log(smallest subnormal / 2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from conformance.cases import Case
+from conformance.cases.corpus import POWER_OF_TWO_EXPONENTS, corpus_cases
+from conformance.profiles import PROFILES, Profile
+from reference.dtypes import dtype_from_name, dtype_info
+
+OPS = ("softmax", "log_softmax", "sum_normalize")
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+ALL_PROFILES = tuple(PROFILES)
+FLOAT16_MAX = 65_504
+GRID_DIMENSION = 65_535  # the largest extent of a 16-bit (CUDA y/z) grid dimension
+
+Predicate = Callable[[Case, str], bool]
+
+
+def _length(case: Case) -> int:
+    return case.length if case.x.size else 0
+
+
+def _non_last(case: Case) -> bool:
+    return case.x.ndim >= 2 and (case.axis % case.x.ndim) != case.x.ndim - 1
+
+
+def trailing_extent(case: Case) -> int:
+    """Elements after the normalized axis (1 along the last axis): the stride a kernel walks."""
+    if case.x.ndim == 0:
+        return 1
+    axis = case.axis % case.x.ndim
+    return math.prod(case.x.shape[axis + 1 :])
+
+
+def outer_extent(case: Case) -> int:
+    """The number of slices (1-D or 0-d input: one)."""
+    if case.x.ndim <= 1:
+        return 1
+    return case.x.size // max(case.x.shape[case.axis], 1)
+
+
+def _finite(case: Case) -> np.ndarray:
+    x = np.asarray(case.x, dtype=np.float64)
+    return x[np.isfinite(x)]
+
+
+def _has_subnormal(case: Case, dtype: str) -> bool:
+    a = np.abs(_finite(case))
+    return bool(np.any((a > 0) & (a < dtype_info(dtype_from_name(dtype)).tiny)))
+
+
+def _abs_sum(case: Case) -> float:
+    """The sum of |finite entries| in float64 (inf where even float64 overflows)."""
+    with np.errstate(over="ignore"):
+        return float(np.abs(_finite(case)).sum())
+
+
+def _all_above_overflow(case: Case, dtype: str) -> bool:
+    x = _finite(case)
+    return x.size > 0 and float(x.min()) > dtype_info(dtype_from_name(dtype)).exp_overflow
+
+
+def _all_below_underflow(case: Case, dtype: str) -> bool:
+    x = _finite(case)
+    return x.size > 0 and float(x.max()) < dtype_info(dtype_from_name(dtype)).exp_underflow
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One place where behaviour changes: ``crosses(case, dtype)`` says whether a case crosses it.
+
+    ``dtypes`` are those it applies to, ``ops`` the ops, ``profiles`` those that must have a case
+    crossing it (every profile unless said), ``backward`` whether the backward pass's row lengths
+    (``Profile.gradient_lengths``) must cross it too (length limits only).
+    """
+
+    name: str
+    dimension: str
+    why: str
+    crosses: Predicate
+    dtypes: tuple[str, ...] = DTYPES
+    ops: tuple[str, ...] = OPS
+    profiles: tuple[str, ...] = ALL_PROFILES
+    backward_length: int | None = field(default=None)
+
+
+def _length_above(n: int) -> Predicate:
+    return lambda case, dtype: _length(case) > n
+
+
+def _length_is(n: int) -> Predicate:
+    return lambda case, dtype: _length(case) == n
+
+
+def _wide_non_last(extent: int, regime: Callable[[Case, str], bool] | None = None) -> Predicate:
+    def crosses(case: Case, dtype: str) -> bool:
+        return _non_last(case) and trailing_extent(case) >= extent and (regime is None or regime(case, dtype))
+
+    return crosses
+
+
+def _power_of_two_limits() -> list[Limit]:
+    limits = []
+    for k in POWER_OF_TWO_EXPONENTS:
+        for offset in (-1, 0, 1):
+            n = 2**k + offset
+            # quick keeps float16's exact-count edge (2^11 + 1) and the float16-max one (2^16 + 1)
+            quick = (k, offset) in ((11, 1), (16, 1))
+            limits.append(
+                Limit(
+                    f"length 2^{k}{offset:+d}" if offset else f"length 2^{k}",
+                    "length",
+                    f"a slice of {n:,} entries: vector widths, tiles and block reductions end at"
+                    " powers of two",
+                    _length_is(n),
+                    profiles=ALL_PROFILES if quick else ("default", "thorough"),
+                )
+            )
+    return limits
+
+
+LIMITS: tuple[Limit, ...] = (
+    Limit(
+        "exact count (float16)",
+        "length",
+        "more than 2,048 entries: a float16 counter or running sum of ones stops counting exactly",
+        _length_above(2048),
+        dtypes=("float16",),
+        backward_length=2048,
+    ),
+    Limit(
+        "exact count (bfloat16)",
+        "length",
+        "more than 256 entries: a bfloat16 counter or running sum of ones stops counting exactly",
+        _length_above(256),
+        dtypes=("bfloat16",),
+        backward_length=256,
+    ),
+    Limit(
+        "float16 max",
+        "length",
+        "more than 65,504 entries: a float16 sum of exp(0) = 1 (or of ones) overflows to inf",
+        _length_above(FLOAT16_MAX),
+        backward_length=FLOAT16_MAX,
+    ),
+    *_power_of_two_limits(),
+    Limit("1-D input", "rank", "no batch axis: a kernel's 1-D path", lambda case, dtype: case.x.ndim == 1),
+    Limit(
+        "non-last axis, trailing extent >= 32",
+        "trailing extent",
+        "a strided reduction wide enough for a vectorized kernel",
+        _wide_non_last(32),
+        profiles=("default", "thorough"),
+    ),
+    Limit(
+        "non-last axis, trailing extent >= 64",
+        "trailing extent",
+        "a strided reduction over whole vector registers",
+        _wide_non_last(64),
+    ),
+    Limit(
+        "non-last axis, trailing extent >= 1,000",
+        "trailing extent",
+        "a strided reduction split into chunks",
+        _wide_non_last(1000),
+        profiles=("default", "thorough"),
+    ),
+    Limit(
+        "non-last axis, logits above log(max)",
+        "magnitude x trailing extent",
+        "every entry above exp's overflow threshold along a wide (>= 32) non-last axis:"
+        " an unshifted exp overflows",
+        _wide_non_last(32, _all_above_overflow),
+        ops=("softmax", "log_softmax"),
+    ),
+    Limit(
+        "non-last axis, logits below exp underflow",
+        "magnitude x trailing extent",
+        "every entry below exp's underflow threshold along a wide (>= 32) non-last axis:"
+        " an unshifted exp gives 0/0",
+        _wide_non_last(32, _all_below_underflow),
+        ops=("softmax", "log_softmax"),
+    ),
+    Limit(
+        "outer extent > 65,535",
+        "outer extent",
+        "more slices than a 16-bit grid dimension holds",
+        lambda case, dtype: outer_extent(case) > GRID_DIMENSION,
+        profiles=("default", "thorough"),
+    ),
+    Limit(
+        "trailing extent > 65,535",
+        "trailing extent",
+        "a non-last axis whose stride exceeds a 16-bit grid dimension",
+        lambda case, dtype: _non_last(case) and trailing_extent(case) > GRID_DIMENSION,
+        profiles=("default", "thorough"),
+    ),
+    Limit(
+        "strided last axis",
+        "layout",
+        "a non-contiguous view along the normalized axis (a kernel that assumes unit stride)",
+        lambda case, dtype: case.x.ndim >= 1 and not case.x.flags.c_contiguous and not _non_last(case),
+    ),
+    Limit(
+        "exp overflow",
+        "magnitude",
+        "a maximum above log(max): an unshifted exp overflows",
+        lambda case, dtype: (
+            _finite(case).size > 0
+            and float(_finite(case).max()) > dtype_info(dtype_from_name(dtype)).exp_overflow
+        ),
+        ops=("softmax", "log_softmax"),
+    ),
+    Limit(
+        "exp underflow",
+        "magnitude",
+        "every entry below exp's underflow threshold: an unshifted exp gives 0/0",
+        _all_below_underflow,
+        ops=("softmax", "log_softmax"),
+    ),
+    Limit(
+        "subnormal inputs",
+        "magnitude",
+        "subnormal entries: flushing them to zero changes sum-normalization",
+        lambda case, dtype: _has_subnormal(case, dtype),
+        ops=("sum_normalize",),
+    ),
+    Limit(
+        "sum overflow",
+        "magnitude",
+        "finite entries whose sum overflows the dtype",
+        lambda case, dtype: _abs_sum(case) > dtype_info(dtype_from_name(dtype)).max,
+        ops=("sum_normalize",),
+    ),
+)
+
+# Input classes issue 14 asks for that no case covers yet: listed in the generated page, never
+# counted as covered.
+OPEN_LIMITS: tuple[tuple[str, str], ...] = (
+    ("tuple axes / axis=None", "needs a tuple-axis case kind and per-API support declarations"),
+    ("temperatures that are not powers of two", "the x / T composite still pre-scales by T = 0.5"),
+    ("large finite values under a mask", "masked variants fill masked entries with 0"),
+    ("F.softmax(x, dim, dtype=float32) on half input", "no mixed-precision keyword variant yet"),
+)
+
+
+def profile_cases(profile: Profile, dtype: str, op: str) -> list[Case]:
+    """The corpus cases ``profile`` runs for ``op`` in ``dtype`` (special inputs excluded)."""
+    return [c for c in corpus_cases(dtype, op) if not c.special and c.name not in profile.corpus_exclude]
+
+
+@dataclass
+class CoverageCell:
+    """The cases of one (limit, op, profile) crossing the limit, per applicable dtype."""
+
+    cases: dict[str, list[str]]
+    backward: bool | None = None  # None: the limit has no backward requirement
+
+    def missing_dtypes(self) -> list[str]:
+        return [dtype for dtype, names in self.cases.items() if not names]
+
+
+def coverage(profiles: dict[str, Profile] | None = None) -> dict[tuple[str, str, str], CoverageCell]:
+    """(limit name, op, profile) -> the cases crossing it in each of the limit's dtypes (``profiles``:
+    the named profiles to use instead of ``PROFILES``, for testing exclusions)."""
+    profiles = PROFILES if profiles is None else profiles
+    table: dict[tuple[str, str, str], CoverageCell] = {}
+    memo: dict[tuple[str, str, str], list[Case]] = {}
+    for limit in LIMITS:
+        for op in limit.ops:
+            for pname in limit.profiles:
+                profile = profiles[pname]
+                cases: dict[str, list[str]] = {}
+                for dtype in limit.dtypes:
+                    key = (pname, dtype, op)
+                    if key not in memo:
+                        memo[key] = profile_cases(profile, dtype, op)
+                    cases[dtype] = [c.name for c in memo[key] if limit.crosses(c, dtype)]
+                backward = None
+                if limit.backward_length is not None:
+                    backward = any(n > limit.backward_length for n in profile.gradient_lengths)
+                table[(limit.name, op, pname)] = CoverageCell(cases, backward)
+    return table
+
+
+def missing(table: dict[tuple[str, str, str], CoverageCell] | None = None) -> list[str]:
+    """Every (limit, op, profile, dtype) that a profile claims and no case crosses, in words."""
+    table = coverage() if table is None else table
+    gaps = []
+    for (name, op, pname), cell in table.items():
+        gaps += [f"{name}: {op}, {pname}, {dtype}: no case" for dtype in cell.missing_dtypes()]
+        if cell.backward is False:
+            gaps.append(f"{name}: {op}, {pname}: no backward row length crosses it")
+    return gaps
+
+
+def _cell_text(cell: CoverageCell) -> str:
+    names = sorted({n for names in cell.cases.values() for n in names})
+    shown = ", ".join(f"`{n}`" for n in names[:4]) + (f" +{len(names) - 4}" if len(names) > 4 else "")
+    gaps = cell.missing_dtypes()
+    text = shown or "—"
+    if gaps:
+        text += f" **missing: {', '.join(gaps)}**"
+    if cell.backward is not None:
+        text += "; backward ✓" if cell.backward else "; **backward missing**"
+    return text
+
+
+def coverage_markdown() -> str:
+    """``docs/input-coverage.md``: every limit and the corpus cases crossing it, per op and profile."""
+    table = coverage()
+    lines = [
+        "# Input coverage: the limits the inputs cross",
+        "",
+        "Generated by `python -m conformance.cases.limits > docs/input-coverage.md` from",
+        "`conformance/cases/limits.py`; `tests/test_input_limits.py` fails when this file is stale or a",
+        "profile claims a limit that no case crosses. Cells list the corpus cases crossing the limit",
+        "(in every dtype the limit applies to); *backward* says whether a row length of the backward",
+        "pass (`Profile.gradient_lengths`) crosses it too. Hypothesis batches are not counted.",
+        "",
+        "| limit | dimension | dtypes | why |",
+        "|---|---|---|---|",
+    ]
+    for limit in LIMITS:
+        lines.append(f"| {limit.name} | {limit.dimension} | {', '.join(limit.dtypes)} | {limit.why} |")
+    for op in OPS:
+        lines += ["", f"## {op}", "", "| limit | " + " | ".join(ALL_PROFILES) + " |"]
+        lines.append("|---|" + "---|" * len(ALL_PROFILES))
+        for limit in LIMITS:
+            if op not in limit.ops:
+                continue
+            cells = [
+                _cell_text(table[(limit.name, op, p)]) if (limit.name, op, p) in table else "not claimed"
+                for p in ALL_PROFILES
+            ]
+            lines.append(f"| {limit.name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Not covered yet", "", "| input class | why not yet |", "|---|---|"]
+    lines += [f"| {name} | {why} |" for name, why in OPEN_LIMITS]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(coverage_markdown(), end="")

@@ -1,0 +1,97 @@
+"""The inputs cross every limit they claim to (``conformance.cases.limits``), in every profile.
+
+These tests fail when a limit has no case in a profile that claims it, when a profile's exclusion
+drops the last case crossing a limit or names a case that does not exist, and when
+``docs/input-coverage.md`` is not the generator's current output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conformance.cases import Case
+from conformance.cases.corpus import CORPUS, corpus_cases
+from conformance.cases.limits import (
+    DTYPES,
+    LIMITS,
+    OPS,
+    coverage,
+    coverage_markdown,
+    missing,
+    outer_extent,
+    trailing_extent,
+)
+from conformance.profiles import PROFILES
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "input-coverage.md"
+
+
+def test_every_claimed_limit_has_a_case_in_every_profile_dtype_and_op():
+    assert missing() == []
+
+
+def test_the_coverage_page_is_current():
+    assert DOC.read_text(encoding="utf-8") == coverage_markdown(), (
+        "regenerate: python -m conformance.cases.limits > docs/input-coverage.md"
+    )
+
+
+def test_an_exclusion_that_drops_the_last_case_over_float16_max_is_caught():
+    """The quick profile without its slices beyond 65,504 entries (forward and backward)."""
+    quick = PROFILES["quick"]
+    over = [c.name for c in corpus_cases("float16", "softmax") if c.length > 65_504 and not c.special]
+    assert over, "no corpus case beyond float16's max in float16"
+    stripped = dataclasses.replace(
+        quick,
+        corpus_exclude=(*quick.corpus_exclude, *over),
+        gradient_lengths=tuple(n for n in quick.gradient_lengths if n <= 65_504),
+    )
+    gaps = missing(coverage({**PROFILES, "quick": stripped}))
+    assert "float16 max: softmax, quick, float16: no case" in gaps
+    assert "float16 max: softmax, quick: no backward row length crosses it" in gaps
+    assert not any(", default," in g for g in gaps)
+
+
+def test_profile_exclusions_name_existing_cases():
+    names = set()
+    for dtype in DTYPES:
+        for op in OPS:
+            names |= {c.name for c in corpus_cases(dtype, op)}
+    for profile in PROFILES.values():
+        unknown = sorted(set(profile.corpus_exclude) - names)
+        assert unknown == [], f"profile {profile.name} excludes cases that do not exist: {unknown}"
+
+
+def _case(x: np.ndarray, axis: int = -1) -> Case:
+    return Case("probe", x, axis)
+
+
+def test_limit_predicates_are_not_vacuous():
+    """Each limit is crossed by some corpus case and not crossed by the textbook rows."""
+    textbook = [c for c in corpus_cases("float16", "softmax") if c.name.startswith("textbook")]
+    for limit in LIMITS:
+        for op in limit.ops:
+            dtype = limit.dtypes[0]
+            rows = [c for c in corpus_cases(dtype, op) if c.name.startswith("textbook")]
+            assert not any(limit.crosses(c, dtype) for c in rows), limit.name
+        assert textbook
+
+
+def test_extents_of_the_layouts():
+    x = np.zeros((3, 7, 64))
+    assert trailing_extent(_case(x, 1)) == 64 and outer_extent(_case(x, 1)) == 192
+    assert trailing_extent(_case(x, -1)) == 1 and outer_extent(_case(x, -1)) == 21
+    assert outer_extent(_case(np.zeros(5), 0)) == 1
+
+
+LIMIT_CLASSES = ["one_d", "beyond_float16_max", "power_of_two_lengths", "wide_non_last_axes"]
+LIMIT_CLASSES += ["large_outer_extent"]
+
+
+@pytest.mark.parametrize("name", LIMIT_CLASSES)
+def test_limit_cases_are_in_the_corpus_for_every_op(name):
+    assert set(CORPUS[name].ops) == set(OPS)
