@@ -600,6 +600,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         keyword = session.config.getoption("keyword") or None
         cs.empty_selection = empty_selection_message(cs.selection.__dict__, keyword)
         session.exitstatus = pytest.ExitCode.USAGE_ERROR  # never 5, never a green 0 for no checks
+    elif (
+        _import_failures(cs)
+        and int(exitstatus) == pytest.ExitCode.OK
+        and not session.config.getoption("append_run")  # `run` exits EXIT_BROKEN for it
+    ):
+        # Plain pytest: a framework installed but broken was not tested, so the run is not green.
+        # Its own codes stop at 5 (3 is its internal error), so this is 1, "tests failed".
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _import_failures(cs: ConformanceSession) -> dict[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from conformance.adapters.base import NOT_INSTALLED
 from conformance.records import RESULTS_FILE, VERDICTS, Run, read_run
 
 VERDICT_STYLE = {
@@ -138,9 +139,9 @@ def print_summary(terminalreporter, session, exitstatus: int = 0) -> None:
     reasons = incomplete_reasons(read_run(Path(session.run_dir) / RESULTS_FILE))
     if int(exitstatus) in STOPPED_EXIT and not reasons:
         reasons = [f"{STOPPED_EXIT[int(exitstatus)]} (pytest exit status {int(exitstatus)})"]
-    for name, reason in session._missing.items():
-        if "-" not in name:
-            console.print(f"[dim]{name}: {reason}[/dim]")
+    for name, (status, reason) in session._unusable.items():  # by framework: keras-jax included
+        line = f"{name}: {status}" if status == NOT_INSTALLED else f"{name}: {status}: {reason}"
+        console.print(line, markup=False, style="dim" if status == NOT_INSTALLED else "red")
     if session.unexpected:
         console.print(f"[bold red]{len(session.unexpected)} unexpected result(s):[/bold red]")
         for line in session.unexpected[:40]:

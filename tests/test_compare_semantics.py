@@ -145,3 +145,24 @@ def test_cli_semantic_change_without_regression_is_listed_and_exits_0(tmp_path, 
     markdown = (tmp_path / "cmp" / "compare.md").read_text()
     assert "### Semantics changes on special inputs (5)" in markdown and "all_neginf[0]" in markdown
     assert "posinf_entry[0]" not in markdown
+
+
+def test_a_special_input_that_starts_raising_is_a_semantic_regression(tmp_path):
+    """matches-limit -> error (the call raised, or the probe did) is a regression, and the reverse a fix."""
+    v1, v2 = "1.0", "2.0"
+    base = [syn.envelope("base"), syn.framework("numpy", v1), *_checks(v1)]
+    cand = [syn.envelope("cand"), syn.framework("numpy", v2), *_checks(v2)]
+    base += [
+        _sem("posinf_entry[0]", "matches-limit", [0.0, 1.0], version=v1),
+        _sem("nan_entry[0]", "error", None, version=v1, error="RuntimeError: boom"),
+    ]
+    cand += [
+        _sem("posinf_entry[0]", "error", None, version=v2, error="RuntimeError: boom"),
+        _sem("nan_entry[0]", "matches-limit", ["nan", "nan"], version=v2),
+    ]
+    b = syn.write_run(tmp_path / "b", [*base, syn.end()])
+    c = syn.write_run(tmp_path / "c", [*cand, syn.end()])
+    result = compare_runs(read_run(b), read_run(c))
+    kinds = {change.key[-1]: change.kind for change in result.semantics}
+    assert kinds == {"posinf_entry[0]": "regression", "nan_entry[0]": "fix"}
+    assert result.exit_status == 1

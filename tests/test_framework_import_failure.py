@@ -82,3 +82,19 @@ def test_tox_run_fails_the_environment_of_a_framework_that_fails_to_import(tmp_p
     for name in SHADOWED:
         line = f"conformance.tox_run: environment broken: {name}: import failed (ImportError: {MESSAGE})"
         assert line in out.stderr, out.stderr
+
+
+def test_plain_pytest_summary_names_every_unusable_framework_keras_backends_included(tmp_path):
+    """The terminal summary of a plain pytest run lists each framework that did not import, with why
+    (it once filtered names with a dash, which dropped every Keras backend)."""
+    frameworks = _frameworks()
+    cmd = [sys.executable, "-m", "pytest", "-p", "conformance.plugin", "--pyargs", "conformance.suite"]
+    cmd += ["-p", "no:cacheprovider", "--framework", ",".join(frameworks), "--profile", "quick"]
+    cmd += ["--api", "exp-shift", "--dtype", "float32", "--hypothesis-seed=0", "-q"]
+    cmd += ["--run-dir", str(tmp_path / "r")]
+    out = subprocess.run(
+        cmd, cwd=tmp_path, env=_env(_shim(tmp_path)), capture_output=True, text=True, timeout=600
+    )
+    for name in SHADOWED:
+        assert f"{name}: import failed: ImportError: {MESSAGE}" in out.stdout, out.stdout[-3000:]
+    assert out.returncode == 1, out.stdout[-3000:]  # pytest's "failed": its 3 is an internal error

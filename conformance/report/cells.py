@@ -74,6 +74,7 @@ SEMANTICS_LABEL = {
 }
 # Classifications of semantics records from the most to the least notable.
 CLASSIFICATION_SEVERITY = (
+    "error",  # the call raised where the implementation must answer (or the probe raised)
     "undocumented-difference",
     "documented-difference",
     "undefined-input",

@@ -24,7 +24,8 @@ What is reported, for the cells both runs have:
   observed output (bit for bit, as listed: first 64 elements), its dtype, raising instead of
   returning (or another exception type), the input itself, or the record is in one run only
   while both runs hold the cell. A classification that went from matching the limit (or an
-  undefined input) to a difference from it (documented or not) is a semantic regression, and
+  undefined input) to a difference from it (documented or not) or to an error (the call
+  raised) is a semantic regression, and
   makes the exit status 1 like a regression; the reverse is a fix; the rest are changes.
   Semantics records of cells in one run only are coverage: counted in a note, not compared.
 
@@ -66,7 +67,7 @@ MAX_ROWS = 1000
 # Semantics classifications that hold (the limit, or a convention on an undefined input) and that do
 # not (a difference from the limit): a move from the first to the second is a semantic regression.
 SEMANTICS_GOOD = ("matches-limit", "undefined-input")
-SEMANTICS_BAD = ("documented-difference", "undocumented-difference")
+SEMANTICS_BAD = ("documented-difference", "undocumented-difference", "error")
 
 
 @dataclass
