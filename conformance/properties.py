@@ -166,6 +166,29 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
     return SliceResults(applicable, metric, bound, passed | ~applicable)
 
 
+def gradual_underflow(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
+    """Outputs whose correctly rounded value is subnormal come back non-zero (no flush to zero).
+
+    IEEE 754 arithmetic underflows gradually; a platform or kernel that flushes subnormal results
+    (or operands) to zero returns 0 there. ``precision`` accepts that 0 wherever a result within
+    the model's allowance could be subnormal, so it cannot see flushing; this property does, on the
+    slices precision judges: an element applies where the correctly rounded result is a non-zero
+    subnormal of the dtype and 0 lies outside its allowance (``|exact| > allowed``), so that only
+    flushing (or an error precision also reports) gives 0 there. Metric: the number of such
+    elements returned as 0; bound 0.
+    """
+    ex = _slices(np.asarray(oracle.exact).astype(np.float64), axis)
+    rounded = _slices(np.asarray(oracle.rounded).astype(np.float64), axis)
+    allowed = _slices(np.nan_to_num(np.asarray(oracle.allowed, np.float64), nan=np.inf), axis)
+    yf = _slices(_as_float(y), axis)
+    info = dtype_info(dtype)
+    with np.errstate(invalid="ignore"):
+        subnormal = (rounded != 0) & (np.abs(rounded) < info.tiny) & (np.abs(ex) > allowed)
+    metric = np.sum(subnormal & (yf == 0), axis=1).astype(np.float64)
+    applicable = _judged(oracle, op) & np.any(subnormal, axis=1)
+    return SliceResults(applicable, metric, np.zeros_like(metric), (metric == 0) | ~applicable)
+
+
 def sum_to_one(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """|sum(y) - 1| in float64 (|sum(exp(y)) - 1| for log-softmax), against the bound the model implies."""
     yf = _slices(_as_float(y), axis)

@@ -47,6 +47,7 @@ from conformance.properties import (
     check_shape_dtype,
     classify_semantics,
     device_consistency,
+    gradual_underflow,
     log_softmax_consistency,
     monotonicity,
     nan_propagation,
@@ -200,6 +201,19 @@ REGISTRY: tuple[PropertySpec, ...] = tuple(
                 60,
                 "finite and precise output when entries exceed the dtype's exp overflow threshold",
                 "slices precision judges, with a finite entry beyond it",
+            ),
+            PropertySpec(
+                "gradual_underflow",
+                "forward",
+                gradual_underflow,
+                ("softmax", "sum_normalize"),
+                "flushed to zero",
+                "gradual underflow",
+                65,
+                "outputs whose correctly rounded value is subnormal are not flushed to zero (a platform"
+                " with flush-to-zero arithmetic fails here, visibly, where precision accepts the 0)",
+                "slices precision judges with a subnormal exact output that 0 misses by more than the"
+                " allowance",
             ),
             PropertySpec(
                 "shift_invariance",

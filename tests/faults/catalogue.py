@@ -343,6 +343,18 @@ def float16_partials_for_long_rows(x: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis((e / total.astype(np.float32)).astype(x.dtype), -1, axis)
 
 
+@fault("softmax", "float32", "gradual_underflow")
+def flush_to_zero_outputs(x: np.ndarray, axis: int) -> np.ndarray:
+    """Flush-to-zero arithmetic (FTZ/DAZ, as fast-math builds set): subnormal results come back as 0.
+
+    Correct everywhere else; precision accepts the zeros (a result within the allowance would be
+    subnormal), so only the property that asks for gradual underflow sees them.
+    """
+    y = _softmax(x, axis)
+    tiny = np.finfo(y.dtype).tiny if y.dtype != BF16 else ml_dtypes.finfo(BF16).tiny
+    return np.where(np.abs(y) < tiny, np.zeros((), y.dtype), y)
+
+
 @fault("softmax", "float32", "shape_dtype", needs=("one_d",))
 def batch_shape_not_restored_for_1d(x: np.ndarray, axis: int) -> np.ndarray:
     """Flattened to (batch, n) and reshaped back only when there was a batch: 1-D input comes back (1, n)."""
