@@ -12,10 +12,10 @@ carry an error histogram, and the text of its row in the README's property table
 - the report's columns, labels, units and column groups (``conformance.report.cells``,
   ``conformance.report.html``), the record's ``unit`` (``conformance.plugin``) and which
   outcomes carry a histogram (``conformance.outcome``),
-- the README's property table (``readme_table``; ``tests/test_property_registry.py`` checks
+- the README's property table (``readme_table``; ``tests/meta/test_property_registry.py`` checks
   that the README holds it).
 
-Adding a property is one entry here plus its judge; ``tests/test_property_registry.py``
+Adding a property is one entry here plus its judge; ``tests/meta/test_property_registry.py``
 then demands a planted fault (``tests/faults/catalogue.py``) that the property catches.
 
 Kinds (``KINDS``) and the judge's signature each implies:
@@ -402,7 +402,7 @@ def cell_properties(impl: Implementation, device: str, semantics: bool = False) 
 
     ``applies`` decides, from ``impl.op``, the device, whether ``impl`` is a compiled mode (it has an
     ``eager_call``) and whether it has a backward pass (``vjp``). ``conformance.check()`` and the
-    pytest session both judge exactly this list (``tests/test_property_registry.py`` checks it on
+    pytest session both judge exactly this list (``tests/meta/test_property_registry.py`` checks it on
     real runs).
     """
     compiled, has_vjp = impl.eager_call is not None, impl.vjp is not None

@@ -26,7 +26,7 @@ underflow range, so after the single rounding the oracle is within
 ``0.5 ULP + 1e-6 ULP`` of the exact value (the allowance covers the rare exact
 value that lies within the working error of a rounding midpoint: double
 rounding). For float64 outputs the working error is below ``0.45`` ULP of
-float64, so the oracle is within 1 ULP. ``tests/test_oracle_mpmath.py`` checks
+float64, so the oracle is within 1 ULP. ``tests/reference/test_oracle_mpmath.py`` checks
 both claims against mpmath at 60 digits.
 
 Special values follow the mathematical limit; the table is

@@ -1,18 +1,24 @@
-"""Shared helpers for the tests of ``reference/``: dtypes, bit patterns and mpmath ground truth.
+"""Shared helpers for the tests: the repository's paths; for the tests of ``reference/``, dtypes,
+bit patterns and mpmath ground truth.
 
-Everything here is independent of ``reference.ulp`` and ``reference.rounding``, so the
-tests can use it as ground truth for those modules.
+``ROOT`` is the one definition of the repository root (the tests live in ``tests/<area>/``, so no
+test finds it from its own ``__file__``). Everything else here is independent of ``reference.ulp``
+and ``reference.rounding``, so the tests can use it as ground truth for those modules.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import ml_dtypes
 import mpmath
 import numpy as np
 
 from reference.dtypes import DtypeInfo, dtype_info
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 FLOAT_DTYPES: tuple[np.dtype, ...] = (

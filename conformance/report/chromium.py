@@ -1,6 +1,6 @@
 """Headless Chromium driven over the DevTools protocol through a pipe (standard library only).
 
-Used by the browser test (``tests/test_report_browser.py``) and the report benchmark.
+Used by the browser test (``tests/report/test_report_browser.py``) and the report benchmark.
 ``find_chromium()`` names the binary or returns None; ``Chromium(binary, profile_dir)``
 starts it with ``--remote-debugging-pipe`` (JSON messages, NUL-terminated, on the child's
 file descriptors 3 and 4); ``send`` calls a method and returns its result, keeping the

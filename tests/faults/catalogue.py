@@ -5,7 +5,7 @@ Every fault is a function ``f(x, axis)`` following the contract of
 first line names the mistake; the rest says where it shows. ``FAULTS`` lists them
 with the op they claim to compute, the dtype in which the mistake shows, and the
 property expected to catch it under the suite's default profile
-(``tests/test_planted_faults.py`` asserts that it does; ``make_table.py`` writes
+(``tests/meta/test_planted_faults.py`` asserts that it does; ``make_table.py`` writes
 the kill table into ``docs/planted-faults.md``).
 
 A fault the suite does not catch yet carries ``escapes``: why, and the change to
@@ -64,7 +64,7 @@ class Fault:
         """What ``conformance.check`` runs: the function; for a compiled-mode fault an ``Implementation``
         in mode ``jit`` whose eager counterpart is ``eager``; for a fault on a non-CPU device an
         ``Implementation`` that hands the device name to ``function`` (NumPy arrays on every device,
-        as ``tests/test_gpu_devices.py`` drives the GPU code paths without a GPU)."""
+        as ``tests/adapters/test_gpu_devices.py`` drives the GPU code paths without a GPU)."""
         if self.eager is None and self.device == "cpu":
             return self.function
         impl = function_implementation(self.function, self.op, name="fault")
@@ -530,7 +530,7 @@ correct_log_softmax.vjp = correct_log_softmax_vjp  # type: ignore[attr-defined]
 _sum_normalize.vjp = correct_sum_normalize_vjp  # type: ignore[attr-defined]
 
 # For each op, the fault-free computation its faults start from: it must pass where they fail, so
-# that a fault is caught for its own mistake (tests/test_planted_faults.py checks this). Each
+# that a fault is caught for its own mistake (tests/meta/test_planted_faults.py checks this). Each
 # carries its correct backward pass as ``vjp`` (the gradient faults below replace only that).
 CORRECT: dict[str, Callable[..., np.ndarray]] = {
     "softmax": correct_softmax,

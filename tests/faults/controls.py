@@ -1,7 +1,7 @@
 """Negative controls: correct implementations, each computed differently, that the suite must pass.
 
 If one of these fails, the suite (its tolerance model, a property, the oracle)
-is wrong, not the implementation: ``tests/test_negative_controls.py`` runs them
+is wrong, not the implementation: ``tests/meta/test_negative_controls.py`` runs them
 through ``conformance.check`` and expects zero failures. They follow the contract
 of ``conformance.adapters.custom`` (NumPy in, NumPy out, the input's dtype).
 

@@ -36,10 +36,10 @@ TEMPLATE = """\
 Does the suite catch real mistakes, and does it leave correct implementations alone?
 `tests/faults/catalogue.py` holds implementations with one mistake each, modelled on mistakes
 people make (the docstring of each names it); `tests/faults/controls.py` holds correct
-implementations computed in different ways. `tests/test_planted_faults.py` asserts that the
+implementations computed in different ways. `tests/meta/test_planted_faults.py` asserts that the
 default profile catches every fault through the property named below (a fault the suite does
 not catch yet is a strict xfail with the reason), and that the same computation without the
-mistake passes; `tests/test_negative_controls.py` asserts that every control passes.
+mistake passes; `tests/meta/test_negative_controls.py` asserts that every control passes.
 
 Regenerate the tables with `python tests/faults/make_table.py` (add `--controls` for the
 controls under the thorough profile: a few minutes).
@@ -118,7 +118,7 @@ def kill_table(seed: int) -> str:
         *rows,
     ]
     if escaped:
-        lines += ["", "Not caught yet (strict xfail in `tests/test_planted_faults.py`):", ""]
+        lines += ["", "Not caught yet (strict xfail in `tests/meta/test_planted_faults.py`):", ""]
         lines += [f"- `{f.name}`: {f.escapes}." for f in escaped]
     return "\n".join(lines)
 

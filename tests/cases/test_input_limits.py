@@ -8,10 +8,10 @@ drops the last case crossing a limit or names a case that does not exist, and wh
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from conformance.cases import Case
 from conformance.cases.corpus import CORPUS, corpus_cases
@@ -27,7 +27,7 @@ from conformance.cases.limits import (
 )
 from conformance.profiles import PROFILES
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "input-coverage.md"
+DOC = ROOT / "docs" / "input-coverage.md"
 
 
 def test_every_claimed_limit_has_a_case_in_every_profile_dtype_and_op():

@@ -13,8 +13,7 @@ import graphlib
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 # (layer name, module-name prefixes); a module belongs to the first layer with a matching prefix.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (

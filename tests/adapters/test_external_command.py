@@ -13,12 +13,12 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
+from helpers import ROOT
 
 import conformance
 from conformance.adapters.custom import CustomImplError
 from conformance.adapters.external import command_implementation
 
-ROOT = Path(__file__).resolve().parents[1]
 C_SOURCE = ROOT / "tests" / "faults" / "softmax_npy.c"
 BF16 = np.dtype(ml_dtypes.bfloat16)
 C_DTYPES = ["float32", "float64", "bfloat16"]  # what softmax_npy.c reads

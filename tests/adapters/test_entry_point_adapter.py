@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from conformance.adapters import ENTRY_POINT_GROUP
 
 pytest.importorskip("setuptools")
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "tests" / "example_adapter"
 DTYPES = {"float16", "bfloat16", "float32", "float64"}
 

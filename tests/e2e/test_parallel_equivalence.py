@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from conformance.records import read_run
 
 pytest.importorskip("xdist")
 
-ROOT = Path(__file__).resolve().parents[1]
 VOLATILE = ("seconds", "timing", "pid", "finished", "started", "source")
 
 

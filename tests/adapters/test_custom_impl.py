@@ -12,6 +12,7 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
+from helpers import ROOT
 
 import conformance
 from conformance.adapters.custom import CustomImplError, function_implementation, load_function, split_target
@@ -20,7 +21,6 @@ from conformance.custom_cli import CustomOptions, build_implementations
 from conformance.property_registry import DEVICE_PROPERTIES, PROPERTIES
 from reference.dtypes import output_dtype_for
 
-ROOT = Path(__file__).resolve().parents[1]
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
 

@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from conformance.errors import EXIT_BROKEN
 
-ROOT = Path(__file__).resolve().parents[1]
 MESSAGE = "libbroken.so.1: cannot open shared object file: No such file or directory"
 # Frameworks shadowed by a module that raises on import, and the modules they need besides it.
 SHADOWED = {"onnxruntime": ("onnx",), "keras-jax": ("jax",)}

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from conformance.cli import _report_and_exit, main
 from conformance.records import read_run
@@ -30,7 +31,6 @@ from conformance.report import synthetic as syn
 from conformance.report.markdown import report_markdown
 from conformance.report.model import build_model
 
-ROOT = Path(__file__).resolve().parents[1]
 READER = "slow-run-stdout"
 QUICK = ["--profile", "quick", "--dtype", "float64", "--seed", "0", "--no-progress"]
 

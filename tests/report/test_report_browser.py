@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from conformance.cli import main
 from conformance.report.chromium import Chromium, find_chromium, open_page
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "reports" / "artifacts"
+ARTIFACTS = ROOT / "reports" / "artifacts"
 BINARY = find_chromium()
 
 pytestmark = [

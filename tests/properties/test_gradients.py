@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import ml_dtypes
 import mpmath
 import numpy as np
 import pytest
+from helpers import ROOT
 
 import conformance
 from conformance.adapters.base import Implementation
@@ -20,7 +20,6 @@ from conformance.property_registry import GRADIENT_PROPERTIES
 from reference import exact, round_to_dtype
 from reference.gradient import GRADIENT_OPS, vjp_allowed_error, vjp_exact
 
-ROOT = Path(__file__).resolve().parents[1]
 DTYPES = (np.float16, ml_dtypes.bfloat16, np.float32, np.float64)
 
 

@@ -17,10 +17,10 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 from faults.catalogue import CORRECT, FAULTS, correct_softmax
+from helpers import ROOT
 
 import conformance
 from conformance.adapters import all_adapters
@@ -44,7 +44,6 @@ from conformance.report.html import render_report
 from conformance.report.model import build_model
 from conformance.suite import test_conformance
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 import pytest
+from helpers import ROOT
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -26,7 +27,6 @@ from conformance.evaluation import Cell, CellEvaluation
 from conformance.profiles import get_profile
 from conformance.repro import array_literal, repro_snippet
 
-ROOT = Path(__file__).resolve().parents[1]
 IMPLS: dict[str, Implementation] = {impl.api: impl for impl in get_adapter("onnxruntime").implementations()}
 
 

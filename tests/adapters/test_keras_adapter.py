@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("jax", "torch", "tensorflow")
 APIS = [
     "ops.softmax",

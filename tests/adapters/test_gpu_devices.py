@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from conformance.adapters.base import Implementation
 from conformance.environment import nvidia_driver_version
@@ -27,8 +28,6 @@ from conformance.profiles import get_profile
 from conformance.properties import oracle_for
 from conformance.property_registry import DEVICE_PROPERTIES
 from reference.rounding import round_to_dtype
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:

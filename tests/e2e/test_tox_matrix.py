@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from conformance import matrix, tox_run
 from conformance.records import RunWriter
 
-ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "py311-torch213-tf221-jax010"
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("tox") is None, reason="tox is not installed")

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 import pytest
+from helpers import ROOT
 
 import reference
 from conformance.adapters import BUILTIN_ADAPTERS, FrameworkAdapter, Implementation, get_adapter
 from conformance.adapters.base import MODES, OPS, OPT_IN_MODES
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
 HEAVY_MODULES = ("scipy", "torch", "tensorflow", "jax", "keras")
 
 # Building the implementation list imports no framework, so it is safe at collection time.
@@ -35,7 +34,7 @@ IMPLS: list[Implementation] = [
 
 def _available(framework: str) -> FrameworkAdapter:
     if framework.startswith("keras-"):
-        pytest.skip("Keras fixes its backend per process: tested in tests/test_keras_adapter.py")
+        pytest.skip("Keras fixes its backend per process: tested in tests/adapters/test_keras_adapter.py")
     adapter = get_adapter(framework)
     if not adapter.available():
         pytest.skip(f"{framework} is not installed")

@@ -1,0 +1,34 @@
+"""The tests live in ``tests/<area>/`` (reference, cases, adapters, properties, report, e2e, meta).
+
+``tests/`` itself goes first on ``sys.path``, whatever pytest's import mode, so that every test
+imports the shared modules the same way: ``helpers`` (``ROOT``, the repository root, and the
+reference tests' ground truth), ``faults`` (planted faults and negative controls).
+
+With ``tests/`` on ``sys.path``, the folder ``tests/reference/`` (no ``__init__.py``) is a
+namespace package named ``reference``, and Python's path finder prefers it to the ``reference``
+package of an editable install (whose finder comes after the path finder): a plain ``pytest``
+outside the repository's root would import the empty namespace. So the package is imported here
+first, with ``tests/`` off the path, and must be the real one.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _is_tests(entry: str) -> bool:
+    return Path(entry or ".").resolve() == TESTS
+
+
+_saved = sys.path[:]
+sys.path[:] = [entry for entry in sys.path if not _is_tests(entry)]
+try:
+    import reference
+finally:
+    sys.path[:] = _saved
+assert getattr(reference, "__file__", None), f"imported the namespace {reference.__path__}, not the package"
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
