@@ -48,7 +48,8 @@ from conformance.adapters.custom import (
 )
 from conformance.evaluation import Cell, CellEvaluation, cell_seed
 from conformance.profiles import get_profile
-from conformance.property_registry import cell_properties, unit_of
+from conformance.property_registry import cell_properties
+from conformance.recording import outcome_fields
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
 FAILING = ("fail", "error")
@@ -207,20 +208,7 @@ def evaluate_cell(
     for prop in cell_properties(impl, device):
         out = declared_outcome(impl, evaluation.outcome(prop))
         results.append(
-            PropertyResult(
-                dtype=dtype,
-                property=prop,
-                verdict=out.verdict,
-                metric=out.metric,
-                tolerance=out.bound,
-                unit=unit_of(prop),
-                message=out.message,
-                n_cases=out.n_cases,
-                n_failed=out.n_failed,
-                median=out.median,
-                worst_case=out.worst,
-                repro=out.repro,
-            )
+            PropertyResult(dtype=dtype, property=prop, verdict=out.verdict, **outcome_fields(prop, out))
         )
     return results, evaluation.semantics()
 

@@ -28,11 +28,19 @@ from typing import NoReturn
 
 from conformance import custom_cli
 from conformance.adapters import AdapterLoadError
-from conformance.adapters.base import UNUSABLE_STATUSES
+from conformance.adapters.base import NOT_INSTALLED, UNUSABLE_STATUSES
 from conformance.compile_cache import compile_cache_env
 from conformance.errors import EXIT_BROKEN, EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE
 from conformance.errors import ConformanceError as UsageError  # bad input: one line, exit status 2
-from conformance.records import RESULTS_FILE, UNEXPECTED, RunFileError, RunWriter, read_run, sanitize
+from conformance.records import (
+    RESULTS_FILE,
+    UNEXPECTED,
+    RunFileError,
+    RunWriter,
+    framework_status_record,
+    read_run,
+    sanitize,
+)
 from conformance.summary import SELECTION_OPTIONS, empty_selection_message
 
 
@@ -42,8 +50,8 @@ def _split(values: list[str] | None) -> list[str]:
 
 def _validate(args: argparse.Namespace) -> None:
     from conformance.adapters import all_adapters
-    from conformance.plugin import DEVICE_PATTERN
     from conformance.profiles import PROFILES
+    from conformance.selection import DEVICE_PATTERN
     from reference.dtypes import FLOAT_DTYPE_NAMES
 
     checks = (
@@ -152,14 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     selection = {n: _split(getattr(args, n)) for n in ("framework", "api", "device", "dtype", "mode", "op")}
     writer.write(sanitize(envelope(run_id, seed, args.profile, selection, sys.argv[1:])))
     for name in missing:
-        writer.write(
-            {
-                "type": "framework",
-                "framework": name,
-                "status": "not installed",
-                "message": f"{name} is not installed",
-            }
-        )
+        writer.write(framework_status_record(name, NOT_INSTALLED, f"{name} is not installed"))
     print(f"softmax-conformance: run {run_id}, profile {args.profile}, seed {seed}", flush=True)
     print(
         f"frameworks: {', '.join(installed) or 'none'}"
@@ -259,9 +260,7 @@ def _run_frameworks(
         if p.status in ("ok", "no checks selected"):
             return
         died.append(f"{p.name}: {p.status} (log: {run_dir / LOG_DIR / (p.name + '.log')})")
-        writer.write(
-            {"type": "framework", "framework": p.name, "status": "did not finish", "message": p.status}
-        )
+        writer.write(framework_status_record(p.name, "did not finish", p.status))
 
     jobs = args.jobs or min(2, os.cpu_count() or 1)
     extra_env = {}

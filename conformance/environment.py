@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from conformance.records import SCHEMA_VERSION
+from conformance.records import envelope_record
 from conformance.version import __version__
 
 # Distributions whose versions matter to the numerics, looked up without importing them.
@@ -59,24 +59,22 @@ def envelope(
     flags) are not here: the process that runs a framework writes them in its
     ``framework`` record, having imported it.
     """
-    return {
-        "type": "envelope",
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "suite_version": __version__,
-        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "python_implementation": platform.python_implementation(),
-        "os": platform.platform(),
-        "hostname": platform.node(),
-        "cpu": cpu_model(),
-        "cpu_count": __import__("os").cpu_count(),
-        "distributions": distribution_versions(),
-        "seed": seed,
-        "profile": profile,
-        "selection": selection,
-        "argv": argv,
-    }
+    return envelope_record(
+        run_id=run_id,
+        suite_version=__version__,
+        started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        python=sys.version.split()[0],
+        python_implementation=platform.python_implementation(),
+        os=platform.platform(),
+        hostname=platform.node(),
+        cpu=cpu_model(),
+        cpu_count=__import__("os").cpu_count(),
+        distributions=distribution_versions(),
+        seed=seed,
+        profile=profile,
+        selection=selection,
+        argv=argv,
+    )
 
 
 def nvidia_driver_version(proc_file: Path = Path("/proc/driver/nvidia/version")) -> str | None:

@@ -3,15 +3,15 @@
 Schema (version ``SCHEMA_VERSION``), one JSON object per line:
 
 * ``{"type": "envelope", "schema_version", "run_id", "suite_version", "started",
-  "python", "os", "hostname", "cpu", "cpu_count", "distributions": {name: version or null},
-  "seed", "profile", "selection", "argv"}`` -- exactly once, first. Framework versions,
-  devices and device details are in the ``framework`` records (written by the process
-  that imported the framework).
+  "python", "python_implementation", "os", "hostname", "cpu", "cpu_count",
+  "distributions": {name: version or null}, "seed", "profile", "selection", "argv"}`` --
+  exactly once, first. Framework versions, devices and device details are in the
+  ``framework`` records (written by the process that imported the framework).
 * ``{"type": "check", ...}`` -- one per (implementation, device, dtype, property):
   ``implementation, framework, api, op, operation, mode, device, dtype, property,
   verdict`` (pass, fail, expected-fail, fixed, unsupported, skipped, error),
   ``metric, median, tolerance, unit, n_cases, n_failed, message, worst_case,
-  repro, known_issue, histogram, seed, cell_seed, profile, seconds``. ``metric`` is
+  repro, known_issue, histogram, seed, cell_seed, profile, seconds, timing``. ``metric`` is
   the worst value over every judged slice and ``tolerance`` the bound at that slice
   (for precision: the ULP error and the tolerance at the element nearest to, or
   furthest beyond, its allowance); ``median`` is over slices. ``worst_case`` is the
@@ -22,7 +22,9 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
   how many judged slices had their ULP error in ``[edges[k], edges[k+1])`` (the last
   bin is open).
 * ``{"type": "semantics", ...}`` -- one per special input and implementation:
-  ``case, input, observed, limit, classification, note, error`` plus the cell fields;
+  ``case, description, input, input_dtype, observed, observed_dtype, error, limit,
+  classification, note, known_issue`` (null unless a registry entry documents the difference)
+  plus the cell fields;
   classification ``error`` (observed, input and limit null) for each special case of a cell
   whose probe input raised something other than a decline, so it was never observed.
 * ``{"type": "sample", ...}`` -- one per cell: the output on one fixed positive
@@ -42,7 +44,10 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
   internal error (3), or with ``checks`` < ``planned``, did not finish
   (``conformance.summary.incomplete_reasons``).
 
-Records are written one at a time, unbuffered, so a crash keeps what was done.
+The fields of each kind are ``RECORD_FIELDS``; every record is built by its constructor here
+(``check_record``, ``semantics_record``, ...), by the suite and by the synthetic runs of the
+report's tests alike. Records are written one at a time, unbuffered, so a crash keeps what was
+done.
 
 Merged runs (schema version ``MERGED_SCHEMA_VERSION``), written by ``python -m conformance
 merge``: runs made on several machines or environments (a CPU box and a GPU box, several tox
@@ -83,6 +88,180 @@ READABLE_SCHEMA_VERSIONS = (SCHEMA_VERSION, MERGED_SCHEMA_VERSION)
 VERDICTS = ("pass", "fail", "expected-fail", "fixed", "unsupported", "skipped", "error")
 UNEXPECTED = ("fail", "fixed", "error")
 RESULTS_FILE = "results.jsonl"
+
+
+# ---- the record schema: the one place that says which fields each kind of record has ----------
+#
+# Every writer (``conformance.environment``, ``conformance.recording``, ``conformance.cli``,
+# ``conformance.report.merge``) and the synthetic builder (``conformance.report.synthetic``)
+# builds its records with the constructors below, which take exactly these fields (TypeError on
+# a missing or an unknown one) and write them in this order, non-finite floats sanitized. A field
+# added to the schema is added here, and to the docstring above.
+
+# The fields naming a cell, first in every ``check``, ``semantics`` and ``sample`` record.
+CELL_FIELDS = (
+    "implementation",
+    "framework",
+    "framework_version",
+    "api",
+    "op",
+    "operation",
+    "mode",
+    "device",
+    "dtype",
+)
+# The fields of each record shape, keyed by shape; a record's ``type`` is its shape but for
+# ``framework_status`` (type ``framework``: a framework that is not installed or did not finish).
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "envelope": (
+        "schema_version",
+        "run_id",
+        "suite_version",
+        "started",
+        "python",
+        "python_implementation",
+        "os",
+        "hostname",
+        "cpu",
+        "cpu_count",
+        "distributions",
+        "seed",
+        "profile",
+        "selection",
+        "argv",
+    ),
+    "merged_envelope": (
+        "schema_version",
+        "run_id",
+        "suite_version",
+        "merged",
+        "started",
+        "created",
+        "sources",
+        "conflicts",
+        "warnings",
+        "argv",
+    ),
+    "check": (
+        *CELL_FIELDS,
+        "property",
+        "verdict",
+        "metric",
+        "median",
+        "tolerance",
+        "unit",
+        "n_cases",
+        "n_failed",
+        "message",
+        "worst_case",
+        "repro",
+        "known_issue",
+        "histogram",
+        "seed",
+        "cell_seed",
+        "profile",
+        "seconds",
+        "timing",
+    ),
+    "semantics": (
+        *CELL_FIELDS,
+        "case",
+        "description",
+        "input",
+        "input_dtype",
+        "observed",
+        "observed_dtype",
+        "error",
+        "limit",
+        "classification",
+        "note",
+        "known_issue",
+    ),
+    "sample": (*CELL_FIELDS, "input", "output", "expected", "error"),
+    "framework": ("framework", "status", "version", "devices", "details", "pid", "compile_cache"),
+    "framework_status": ("framework", "status", "message"),
+    "end": (
+        "frameworks",
+        "finished",
+        "counts",
+        "stale_known_issues",
+        "exit_status",
+        "pid",
+        "planned",
+        "checks",
+    ),
+}
+_RECORD_TYPE = {"merged_envelope": "envelope", "framework_status": "framework"}
+
+
+def record_shape(record: dict[str, Any]) -> str:
+    """The shape (a key of ``RECORD_FIELDS``) of a record read back or built."""
+    kind = str(record.get("type"))
+    if kind == "envelope" and record.get("merged"):
+        return "merged_envelope"
+    if kind == "framework" and record.get("status") != "ok":
+        return "framework_status"
+    return kind
+
+
+def build_record(shape: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The record of ``shape`` with ``values`` (exactly its ``RECORD_FIELDS``), ``type`` first, sanitized."""
+    fields = RECORD_FIELDS[shape]
+    missing = [name for name in fields if name not in values]
+    unknown = [name for name in values if name not in fields]
+    if missing or unknown:
+        raise TypeError(f"{shape} record: missing fields {missing}, unknown fields {unknown}")
+    return sanitize({"type": _RECORD_TYPE.get(shape, shape), **{name: values[name] for name in fields}})
+
+
+def cell_fields(**values: Any) -> dict[str, Any]:
+    """The ``CELL_FIELDS`` of a cell, in order (TypeError on a missing or unknown one)."""
+    if set(values) != set(CELL_FIELDS):
+        raise TypeError(f"cell fields: expected {list(CELL_FIELDS)}, got {sorted(values)}")
+    return {name: values[name] for name in CELL_FIELDS}
+
+
+def envelope_record(**values: Any) -> dict[str, Any]:
+    """The envelope of a plain run (``schema_version`` is ``SCHEMA_VERSION``)."""
+    return build_record("envelope", {"schema_version": SCHEMA_VERSION, **values})
+
+
+def merged_envelope_record(**values: Any) -> dict[str, Any]:
+    """The envelope of a merged run (``schema_version`` ``MERGED_SCHEMA_VERSION``, ``merged`` true)."""
+    return build_record(
+        "merged_envelope", {"schema_version": MERGED_SCHEMA_VERSION, "merged": True, **values}
+    )
+
+
+def check_record(cell: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """A ``check`` record: the ``cell_fields`` of its cell and the check's own fields."""
+    return build_record("check", {**cell, **values})
+
+
+def semantics_record(cell: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """A ``semantics`` record; ``known_issue`` is null unless a registry entry documents the case."""
+    return build_record("semantics", {"known_issue": None, **cell, **values})
+
+
+def sample_record(cell: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """A ``sample`` record: the output on the fixed sample vector beside the oracle's."""
+    return build_record("sample", {**cell, **values})
+
+
+def framework_record(**values: Any) -> dict[str, Any]:
+    """The ``framework`` record of a framework that ran (``status`` "ok")."""
+    return build_record("framework", {"status": "ok", **values})
+
+
+def framework_status_record(framework: str, status: str, message: str) -> dict[str, Any]:
+    """The ``framework`` record of a framework that did not run: not installed, import failed,
+    version too old, did not finish; ``message`` says why."""
+    return build_record("framework_status", {"framework": framework, "status": status, "message": message})
+
+
+def end_record(**values: Any) -> dict[str, Any]:
+    """The ``end`` record a process writes when it has run its checks."""
+    return build_record("end", values)
 
 
 class RunFileError(ValueError):

@@ -27,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from conformance.records import MERGED_SCHEMA_VERSION, RESULTS_FILE, Run
+from conformance.records import RESULTS_FILE, Run, merged_envelope_record
 from conformance.report.cells import cell_key
 
 RECORD_LISTS = ("frameworks", "checks", "semantics", "samples", "ends")
@@ -119,19 +119,16 @@ def combine(
             )
         warnings.append(f"the runs were made with different suite versions ({detail})")
     started = sorted(str(s.get("started") or "") for s in sources if s.get("started"))
-    merged.envelope = {
-        "type": "envelope",
-        "schema_version": MERGED_SCHEMA_VERSION,
-        "run_id": run_id,
-        "suite_version": suites.pop() if len(suites) == 1 else "mixed",
-        "merged": True,
-        "started": started[0] if started else None,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "sources": sources,
-        "conflicts": find_conflicts(merged.checks),
-        "warnings": warnings,
-        "argv": list(argv or []),
-    }
+    merged.envelope = merged_envelope_record(
+        run_id=run_id,
+        suite_version=suites.pop() if len(suites) == 1 else "mixed",
+        started=started[0] if started else None,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        sources=sources,
+        conflicts=find_conflicts(merged.checks),
+        warnings=warnings,
+        argv=list(argv or []),
+    )
     return merged
 
 

@@ -1,7 +1,8 @@
 """Synthetic results files, shaped like real records, for the report's tests and benchmark.
 
-``check``, ``semantics``, ``sample``, ``envelope`` and ``framework`` build one record each
-with the fields a real run writes (see ``conformance.records``), overridable by keyword;
+``check``, ``semantics``, ``sample``, ``envelope``, ``framework`` and ``end`` build one record
+each with the record constructors of ``conformance.records`` (so with exactly the fields a real
+run writes), overridable by keyword;
 ``write_run`` writes them as a results file. ``amplify`` grows a real run to N records by
 copying its records under more frameworks, versions and devices (the benchmark's input).
 """
@@ -14,7 +15,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from conformance.records import RESULTS_FILE, SCHEMA_VERSION, Run
+from conformance.records import (
+    RESULTS_FILE,
+    Run,
+    cell_fields,
+    check_record,
+    end_record,
+    envelope_record,
+    framework_record,
+    sample_record,
+    semantics_record,
+)
 
 HISTOGRAM_EDGES = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 256.0, 1024.0, 65536.0]
 
@@ -22,17 +33,17 @@ HISTOGRAM_EDGES = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 256.0, 
 def _cell(
     framework: str, api: str, mode: str, op: str, device: str, dtype: str, version: str
 ) -> dict[str, Any]:
-    return {
-        "implementation": f"{framework}-{api}-{mode}",
-        "framework": framework,
-        "framework_version": version,
-        "api": api,
-        "op": op,
-        "operation": "",
-        "mode": mode,
-        "device": device,
-        "dtype": dtype,
-    }
+    return cell_fields(
+        implementation=f"{framework}-{api}-{mode}",
+        framework=framework,
+        framework_version=version,
+        api=api,
+        op=op,
+        operation="",
+        mode=mode,
+        device=device,
+        dtype=dtype,
+    )
 
 
 def listing(values: list[Any], dtype: str = "float32", shape: list[int] | None = None) -> dict[str, Any]:
@@ -46,42 +57,37 @@ def listing(values: list[Any], dtype: str = "float32", shape: list[int] | None =
 
 
 def envelope(run_id: str = "synthetic", **overrides: Any) -> dict[str, Any]:
-    """An envelope like ``conformance.environment.envelope`` writes."""
-    record = {
-        "type": "envelope",
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "suite_version": "0.1.0",
-        "started": "2026-01-01T00:00:00+00:00",
-        "python": "3.11.7",
-        "python_implementation": "CPython",
-        "os": "Linux-6.1-x86_64",
-        "cpu": "Intel(R) Xeon(R) Processor",
-        "cpu_count": 2,
-        "distributions": {"numpy": "2.4.6", "ml_dtypes": "0.6.0", "hypothesis": "6.155.2"},
-        "frameworks": {},
-        "devices": {},
-        "device_details": {},
-        "seed": 1234,
-        "profile": "quick",
-        "selection": {"framework": [], "api": [], "device": [], "dtype": [], "mode": [], "op": []},
-        "argv": ["run", "--profile", "quick"],
-    }
+    """An envelope like ``conformance.environment.envelope`` writes (no hostname recorded)."""
+    record = envelope_record(
+        run_id=run_id,
+        suite_version="0.1.0",
+        started="2026-01-01T00:00:00+00:00",
+        python="3.11.7",
+        python_implementation="CPython",
+        os="Linux-6.1-x86_64",
+        hostname="",
+        cpu="Intel(R) Xeon(R) Processor",
+        cpu_count=2,
+        distributions={"numpy": "2.4.6", "ml_dtypes": "0.6.0", "hypothesis": "6.155.2"},
+        seed=1234,
+        profile="quick",
+        selection={"framework": [], "api": [], "device": [], "dtype": [], "mode": [], "op": []},
+        argv=["run", "--profile", "quick"],
+    )
     record.update(overrides)
     return record
 
 
 def framework(name: str = "numpy", version: str = "2.4.6", **overrides: Any) -> dict[str, Any]:
     """A ``framework`` record of a framework that ran (status ok)."""
-    record = {
-        "type": "framework",
-        "framework": name,
-        "status": "ok",
-        "version": version,
-        "devices": ["cpu"],
-        "details": {name: version},
-        "pid": 1,
-    }
+    record = framework_record(
+        framework=name,
+        version=version,
+        devices=["cpu"],
+        details={name: version},
+        pid=1,
+        compile_cache=None,
+    )
     record.update(overrides)
     return record
 
@@ -102,28 +108,9 @@ def check(
 ) -> dict[str, Any]:
     """A ``check`` record; a failing precision check gets a worst case and a repro snippet."""
     failing = verdict in ("fail", "expected-fail", "error")
-    record: dict[str, Any] = {
-        "type": "check",
-        **_cell(framework, api, mode, op, device, dtype, version),
-        "property": prop,
-        "verdict": verdict,
-        "metric": metric,
-        "median": 0.25,
-        "tolerance": 3.0,
-        "unit": "ULP" if prop in ("precision", "stability", "shift_invariance") else "failures",
-        "n_cases": 40,
-        "n_failed": 2 if failing else 0,
-        "message": f"2 failing slice(s); worst ULP {metric}" if failing else "",
-        "worst_case": None,
-        "repro": None,
-        "known_issue": None,
-        "histogram": None,
-        "seed": 1234,
-        "profile": "quick",
-        "seconds": 0.01,
-    }
+    worst_case, repro, histogram = None, None, None
     if prop == "precision":
-        record["histogram"] = {
+        histogram = {
             "edges": HISTOGRAM_EDGES,
             "counts": [20, 10, 6, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0],
             "nonfinite": 0,
@@ -132,7 +119,7 @@ def check(
         x = [1.0, 2.0, 3.0]
         expected = [0.09003057330846786, 0.2447284758090973, 0.6652409434318542]
         output = [0.09003058075904846, 0.2447284758090973, 0.6652409434318542]  # element 0 is 1 ULP up
-        record["worst_case"] = {
+        worst_case = {
             "case": "worked_example[0]",
             "description": "The worked example.",
             "where": "minimal input (fails on its own)",
@@ -144,7 +131,28 @@ def check(
             "dtype": dtype,
             "length": 3,
         }
-        record["repro"] = f"import numpy as np\nx = np.array({x!r}, dtype=np.{dtype})\n"
+        repro = f"import numpy as np\nx = np.array({x!r}, dtype=np.{dtype})\n"
+    record = check_record(
+        _cell(framework, api, mode, op, device, dtype, version),
+        property=prop,
+        verdict=verdict,
+        metric=metric,
+        median=0.25,
+        tolerance=3.0,
+        unit="ULP" if prop in ("precision", "stability", "shift_invariance") else "failures",
+        n_cases=40,
+        n_failed=2 if failing else 0,
+        message=f"2 failing slice(s); worst ULP {metric}" if failing else "",
+        worst_case=worst_case,
+        repro=repro,
+        known_issue=None,
+        histogram=histogram,
+        seed=1234,
+        cell_seed=0,
+        profile="quick",
+        seconds=0.01,
+        timing=None,
+    )
     record.update(overrides)
     return record
 
@@ -157,20 +165,19 @@ def semantics(
     **overrides: Any,
 ) -> dict[str, Any]:
     """A ``semantics`` record (observed output beside the oracle's limit)."""
-    record = {
-        "type": "semantics",
-        **_cell(framework, "exp-shift", "eager", "softmax", "cpu", "float32", "2.4.6"),
-        "case": case,
-        "description": "Every entry -inf.",
-        "input": listing(["-inf", "-inf"]),
-        "input_dtype": "float32",
-        "observed": listing(["nan", "nan"]),
-        "observed_dtype": "float32",
-        "error": None,
-        "limit": listing(["nan", "nan"]),
-        "classification": classification,
-        "note": "as the limit",
-    }
+    record = semantics_record(
+        _cell(framework, "exp-shift", "eager", "softmax", "cpu", "float32", "2.4.6"),
+        case=case,
+        description="Every entry -inf.",
+        input=listing(["-inf", "-inf"]),
+        input_dtype="float32",
+        observed=listing(["nan", "nan"]),
+        observed_dtype="float32",
+        error=None,
+        limit=listing(["nan", "nan"]),
+        classification=classification,
+        note="as the limit",
+    )
     record.update(overrides)
     return record
 
@@ -193,27 +200,31 @@ def sample(
     for _ in range(output_bump):
         out[0] = np.nextafter(out[0], np.float32(1))
     api = {"softmax": "exp-shift", "sum_normalize": "x/sum", "log_softmax": "log-shift"}[op]
-    record = {
-        "type": "sample",
-        **_cell(framework, api, "eager", op, "cpu", "float32", "2.4.6"),
-        "input": listing([float(v) for v in x]),
-        "output": listing([float(v) for v in out]),
-        "expected": listing([float(v) for v in y]),
-        "error": None,
-    }
+    record = sample_record(
+        _cell(framework, api, "eager", op, "cpu", "float32", "2.4.6"),
+        input=listing([float(v) for v in x]),
+        output=listing([float(v) for v in out]),
+        expected=listing([float(v) for v in y]),
+        error=None,
+    )
     record.update(overrides)
     return record
 
 
-def end() -> dict[str, Any]:
-    """An ``end`` record (the framework process finished)."""
-    return {
-        "type": "end",
-        "finished": "2026-01-01T00:01:00",
-        "counts": {},
-        "stale_known_issues": [],
-        "exit_status": 0,
-    }
+def end(**overrides: Any) -> dict[str, Any]:
+    """An ``end`` record (the framework process, pid 1 like ``framework``'s, finished)."""
+    record = end_record(
+        frameworks=["numpy"],
+        finished="2026-01-01T00:01:00",
+        counts={},
+        stale_known_issues=[],
+        exit_status=0,
+        pid=1,
+        planned=None,
+        checks=0,
+    )
+    record.update(overrides)
+    return record
 
 
 def write_run(directory: Path, records: Iterable[dict[str, Any]]) -> Path:

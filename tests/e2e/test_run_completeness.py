@@ -225,7 +225,7 @@ def test_a_complete_run_stays_green(tmp_path):
         syn.framework("jax", "0.10.2"),
         {**syn.end(), "pid": 1, "planned": 1, "checks": 1},
     ]
-    two_processes = [*_passing(), syn.framework("jax", "0.10.2", pid=2), syn.end(), syn.end()]
+    two_processes = [*_passing(), syn.framework("jax", "0.10.2", pid=2), syn.end(), syn.end(pid=2)]
     for name, records in (("one", one_process), ("two", two_processes)):
         model = build_model(read_run(syn.write_run(tmp_path / name, records)))
         assert model.headline["status"] == "ok" and model.headline["incomplete"] == []

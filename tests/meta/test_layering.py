@@ -46,6 +46,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "session",
         (
+            "conformance.selection",
+            "conformance.planning",
+            "conformance.recording",
+            "conformance.session",
             "conformance.plugin",
             "conformance.api",
             "conformance.runner",

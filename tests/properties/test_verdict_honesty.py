@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import conformance.evaluation as evaluation_module
+import conformance.evaluation.inputs as evaluation_module  # the Hypothesis search's module
 import reference
 from conformance.adapters.base import Implementation, decline_reason
 from conformance.errors import ApiNotAvailable, DtypeNotSupported

@@ -1,0 +1,209 @@
+"""The pytest session's state and what one test does: evaluate its cell, record, report.
+
+The contract: one ``ConformanceSession`` per pytest process (``conformance.plugin`` makes it in
+``pytest_configure``). ``cells()`` is the plan (``conformance.planning``), made once;
+``evaluation(cell)`` evaluates a cell once and keeps only the current one; ``check`` records
+one property of one cell (the registry's entry applied) and turns its verdict into the pytest
+outcome; ``observe_semantics`` records a cell's special-input behaviour and sample. Records
+travel in the test item's ``user_properties`` (``RECORD_KEY``); only the controller's ``write``
+puts them in the results file and tallies them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.adapters.base import FrameworkAdapter
+from conformance.adapters.custom import CustomImplementation, declared_outcome
+from conformance.evaluation import Cell, CellEvaluation, PropertyOutcome, cell_seed
+from conformance.known import KnownDiscrepancy, apply_registry, find_entry, stale_entries
+from conformance.planning import plan_cells
+from conformance.profiles import get_profile
+from conformance.recording import (
+    Tally,
+    property_record,
+    sample_of,
+    semantics_row_record,
+    unobserved_semantics,
+)
+from conformance.records import RunWriter
+from conformance.selection import Selection
+
+RECORD_KEY = "conformance_record"
+
+
+@dataclass
+class ConformanceSession:
+    config: pytest.Config
+    selection: Selection
+    profile_name: str
+    seed: int
+    run_dir: Path
+    registry: list
+    adapters: Mapping[str, FrameworkAdapter] = field(default_factory=dict)
+    writer: RunWriter | None = None
+    tally: Tally = field(default_factory=Tally)
+    versions: dict[str, str | None] = field(default_factory=dict)
+    _cells: list[Cell] | None = None
+    custom: list[CustomImplementation] = field(default_factory=list)
+    _missing: dict[str, str] = field(default_factory=dict)
+    _unusable: dict[str, tuple[str, str]] = field(default_factory=dict)  # framework -> (status, reason)
+    _current: tuple[str, CellEvaluation] | None = None
+    planned: int | None = None  # check records this process will write (after collection; None under xdist)
+    empty_selection: str | None = None  # the usage error of a selection that matched no checks
+
+    @property
+    def unexpected(self) -> list[str]:
+        """The unexpected results written so far, one line each (the terminal summary lists them)."""
+        return self.tally.unexpected
+
+    # ---- cells -------------------------------------------------------------------------------
+
+    def cells(self) -> list[Cell]:
+        if self._cells is None:
+            plan = plan_cells(self.selection, self.adapters, self.custom)
+            self.versions.update(plan.versions)
+            self._missing.update(plan.missing)
+            self._unusable.update(plan.unusable)
+            self._cells = plan.cells
+        return self._cells
+
+    def evaluation(self, cell: Cell) -> CellEvaluation:
+        if self._current is None or self._current[0] != cell.id:
+            profile = get_profile(self.profile_name)
+            self._current = (cell.id, CellEvaluation(cell, profile, cell_seed(self.seed, cell)).run())
+        return self._current[1]
+
+    def _entry(self, cell: Cell, prop: str) -> KnownDiscrepancy | None:
+        """The registry's entry for ``prop`` (or ``semantics:<case>``) on ``cell``, if any."""
+        return find_entry(
+            self.registry,
+            framework=cell.impl.framework,
+            version=self.versions.get(cell.impl.framework),
+            api=cell.impl.api,
+            mode=cell.impl.mode,
+            dtype=cell.dtype,
+            device=cell.device,
+            op=cell.impl.op,
+            prop=prop,
+        )
+
+    # ---- one test ----------------------------------------------------------------------------
+
+    def check(self, request: pytest.FixtureRequest, cell: Cell, prop: str) -> None:
+        start = time.perf_counter()
+        missing = self._missing.get(cell.id)
+        if missing:
+            outcome = PropertyOutcome(prop, "skipped", message=missing)
+        else:
+            try:
+                outcome = declared_outcome(cell.impl, self.evaluation(cell).outcome(prop))
+            except Exception as exc:  # a suite bug must cost this check only, and say so
+                self._current = None
+                outcome = PropertyOutcome(
+                    prop, "error", message=f"suite error: {type(exc).__name__}: {exc}"[:500]
+                )
+        entry = self._entry(cell, prop)
+        verdict = apply_registry(outcome.verdict, entry)
+        current = self._current[1] if self._current and self._current[0] == cell.id else None
+        record = property_record(
+            cell,
+            prop,
+            outcome,
+            verdict,
+            entry,
+            versions=self.versions,
+            seed=self.seed,
+            profile=self.profile_name,
+            seconds=time.perf_counter() - start,
+            timing=current.timing() if current is not None else None,
+        )
+        request.node.user_properties.append((RECORD_KEY, record))
+        raise_for(verdict, outcome, entry)
+
+    def observe_semantics(self, request: pytest.FixtureRequest, cell: Cell) -> None:
+        """Record the cell's behaviour on special inputs (``semantics`` records) and its sample.
+
+        A cell that declined (``unsupported``) or runs on a device its framework does not see is
+        skipped. A cell whose probe input raised something other than a decline was never
+        observed: it gets one ``semantics`` record per special case of its op, classified
+        ``error`` with the exception (so the report's semantics table shows it, not a gap),
+        and the test fails.
+        """
+        if cell.id in self._missing:
+            pytest.skip(self._missing[cell.id])
+        evaluation = self.evaluation(cell)
+        if evaluation.unsupported:
+            pytest.skip(f"unsupported: {evaluation.unsupported}")
+        records = request.node.user_properties
+        if evaluation.probe_error:
+            for row in unobserved_semantics(cell, evaluation.probe_error):
+                records.append((RECORD_KEY, semantics_row_record(cell, row, self.versions)))
+            pytest.fail(f"error: special inputs not observed: {evaluation.probe_error}", pytrace=False)
+        sample = evaluation.sample()
+        if sample is not None:
+            records.append((RECORD_KEY, sample_of(cell, sample, self.versions)))
+        for row in evaluation.semantics():
+            entry = self._entry(cell, f"semantics:{row['case'].split('[')[0]}")
+            if entry is not None and row["classification"] == "undocumented-difference":
+                row["classification"] = "documented-difference"
+                row["known_issue"] = entry.as_record()
+            records.append((RECORD_KEY, semantics_row_record(cell, row, self.versions)))
+
+    # ---- the controller ----------------------------------------------------------------------
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        self.writer.write(record)
+        self.tally.add(record)
+
+    def stale_entries(self, stopped: bool) -> list[str]:
+        """Registry entries that matched nothing in a complete run of everything (else none)."""
+        if self.partial() or stopped:
+            return []  # an incomplete run did not test every entry's cells
+        run_cells = [
+            {
+                "framework": c.impl.framework,
+                "api": c.impl.api,
+                "mode": c.impl.mode,
+                "dtype": c.dtype,
+                "device": c.device,
+                "op": c.impl.op,
+            }
+            for c in self.cells()
+        ]
+        return stale_entries(self.registry, self.tally.used_entries, self.versions, run_cells)
+
+    def import_failures(self) -> dict[str, str]:
+        """Frameworks installed but not importable (their own ``framework`` records say why)."""
+        return {n: r for n, r in self._missing.items() if n in self.adapters and r != "not installed"}
+
+    def partial(self) -> bool:
+        """A selection narrower than everything makes "matched nothing" meaningless (no stale report)."""
+        sel = self.selection
+        return bool(sel.apis or sel.dtypes or sel.modes or sel.ops or sel.devices) or bool(
+            self.config.getoption("keyword") or self.config.getoption("markexpr")
+        )
+
+
+def raise_for(verdict: str, outcome: PropertyOutcome, entry: KnownDiscrepancy | None) -> None:
+    """The pytest outcome of a check's ``verdict``: pass, xfail, skip or fail with the message."""
+    if verdict == "pass":
+        return
+    if verdict == "expected-fail":
+        pytest.xfail(f"known discrepancy {entry.id}: {entry.reason}")
+    if verdict == "fixed":
+        pytest.fail(
+            f"known discrepancy {entry.id} no longer reproduces: it is fixed; update the registry",
+            pytrace=False,
+        )
+    if verdict in ("unsupported", "skipped"):
+        pytest.skip(f"{verdict}: {outcome.message}")
+    pytest.fail(f"{verdict}: {outcome.message}", pytrace=False)
