@@ -167,7 +167,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         cs.empty_selection = empty_selection_message(cs.selection.__dict__, keyword)
         session.exitstatus = pytest.ExitCode.USAGE_ERROR  # never 5, never a green 0 for no checks
     elif (
-        _import_failures(cs)
+        cs.import_failures()
         and int(exitstatus) == pytest.ExitCode.OK
         and not session.config.getoption("append_run")  # `run` exits EXIT_BROKEN for it
     ):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from conformance.records import (
     RECORD_FIELDS,
@@ -18,8 +18,6 @@ from conformance.records import (
     record_shape,
 )
 from conformance.report import synthetic as syn
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fields(record: dict) -> tuple[str, ...]:
