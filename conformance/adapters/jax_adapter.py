@@ -15,8 +15,10 @@ lacks them the call raises AttributeError and the runner records that
 
 The masked variants (``nn.softmax-where``, ``nn.log_softmax-where``) pass the
 -inf entries of the input as a mask: ``where=(x != -inf)`` (a NaN stays unmasked), with those entries
-replaced by 0, so that they compute the function the oracle's -inf entries
-define; a masked entry is then not an input, and must get exactly zero gradient.
+replaced by the dtype's largest finite value (an adversarial value: a masked entry that leaks into
+the max, the sum or an output shows at once), so that they compute the function the oracle's -inf
+entries define; a masked entry is then not an input, and must get exactly zero gradient. The
+``-where-neginf`` variants leave the -inf under the mask.
 An all -inf slice is an all-False mask, which JAX maps to 0 (softmax) or -inf
 (log-softmax), not NaN: a documented difference in the semantics table.
 
@@ -57,7 +59,10 @@ _DEVICE = (
     'dev = jax.devices("cpu")[0] if device == "cpu" else jax.devices("gpu")[int(device.split(":")[1])]\n'
 )
 _BOTH = ("eager", "jit")
-_WHERE = "jax.nn.{}(jnp.where(t != -jnp.inf, t, 0), axis=axis, where=t != -jnp.inf)"
+# Under the mask: the dtype's largest finite value (any leak of a masked entry into the max, the
+# sum or an output is then as large as it can be), or the -inf itself.
+_WHERE = "jax.nn.{}(jnp.where(t != -jnp.inf, t, jnp.finfo(t.dtype).max), axis=axis, where=t != -jnp.inf)"
+_WHERE_NEGINF = "jax.nn.{}(t, axis=axis, where=t != -jnp.inf)"
 
 
 @cache
@@ -140,6 +145,8 @@ class JaxAdapter(FrameworkAdapter):
         ApiSpec("x/sum", "sum_normalize", "t / jnp.sum(t, axis=axis, keepdims=True)", _BOTH),
         ApiSpec("nn.softmax-where", "softmax", _WHERE.format("softmax"), _BOTH),
         ApiSpec("nn.log_softmax-where", "log_softmax", _WHERE.format("log_softmax"), _BOTH),
+        ApiSpec("nn.softmax-where-neginf", "softmax", _WHERE_NEGINF.format("softmax"), _BOTH),
+        ApiSpec("nn.log_softmax-where-neginf", "log_softmax", _WHERE_NEGINF.format("log_softmax"), _BOTH),
         *composite_specs("jax.nn.softmax({}, axis=axis)", "jnp.sum({}, axis=axis, keepdims=True)", ("jit",)),
     )
 

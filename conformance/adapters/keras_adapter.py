@@ -32,7 +32,8 @@ the float64 input by it. In ``x/ops.sum`` the ``/`` is the backend tensor's own 
 These are judged as Keras computes them, not corrected here.
 
 ``layers.Softmax-mask`` calls the layer with ``mask = x != -inf`` and the masked
-entries of ``x`` set to 0 (in NumPy, before the conversion), so that on a slice with
+entries of ``x`` set to the dtype's largest finite value (in NumPy, before the conversion:
+an adversarial value under the mask; ``layers.Softmax-mask-neginf`` leaves the -inf), so that on a slice with
 some ``-inf`` entries it computes what the oracle's softmax computes there. The layer
 puts -1e9 at the masked positions (-3e4 where it computes in float16), takes the
 softmax, and sets the masked outputs to 0 (since Keras 3.10, keras-team/keras#21149;
@@ -51,6 +52,7 @@ import warnings
 from types import ModuleType
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from conformance.adapters.base import ApiSpec, CallFn, FrameworkAdapter, VjpFn, bind
@@ -63,7 +65,8 @@ _SIZE_ONE_WARNING = "You are using a softmax over axis"  # keras.ops.softmax on 
 
 _MASK_NOTES = (
     "called as keras.layers.Softmax(axis=axis)(t, mask=m) with m = x != -inf and the masked entries "
-    "of x set to 0 first, so that on a slice with some -inf entries it computes the oracle's "
+    "of x set to the dtype's largest finite value first (-mask-neginf: left -inf), so that on a slice "
+    "with some -inf entries it computes the oracle's "
     "softmax; the layer puts -1e9 at masked positions (-3e4 under a float16 policy) and sets their "
     "outputs to 0: an all -inf slice gives all zeros (oracle: NaN), and unmasked logits below -1e9 "
     "lose to the masked positions; NaN entries are not masked"
@@ -73,8 +76,11 @@ _POLICY_NOTES = "the layer computes in its dtype policy (float32 by default) and
 _TO_KERAS = "    t = keras.ops.convert_to_tensor(x)\n"
 _TO_KERAS_MASKED = (
     "    m = x != -np.inf\n"
-    "    t = keras.ops.convert_to_tensor(np.where(m, x, np.zeros((), x.dtype)))\n"
+    "    t = keras.ops.convert_to_tensor(np.where(m, x, ml_dtypes.finfo(x.dtype).max).astype(x.dtype))\n"
     "    m = keras.ops.convert_to_tensor(m)\n"
+)
+_TO_KERAS_MASKED_NEGINF = (
+    "    m = keras.ops.convert_to_tensor(x != -np.inf)\n    t = keras.ops.convert_to_tensor(x)\n"
 )
 # The backward pass through the backend's own autodiff, the cotangent converted to the output's
 # dtype (exact: the layers' float32 output is never narrower than the input). ``t`` is the tensor
@@ -141,7 +147,14 @@ def _keras(backend: str) -> ModuleType:
 
 
 def _masked(spec: ApiSpec) -> bool:
-    return spec.api.endswith("-mask")
+    return spec.api.endswith(("-mask", "-mask-neginf"))
+
+
+def _conversion(spec: ApiSpec) -> str:
+    """The snippet's lines making ``t`` (and ``m``) from ``x`` for ``spec``."""
+    if spec.api.endswith("-mask-neginf"):
+        return _TO_KERAS_MASKED_NEGINF
+    return _TO_KERAS_MASKED if _masked(spec) else _TO_KERAS
 
 
 class KerasAdapter(FrameworkAdapter):
@@ -159,6 +172,13 @@ class KerasAdapter(FrameworkAdapter):
             "softmax",
             "keras.layers.Softmax(axis=axis)(t, mask=m)",
             operation="masked softmax (mask = x != -inf; masked outputs 0, so an all -inf slice gives 0)",
+            notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
+        ),
+        ApiSpec(
+            "layers.Softmax-mask-neginf",
+            "softmax",
+            "keras.layers.Softmax(axis=axis)(t, mask=m)",
+            operation="masked softmax (mask = x != -inf, the -inf left under it; masked outputs 0)",
             notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
         ),
         ApiSpec("x/ops.sum", "sum_normalize", "t / keras.ops.sum(t, axis=axis, keepdims=True)"),
@@ -181,7 +201,7 @@ class KerasAdapter(FrameworkAdapter):
         lines = ["import os", f'os.environ["KERAS_BACKEND"] = "{backend}"']
         if backend == "jax":
             lines += ["import jax", 'jax.config.update("jax_enable_x64", True)']
-        self.imports = "\n".join([*lines, "import keras", "import numpy as np"])
+        self.imports = "\n".join([*lines, "import keras", "import ml_dtypes", "import numpy as np"])
 
     def load(self) -> ModuleType:
         return _keras(self.backend)
@@ -232,9 +252,9 @@ class KerasAdapter(FrameworkAdapter):
         if not _masked(spec):
             return keras.ops.convert_to_tensor(x), None
         m = x != -np.inf
-        return keras.ops.convert_to_tensor(
-            np.where(m, x, np.zeros((), x.dtype))
-        ), keras.ops.convert_to_tensor(m)
+        if not spec.api.endswith("-neginf"):
+            x = np.where(m, x, ml_dtypes.finfo(x.dtype).max).astype(x.dtype)
+        return keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(m)
 
     def _run(self, spec: ApiSpec, x: np.ndarray, axis: int, device: str, then: Any) -> np.ndarray:
         keras = _keras(self.backend)
@@ -259,13 +279,13 @@ class KerasAdapter(FrameworkAdapter):
         return vjp
 
     def snippet(self, spec: ApiSpec, mode: str) -> str:
-        convert = _TO_KERAS_MASKED if _masked(spec) else _TO_KERAS
+        convert = _conversion(spec)
         return (
             f"{_DEVICE}with keras.device(kdev):\n{convert}    y = keras.ops.convert_to_numpy({spec.source})"
         )
 
     def vjp_snippet(self, spec: ApiSpec, mode: str) -> str:
-        convert = _TO_KERAS_MASKED if _masked(spec) else _TO_KERAS
+        convert = _conversion(spec)
         body = "".join(f"    {line}\n" for line in _VJP_SOURCE[self.backend].splitlines())
         return (
             f"{_DEVICE}with keras.device(kdev):\n{convert}    f = lambda t: {spec.source}\n{body}"

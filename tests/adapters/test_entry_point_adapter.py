@@ -101,7 +101,11 @@ def test_entry_point_adapter_is_discovered_and_judged(example_site: Path, tmp_pa
     checks = [r for r in records if r.get("type") == "check"]
     assert checks and {r["framework"] for r in checks} == {"example-numpy"}
     assert {r["api"] for r in checks} == {"float64-softmax", "float64-log_softmax"}
-    assert {r["verdict"] for r in checks} == {"pass"}, sorted(
+    # gradual_underflow applies only where some input has a subnormal output outside the allowance
+    # (none in bfloat16's quick inputs): skipped there, never anything but a pass elsewhere
+    unjudged = {(r["dtype"], r["property"]) for r in checks if r["verdict"] == "skipped"}
+    assert unjudged <= {("bfloat16", "gradual_underflow")}, unjudged
+    assert {r["verdict"] for r in checks} <= {"pass", "skipped"}, sorted(
         (r["api"], r["dtype"], r["property"], r["verdict"]) for r in checks if r["verdict"] != "pass"
     )
     judged = {(r["api"], r["dtype"]) for r in checks if r["property"] == "precision"}

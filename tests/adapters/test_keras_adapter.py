@@ -27,6 +27,7 @@ APIS = [
     "activations.softmax",
     "layers.Softmax",
     "layers.Softmax-mask",
+    "layers.Softmax-mask-neginf",
     "x/ops.sum",
     "ops.normalize-order1",
 ]
