@@ -84,7 +84,7 @@ _TO_KERAS_MASKED_NEGINF = (
 )
 # The backward pass through the backend's own autodiff, the cotangent converted to the output's
 # dtype (exact: the layers' float32 output is never narrower than the input). ``t`` is the tensor
-# differentiated (for the mask variant: x with its masked entries set to 0), ``f(t)`` the call.
+# differentiated (for the mask variants: x as the conversion above makes it), ``f(t)`` the call.
 _GY = "gy = keras.ops.cast(keras.ops.convert_to_tensor(g), y.dtype)\n"
 _VJP_SOURCE = {
     "jax": f"import jax\ny, pullback = jax.vjp(f, t)\n{_GY}gx = pullback(gy)[0]\n",
@@ -150,9 +150,14 @@ def _masked(spec: ApiSpec) -> bool:
     return spec.api.endswith(("-mask", "-mask-neginf"))
 
 
+def _neginf_under_mask(spec: ApiSpec) -> bool:
+    """A masked variant that leaves the -inf entries under the mask (no fill)."""
+    return spec.api.endswith("-mask-neginf")
+
+
 def _conversion(spec: ApiSpec) -> str:
     """The snippet's lines making ``t`` (and ``m``) from ``x`` for ``spec``."""
-    if spec.api.endswith("-mask-neginf"):
+    if _neginf_under_mask(spec):
         return _TO_KERAS_MASKED_NEGINF
     return _TO_KERAS_MASKED if _masked(spec) else _TO_KERAS
 
@@ -252,7 +257,7 @@ class KerasAdapter(FrameworkAdapter):
         if not _masked(spec):
             return keras.ops.convert_to_tensor(x), None
         m = x != -np.inf
-        if not spec.api.endswith("-neginf"):
+        if not _neginf_under_mask(spec):
             x = np.where(m, x, ml_dtypes.finfo(x.dtype).max).astype(x.dtype)
         return keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(m)
 

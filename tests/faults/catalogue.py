@@ -351,8 +351,7 @@ def flush_to_zero_outputs(x: np.ndarray, axis: int) -> np.ndarray:
     subnormal), so only the property that asks for gradual underflow sees them.
     """
     y = _softmax(x, axis)
-    tiny = np.finfo(y.dtype).tiny if y.dtype != BF16 else ml_dtypes.finfo(BF16).tiny
-    return np.where(np.abs(y) < tiny, np.zeros((), y.dtype), y)
+    return np.where(np.abs(y) < ml_dtypes.finfo(y.dtype).tiny, np.zeros((), y.dtype), y)
 
 
 @fault("softmax", "float32", "shape_dtype", needs=("one_d",))
