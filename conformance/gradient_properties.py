@@ -21,6 +21,7 @@ import numpy as np
 from conformance.oracle_cache import ORACLE_CACHE, array_key
 from conformance.properties import SliceResults, _slices, flush_accepted
 from reference import dtype_info, slice_kinds, spacing
+from reference.contracts import contract_of, effective_input
 from reference.gradient import ForwardParts, forward_parts, vjp_allowed_error, vjp_exact
 from reference.rounding import round_to_dtype
 from reference.special import REGULAR
@@ -56,7 +57,8 @@ def gradient_oracle(
     is computed once per process for each (op, input, cotangent, axis, dtype, renormalized) and
     shared read-only (``conformance.oracle_cache``).
     """
-    key = ("gradient", op, axis, dtype_info(dtype).name, renormalized, *array_key(x), *array_key(g))
+    contract = contract_of(op).key
+    key = ("gradient", op, contract, axis, dtype_info(dtype).name, renormalized, *array_key(x), *array_key(g))
     return ORACLE_CACHE.get(key, lambda: compute_gradient_oracle(op, x, g, axis, dtype, parts, renormalized))
 
 
@@ -69,12 +71,26 @@ def compute_gradient_oracle(
     parts: ForwardParts | None = None,
     renormalized: bool = False,
 ) -> GradientOracle:
-    """``gradient_oracle`` without the cache."""
+    """``gradient_oracle`` without the cache.
+
+    Under a temperature contract (``softmax(x / T)``) the backward pass is ``J(x') g / T`` at the input
+    the softmax sees, ``x' = round(x / T)``: the softmax model at ``x'``, divided by T, with one more
+    rounding (the product by ``1 / T``) allowed. Other contracts (an L1 normalization) keep the op's
+    own gradient: the gradient oracle judges ``x / sum(x)``'s backward pass.
+    """
+    temperature = contract_of(op).temperature
+    if temperature is not None:
+        x = effective_input(op, x)
+        parts = None
+    op = str(op)
     if parts is None:
         key = ("gradient-parts", op, axis, dtype_info(dtype).name, *array_key(x))
         parts = ORACLE_CACHE.get(key, lambda: forward_parts(op, x, axis, dtype))
     grad, scale = vjp_exact(op, x, g, axis, parts)
     allowed = vjp_allowed_error(op, x, g, axis, dtype, parts, (grad, scale), renormalized)
+    if temperature is not None:
+        grad, scale = grad / temperature, scale / temperature
+        allowed = allowed / temperature + dtype_info(dtype).unit_roundoff * np.abs(grad).astype(np.float64)
     masked = np.zeros(x.shape, bool) if op == "sum_normalize" else np.asarray(x) == -np.inf
     unit = spacing(np.asarray(scale), dtype)
     return GradientOracle(grad, scale, allowed, slice_kinds(op, x, axis), masked, unit)

@@ -17,12 +17,15 @@ The judges are registered, with their name, ops, unit and report label, in
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from conformance.oracle_cache import ORACLE_CACHE, array_key
 from reference import allowed_error, dtype_info, exact, round_to_dtype, slice_kinds, spacing, sum_tolerance
+from reference.contracts import L1_NORMALIZE, contract_of, effective_input, output_dtype
 from reference.special import REGULAR
 from reference.ulp import error_work_type, ulp_distance
 
@@ -38,17 +41,48 @@ class OracleResult:
     tolerance: np.ndarray  # the same in ULPs of the dtype at the exact value
 
 
+def judged_dtype(op: str, dtype: object) -> np.dtype:
+    """The dtype an output of ``op`` is judged in for a cell of ``dtype``: the API's documented output
+    dtype where its contract names one (``F.softmax(x, dtype=torch.float32)``), else ``dtype``."""
+    return output_dtype(op, dtype)
+
+
+def expected_output_dtype(op: str, input_dtype: object) -> np.dtype:
+    """The dtype an implementation of ``op`` must return for input of ``input_dtype`` (shape_dtype):
+    float64 for integers, the contract's output dtype where it names one, else the input's."""
+    dt = np.dtype(input_dtype)
+    if dt.kind in "iub":
+        return np.dtype(np.float64)
+    return judged_dtype(op, dt)
+
+
+def contract_dtype(judge: Callable[..., SliceResults]) -> Callable[..., SliceResults]:
+    """A judge that receives the cell's dtype and judges in ``judged_dtype(op, dtype)`` (the ``dtype``
+    argument is the one before ``axis``, the last positional argument)."""
+
+    @functools.wraps(judge)
+    def judged(*args):
+        *rest, op, dtype, axis = args
+        return judge(*rest, op, judged_dtype(op, dtype), axis)
+
+    return judged
+
+
 def oracle_for(op: str, x: np.ndarray, axis: int, dtype: object) -> OracleResult:
-    """The oracle's answer for ``x`` and output ``dtype``: computed once per process for each
-    (op, input values and shape, axis, dtype) and shared read-only (``conformance.oracle_cache``)."""
-    key = ("forward", op, axis, dtype_info(dtype).name, *array_key(x))
+    """The oracle's answer for ``x`` and a cell of ``dtype`` (rounded to ``judged_dtype``): computed
+    once per process for each (op and its API's contract, input values and shape, axis, dtype) and
+    shared read-only (``conformance.oracle_cache``)."""
+    dtype = judged_dtype(op, dtype)
+    key = ("forward", op, contract_of(op).key, axis, dtype_info(dtype).name, *array_key(x))
     return ORACLE_CACHE.get(key, lambda: compute_oracle(op, x, axis, dtype))
 
 
 def compute_oracle(op: str, x: np.ndarray, axis: int, dtype: object) -> OracleResult:
-    """Run the oracle on ``x`` for output ``dtype`` (uncached)."""
+    """Run the oracle on ``x`` for output ``dtype`` (uncached). Under a temperature contract the
+    error model and the slice kinds are those of the input the softmax sees, ``round(x / T)``."""
     ex = exact(op, x, axis, dtype)
     rounded = round_to_dtype(ex, dtype)
+    x = effective_input(op, x)
     if x.ndim == 0:
         kinds = slice_kinds(op, x.reshape(1), -1)
         allowed = allowed_error(op, x.reshape(1), ex.reshape(1), -1, dtype).reshape(())
@@ -97,7 +131,8 @@ def _judged(oracle: OracleResult, op: str) -> np.ndarray:
     """
     kinds = np.asarray(oracle.kinds).reshape(-1)
     extra = "negative" if op == "sum_normalize" else "neginf"
-    return (kinds == REGULAR) | (kinds == extra)
+    # An L1 normalization's slices below its eps (zeros included) are defined too: x / eps, zeros.
+    return (kinds == REGULAR) | (kinds == extra) | (kinds == "below_eps")
 
 
 def flush_accepted(exact: np.ndarray, allowed: np.ndarray, dtype: object) -> np.ndarray:
@@ -112,6 +147,7 @@ def _as_float(y: np.ndarray) -> np.ndarray:
     return np.asarray(y).astype(np.float64)
 
 
+@contract_dtype
 def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """ULP error against the exact result, within the error model's per-element tolerance.
 
@@ -166,6 +202,7 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
     return SliceResults(applicable, metric, bound, passed | ~applicable)
 
 
+@contract_dtype
 def gradual_underflow(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """Outputs whose correctly rounded value is subnormal come back non-zero (no flush to zero).
 
@@ -189,6 +226,7 @@ def gradual_underflow(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> 
     return SliceResults(applicable, metric, np.zeros_like(metric), (metric == 0) | ~applicable)
 
 
+@contract_dtype
 def sum_to_one(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """|sum(y) - 1| in float64 (|sum(exp(y)) - 1| for log-softmax), against the bound the model implies."""
     yf = _slices(_as_float(y), axis)
@@ -200,6 +238,8 @@ def sum_to_one(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRe
     ax = axis if np.ndim(oracle.exact) else -1
     bound = sum_tolerance(np.nan_to_num(allowed, nan=0.0), ex, ax, op).reshape(-1)
     applicable = _judged(oracle, op) & (yf.shape[1] > 0)
+    if contract_of(op).kind == L1_NORMALIZE:  # sums to 1 only where x >= 0 and sum|x| >= eps
+        applicable = _regular(oracle) & (yf.shape[1] > 0)
     return SliceResults(applicable, metric, bound, (metric <= bound) | ~applicable)
 
 
@@ -212,6 +252,7 @@ def _bounds_violations(yf: np.ndarray, op: str) -> np.ndarray:
     return np.sum(~inside, axis=1).astype(np.float64)
 
 
+@contract_dtype
 def bounds(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """0 <= y <= 1 (y <= 0 for log-softmax), and finite, for finite input.
 
@@ -224,6 +265,7 @@ def bounds(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResult
     return SliceResults(applicable, metric, np.zeros_like(metric), (metric == 0) | ~applicable)
 
 
+@contract_dtype
 def monotonicity(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """x_i < x_j must not give y_i > y_j, and an argmax of x is an argmax of y.
 
@@ -254,6 +296,7 @@ def monotonicity(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> Slice
     return SliceResults(applicable, metric, np.zeros(m), (metric == 0) | ~applicable)
 
 
+@contract_dtype
 def stability(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """Finite, correct output for large and small finite input.
 
@@ -276,6 +319,7 @@ def stability(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
     return SliceResults(applicable, metric, result.bound, passed | ~applicable)
 
 
+@contract_dtype
 def log_softmax_consistency(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """y = x - logsumexp(x): ``x_i - y_i`` is the same for every i of a slice.
 
@@ -299,6 +343,7 @@ def log_softmax_consistency(x, y, oracle: OracleResult, op: str, dtype, axis: in
     return SliceResults(applicable, metric, bound, (metric <= bound) | ~applicable)
 
 
+@contract_dtype
 def nan_propagation(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """A NaN anywhere in a slice makes every output of that slice NaN (metric: outputs that are not)."""
     yf = _slices(_as_float(y), axis)
@@ -307,6 +352,7 @@ def nan_propagation(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> Sl
     return SliceResults(applicable, metric, np.zeros_like(metric), (metric == 0) | ~applicable)
 
 
+@contract_dtype
 def shift_invariance(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """softmax(x + c) = softmax(x): ``x`` is the shifted input, ``oracle`` that of the unshifted one.
 
@@ -365,6 +411,7 @@ def classify_semantics(y: np.ndarray | None, oracle: OracleResult, undefined: bo
 # ---- properties of a cell on a GPU (a non-CPU device): two outputs of the same input ----------
 
 
+@contract_dtype
 def device_consistency(x, y, y_other, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """The device's output and the CPU's agree within the error model: |y - y_cpu| <= 2 * allowed.
 
@@ -409,6 +456,7 @@ def _bits(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1).view(f"u{a.dtype.itemsize}").reshape(a.shape)
 
 
+@contract_dtype
 def repeatability(x, y, y_other, oracle: OracleResult, op: str, dtype, axis: int) -> SliceResults:
     """The same call made twice gives bitwise-identical output (a NaN equals any NaN).
 

@@ -57,6 +57,7 @@ from conformance.properties import (
     stability,
     sum_to_one,
 )
+from reference.contracts import contract_of
 
 ALL_OPS = ("softmax", "log_softmax", "sum_normalize")
 SOFTMAX_OPS = ("softmax", "log_softmax")
@@ -386,9 +387,12 @@ def unit_of(name: str) -> str:
 def applies(spec: PropertySpec, op: str, device: str, compiled: bool, has_vjp: bool) -> bool:
     """Whether ``spec`` is judged for a cell computing ``op`` on ``device``: by its ops and, per kind,
     a backward pass (gradient), the paired call it needs (device: CPU comparison off the CPU,
-    eager comparison in compiled modes, repeatability everywhere). Semantics applies everywhere."""
+    eager comparison in compiled modes, repeatability everywhere). Semantics applies everywhere.
+    Shift invariance does not apply under a temperature contract (``reference.contracts``)."""
     if op not in spec.ops:
         return False
+    if spec.name == "shift_invariance" and contract_of(op).temperature is not None:
+        return False  # softmax(round((x + c) / T)) is not softmax(round(x / T)): the shift is not exact
     if spec.kind == "gradient":
         return has_vjp
     if spec.kind == "device":

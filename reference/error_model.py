@@ -64,6 +64,12 @@ sum-normalization ``x / sum(x)``, relative error of element i::
 unbounded when the sum cancels (the tolerance grows with it, because every
 correct implementation's error does).
 
+L1 normalization ``x / max(sum|x|, eps)`` (an API's contract, ``reference.contracts``): the
+same model with ``kappa = 1`` on every finite slice, since ``sum|x|`` has no cancellation;
+the division by the rounded eps, where ``sum|x| < eps``, is one rounding (covered by
+``C_DIVIDE``), and near ``sum|x| = eps`` choosing the other of two values within the
+summation error of each other is covered by the summation term.
+
 Every tolerance adds ``ABSOLUTE_ULPS`` (one ULP: the final rounding of the
 result plus the subnormal range, where a relative model says nothing).
 """
@@ -72,6 +78,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference.contracts import L1_NORMALIZE, contract_of
 from reference.dtypes import dtype_info
 from reference.ulp import spacing
 
@@ -128,6 +135,8 @@ def allowed_error(op: str, x: np.ndarray, exact: np.ndarray, axis: int, dtype: o
         xs = np.where(finite_slice & ~masked, xl, 0)
         if op == "sum_normalize":
             kappa = np.sum(np.abs(xs), axis=-1, keepdims=True) / np.abs(np.sum(xs, axis=-1, keepdims=True))
+            if contract_of(op).kind == L1_NORMALIZE:  # sum|x|: no cancellation
+                kappa = np.ones_like(kappa)
             abs_err = np.abs(el) * (u_w * C_DIVIDE + u_acc * growth * kappa)
         else:
             top = np.max(np.where(masked, -np.inf, xs), axis=-1, keepdims=True)

@@ -31,6 +31,12 @@ both claims against mpmath at 60 digits.
 
 Special values follow the mathematical limit; the table is
 ``reference.special.LIMITS_TABLE`` (also in the README).
+
+An op may carry its API's contract (``reference.contracts``): an L1 normalization
+``x / max(sum|x|, eps)`` (the sum of ``|x|`` as exact as ``x / sum(x)``'s, ``eps`` rounded to the
+input dtype as the framework rounds it, a slice of zeros giving zeros where there is an eps), a
+temperature (the softmax of the dtype-rounded ``x / T``), an output dtype (the result rounded to
+it: ``dtype`` then names it).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import math
 
 import numpy as np
 
+from reference.contracts import L1_NORMALIZE, contract_of, effective_input, rounded_eps
 from reference.dtypes import dtype_info, output_dtype_for
 from reference.rounding import overflow_safe_scale, round_to_dtype
 
@@ -119,6 +126,29 @@ def _exact_sum_normalize(xl: np.ndarray, work: type) -> tuple[np.ndarray, np.nda
         return scaled_x.reshape(xl.shape) / total, total
 
 
+def _exact_l1(xl: np.ndarray, work: type, eps: float | None) -> np.ndarray:
+    """x / max(sum|x|, eps) with the sum of ``|x|`` exact to ~2**-100 relative (two fsum passes, no
+    cancellation); a slice of zeros gives zeros where there is an eps (NaN without one: 0/0).
+    A slice whose sum would overflow float64 is scaled by a power of two, as in ``x / sum(x)``."""
+    n = xl.shape[-1]
+    rows = xl.reshape(-1, n).astype(np.float64)
+    scale = overflow_safe_scale(np.abs(rows))
+    scaled = np.abs(rows) * scale[:, None]
+    hi = np.array([math.fsum(r) for r in scaled.tolist()])
+    lo = np.array([math.fsum([*r, -h]) for r, h in zip(scaled.tolist(), hi.tolist(), strict=True)])
+    total = hi.astype(work) + lo.astype(work)
+    floor = np.asarray(eps or 0.0, dtype=np.float64) * scale  # eps scaled alike: exact (a power of two)
+    denom = np.maximum(total, floor.astype(work))[:, None]
+    num = (
+        (rows * scale[:, None]).astype(work)
+        if work is np.float64
+        else xl.reshape(-1, n) * scale[:, None].astype(work)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result = np.where(denom == 0, np.nan if eps is None else 0.0, num / np.where(denom == 0, 1, denom))
+    return result.astype(work).reshape(xl.shape)
+
+
 def exact(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
     """The unrounded result in working precision (float64, or longdouble for float64 outputs).
 
@@ -127,11 +157,15 @@ def exact(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.nd
     if op not in OPS:
         raise ValueError(f"unknown op {op!r}; valid: {', '.join(OPS)}")
     x, axis = _prepare(x, axis)
+    x = effective_input(op, x)
+    eps = rounded_eps(op, x.dtype if x.dtype.kind == "f" or x.dtype.name == "bfloat16" else np.float64)
     out_dtype = np.dtype(dtype) if dtype is not None else output_dtype_for(x.dtype)
     work = _working_dtype(out_dtype)
     if work is np.longdouble and not _LONGDOUBLE_IS_EXTENDED:
-        return _exact_mpmath(op, x, axis)
+        return _exact_mpmath(op, x, axis, eps)
     scalar = x.ndim == 0
+    if x.dtype.kind in "iu" and contract_of(op).kind == L1_NORMALIZE:
+        x = x.astype(np.float64)  # |x| < 2**53 for the integers anyone normalizes: exact
     if x.dtype.kind in "iu":
         if op == "sum_normalize" and x.size and x.ndim:
             return _exact_integer_sum_normalize(x, axis, work)
@@ -141,7 +175,7 @@ def exact(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.nd
     if xl.shape[-1] == 0 or xl.size == 0:
         result = np.empty(xl.shape, dtype=work)
     else:
-        result = _exact_last_axis(op, xl, work)
+        result = _exact_last_axis(op, xl, work, eps)
     result = np.moveaxis(result, -1, axis if not scalar else 0)
     return result.reshape(()) if scalar else result
 
@@ -157,7 +191,7 @@ def _exact_integer_sum_normalize(x: np.ndarray, axis: int, work: type) -> np.nda
     return np.moveaxis(result.astype(work), -1, axis)
 
 
-def _exact_last_axis(op: str, xl: np.ndarray, work: type) -> np.ndarray:
+def _exact_last_axis(op: str, xl: np.ndarray, work: type, eps: float | None = None) -> np.ndarray:
     nan_slice = np.any(np.isnan(xl), axis=-1, keepdims=True)
     posinf = xl == np.inf
     neginf = xl == -np.inf
@@ -172,12 +206,20 @@ def _exact_last_axis(op: str, xl: np.ndarray, work: type) -> np.ndarray:
         if op == "sum_normalize":
             special = nan_slice | (n_posinf > 0) | (n_neginf > 0)
             safe = np.where(special, 0, xl)
-            result, total = _exact_sum_normalize(safe, work)
-            result = np.where(total == 0, np.nan, result)
+            l1 = contract_of(op).kind == L1_NORMALIZE
+            if l1:
+                result = _exact_l1(safe, work, eps)
+            else:
+                result, total = _exact_sum_normalize(safe, work)
+                result = np.where(total == 0, np.nan, result)
             # Infinite entries of one sign share the mass; mixed signs are inf - inf.
             k = np.where(n_posinf > 0, n_posinf, n_neginf)
             inf_share = np.where(posinf | neginf, 1 / np.maximum(k, 1), 0).astype(work)
             mixed = (n_posinf > 0) & (n_neginf > 0)
+            if l1:  # sum|x| is +inf: each infinite entry's share keeps its sign, signs may mix
+                k = n_posinf + n_neginf
+                inf_share = np.where(posinf, 1, np.where(neginf, -1, 0)) / np.maximum(k, 1)
+                inf_share, mixed = inf_share.astype(work), np.zeros_like(mixed)
             result = np.where((n_posinf > 0) | (n_neginf > 0), inf_share, result)
             result = np.where(mixed, np.nan, result)
         else:
@@ -193,7 +235,7 @@ def _exact_last_axis(op: str, xl: np.ndarray, work: type) -> np.ndarray:
         return np.where(nan_slice, np.nan, result).astype(work)
 
 
-def _exact_mpmath(op: str, x: np.ndarray, axis: int) -> np.ndarray:
+def _exact_mpmath(op: str, x: np.ndarray, axis: int, eps: float | None = None) -> np.ndarray:
     """Fallback for float64 outputs where longdouble is only float64: mpmath at 40 digits.
 
     Slices with NaN or +inf keep the float64 path's limits (they need no precision);
@@ -208,7 +250,8 @@ def _exact_mpmath(op: str, x: np.ndarray, axis: int) -> np.ndarray:
     xf = np.moveaxis((x.reshape(1) if scalar else x).astype(np.float64), axis, -1)
     if xf.size == 0:
         return np.moveaxis(np.empty(xf.shape), -1, axis)
-    out = _exact_last_axis(op, xf, np.float64)
+    out = _exact_last_axis(op, xf, np.float64, eps)
+    l1 = contract_of(op).kind == L1_NORMALIZE
     rows = xf.reshape(-1, xf.shape[-1])
     flat = out.reshape(-1, xf.shape[-1])
     with mpmath.workdps(40):
@@ -217,6 +260,13 @@ def _exact_mpmath(op: str, x: np.ndarray, axis: int) -> np.ndarray:
                 continue
             if op == "sum_normalize":
                 if not np.all(np.isfinite(row)):
+                    continue
+                if l1:
+                    total = max(sum(Fraction(abs(float(v))) for v in row), Fraction(eps or 0.0))
+                    flat[r] = [
+                        float(Fraction(float(v)) / total) if total else (np.nan if eps is None else 0.0)
+                        for v in row
+                    ]
                     continue
                 total = sum(Fraction(float(v)) for v in row)
                 flat[r] = [float(Fraction(float(v)) / total) if total else np.nan for v in row]

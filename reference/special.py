@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference.contracts import L1_NORMALIZE, contract_of, rounded_eps
 from reference.rounding import overflow_safe_scale
 
 # Slice kinds, in order of precedence (a slice takes the first that applies).
@@ -19,7 +20,8 @@ SLICE_KINDS: tuple[str, ...] = (
     "all_neginf",  # every entry -inf (softmax, log-softmax)
     "neginf",  # some, not all, entries -inf (softmax, log-softmax)
     "inf",  # an infinity present (sum-normalization)
-    "zero_sum",  # finite, exact sum zero (sum-normalization)
+    "zero_sum",  # finite, exact sum zero (sum-normalization; an L1 normalization without eps: all zeros)
+    "below_eps",  # finite, sum|x| below the rounded eps or all zeros (an L1 normalization with eps)
     "negative",  # finite with a negative entry, non-zero sum (sum-normalization)
     REGULAR,  # finite (and, for sum-normalization, non-negative with a positive sum)
 )
@@ -53,6 +55,13 @@ LIMITS_TABLE: tuple[tuple[str, str, str, str], ...] = (
     ),
     ("finite slice with exact sum 0", "(regular)", "(regular)", "undefined: NaN (0/0 or a pole)"),
     (
+        "L1 normalization contract (F.normalize p=1, ops.normalize order=1, linalg.normalize ord=1)",
+        "-",
+        "-",
+        "x / max(sum|x|, eps), eps rounded to the input dtype: mixed signs divide by sum|x|, "
+        "sum|x| < eps divides by eps, zeros give zeros (NaN only where no eps is documented)",
+    ),
+    (
         "negative entries, non-zero sum",
         "(regular)",
         "(regular)",
@@ -76,7 +85,20 @@ def slice_kinds(op: str, x: np.ndarray, axis: int) -> np.ndarray:
     if xl.shape[-1] == 0:
         return kinds
     has_nan = np.any(np.isnan(xl), axis=-1)
-    if op == "sum_normalize":
+    if op == "sum_normalize" and contract_of(op).kind == L1_NORMALIZE:
+        dtype = np.asarray(x).dtype
+        eps = rounded_eps(op, dtype if dtype.kind == "f" or dtype.name == "bfloat16" else np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            has_inf = np.any(np.isinf(xl), axis=-1)
+            finite = ~has_nan & ~has_inf
+            safe = np.where(np.isfinite(xl), xl, 0.0)
+            zeros = finite & np.all(safe == 0, axis=-1)
+            small = finite & ~zeros & (_exact_abs_sum(safe) < (eps or 0.0))
+        kinds[finite & np.any(safe < 0, axis=-1)] = "negative"
+        kinds[small | (zeros & (eps is not None))] = "below_eps"
+        kinds[zeros & (eps is None)] = "zero_sum"
+        kinds[has_inf & ~has_nan] = "inf"
+    elif op == "sum_normalize":
         with np.errstate(invalid="ignore", over="ignore"):
             has_inf = np.any(np.isinf(xl), axis=-1)
             finite = ~has_nan & ~has_inf
@@ -94,6 +116,16 @@ def slice_kinds(op: str, x: np.ndarray, axis: int) -> np.ndarray:
         kinds[posinf] = "posinf"
     kinds[has_nan] = "nan"
     return kinds
+
+
+def _exact_abs_sum(safe: np.ndarray) -> np.ndarray:
+    """sum|x| per slice, correctly rounded to float64 (inf where it overflows; a comparison with a
+    tiny eps only needs it where it is small)."""
+    import math
+
+    rows = np.abs(safe.reshape(-1, safe.shape[-1]))
+    sums = [math.fsum(r) if max(r, default=0.0) < 1e300 else math.inf for r in rows.tolist()]
+    return np.array(sums, dtype=np.float64).reshape(safe.shape[:-1])
 
 
 def _exact_zero_sum(safe: np.ndarray) -> np.ndarray:

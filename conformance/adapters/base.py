@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from conformance.errors import Declined
+from reference.contracts import Contract, with_contract
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
 OPS = ("softmax", "log_softmax", "sum_normalize")
@@ -95,40 +96,20 @@ class Implementation:
 
 
 # Expressions around softmax that compiled modes also run, because a compiler may rewrite them.
-# softmax(x / T) gets x pre-scaled by T in NumPy: T = 0.5 makes x * T exact (halving loses at most a
-# subnormal's last bit, which exp cannot see), so its exact result is softmax(x).
-TEMPERATURE = 0.5
+# softmax(x / T): the implementation gets x and divides in the input dtype; the oracle is the exact
+# softmax of round(x / T) (``TEMPERATURE_CONTRACT``). T = 3 is exact in every dtype (so the divisor
+# is the same whatever dtype a framework converts the Python scalar to) and not a power of two, so
+# x * (1 / T), the reciprocal a compiler may substitute, rounds twice and differs from x / T for
+# about a third of all inputs; with a large offset and a small spread (corpus case
+# ``temperature_rewrite``) one ULP of x / T moves the output by far more than the error model allows.
+TEMPERATURE = 3.0
 TEMPERATURE_API = "softmax-x-over-T"
 RENORMALIZED_API = "softmax-renormalized"
+TEMPERATURE_CONTRACT = Contract(temperature=TEMPERATURE)
 COMPOSITE_OPERATIONS = {
-    TEMPERATURE_API: f"softmax(x' / T), x' = x * T computed exactly beforehand, T = {TEMPERATURE}",
+    TEMPERATURE_API: f"softmax(x / T), T = {TEMPERATURE:g}: judged as the exact softmax of round(x / T)",
     RENORMALIZED_API: "softmax(x) / sum(softmax(x)): a compiler may fold the sum to 1",
 }
-
-
-def prescale(api: str, x: np.ndarray) -> np.ndarray:
-    """``x * T`` (exact) for the softmax-of-x-over-T implementations, ``x`` unchanged otherwise."""
-    if api != TEMPERATURE_API or x.dtype.kind in "iub":
-        return x
-    return (x.astype(np.float64) * TEMPERATURE).astype(x.dtype)
-
-
-def prescale_source(api: str) -> str:
-    """``prescale`` as snippet source (a line, or nothing)."""
-    if api != TEMPERATURE_API:
-        return ""
-    return f"x = (x.astype(np.float64) * {TEMPERATURE!r}).astype(x.dtype)  # exact pre-scaling by T\n"
-
-
-def prescale_gradient(api: str, gx):
-    """The chain rule of ``prescale`` for a gradient (any framework's tensor): the gradient of
-    ``f(x T)`` is ``T f'(x T)``, so it is multiplied by T; other APIs' gradients are unchanged."""
-    return gx * TEMPERATURE if api == TEMPERATURE_API else gx
-
-
-def prescale_gradient_source(api: str) -> str:
-    """``prescale_gradient`` as snippet source: a factor after the gradient's expression, or nothing."""
-    return f" * {TEMPERATURE!r}" if api == TEMPERATURE_API else ""
 
 
 # How frameworks spell each dtype in their error messages (lower-cased): torch ('Half',
@@ -200,7 +181,10 @@ class ApiSpec:
     ``axis``, and ``vjp_source`` computing ``gx`` from ``x``, ``g`` and ``axis``. ``modes``: the
     execution modes it runs in (the first of them need not be ``eager``: a compiled-only
     expression still carries its eager counterpart). ``operation``: what it computes where that is
-    not exactly ``op``; ``notes``: added to the adapter's notes for the mode.
+    not exactly ``op``; ``notes``: added to the adapter's notes for the mode. ``contract``: the
+    API's documented contract where it is not exactly ``op`` in the input dtype (an L1
+    normalization's eps, an output dtype, a temperature: ``reference.contracts``); the
+    implementation's ``op`` carries it to the oracle. ``dtypes``: the input dtypes it runs in.
     """
 
     api: str
@@ -210,6 +194,8 @@ class ApiSpec:
     operation: str = ""
     notes: str = ""
     vjp_source: str = ""
+    contract: Contract | None = None
+    dtypes: tuple[str, ...] = FLOAT_DTYPE_NAMES
 
 
 def composite_specs(softmax: str, total: str, modes: tuple[str, ...]) -> tuple[ApiSpec, ApiSpec]:
@@ -222,7 +208,14 @@ def composite_specs(softmax: str, total: str, modes: tuple[str, ...]) -> tuple[A
     scaled = softmax.format(f"t / {TEMPERATURE!r}")
     renormalized = f"(lambda s: s / {total.format('s')})({softmax.format('t')})"
     return (
-        ApiSpec(TEMPERATURE_API, "softmax", scaled, modes, COMPOSITE_OPERATIONS[TEMPERATURE_API]),
+        ApiSpec(
+            TEMPERATURE_API,
+            "softmax",
+            scaled,
+            modes,
+            COMPOSITE_OPERATIONS[TEMPERATURE_API],
+            contract=TEMPERATURE_CONTRACT,
+        ),
         ApiSpec(RENORMALIZED_API, "softmax", renormalized, modes, COMPOSITE_OPERATIONS[RENORMALIZED_API]),
     )
 
@@ -409,13 +402,14 @@ class FrameworkAdapter:
                     Implementation(
                         framework=self.name,
                         api=spec.api,
-                        op=spec.op,
+                        op=with_contract(spec.op, spec.contract),
                         mode=mode,
                         call=eager if mode == "eager" else self.make_call(spec, mode),
                         snippet=self.snippet(spec, mode),
                         imports=self.imports_for(spec),
                         notes="; ".join(n for n in (self.mode_notes.get(mode, ""), spec.notes) if n),
                         operation=spec.operation,
+                        dtypes=spec.dtypes,
                         vjp=self.make_vjp(spec, mode),
                         vjp_snippet=self.vjp_snippet(spec, mode),
                         eager_call=eager if mode != "eager" else None,

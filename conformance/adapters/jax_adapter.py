@@ -46,10 +46,6 @@ from conformance.adapters.base import (
     bind,
     composite_specs,
     import_namespace,
-    prescale,
-    prescale_gradient,
-    prescale_gradient_source,
-    prescale_source,
 )
 
 _IMPORTS = (
@@ -104,7 +100,7 @@ def _jitted(fn: Any, mode: str, compiled: list[Any]) -> Any:
 
 
 def _prelude(spec: ApiSpec) -> str:
-    return f"{prescale_source(spec.api)}{_DEVICE}def f(t, axis):\n    return {spec.source}\n"
+    return f"{_DEVICE}def f(t, axis):\n    return {spec.source}\n"
 
 
 def _gpu_details() -> dict[str, object]:
@@ -178,7 +174,7 @@ class JaxAdapter(FrameworkAdapter):
 
         def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
             f = _jitted(bind(spec.source, _ns()), mode, compiled)
-            return np.asarray(f(_jax().device_put(prescale(spec.api, x), _jax_device(device)), axis=axis))
+            return np.asarray(f(_jax().device_put(x, _jax_device(device)), axis=axis))
 
         return call
 
@@ -193,10 +189,8 @@ class JaxAdapter(FrameworkAdapter):
                 return pullback(ga.astype(y.dtype))[0]
 
             dev = _jax_device(device)
-            gx = _jitted(grad, mode, compiled)(
-                jax.device_put(prescale(spec.api, x), dev), jax.device_put(g, dev), axis=axis
-            )
-            return np.asarray(prescale_gradient(spec.api, gx))
+            gx = _jitted(grad, mode, compiled)(jax.device_put(x, dev), jax.device_put(g, dev), axis=axis)
+            return np.asarray(gx)
 
         return vjp
 
@@ -206,11 +200,10 @@ class JaxAdapter(FrameworkAdapter):
 
     def vjp_snippet(self, spec: ApiSpec, mode: str) -> str:
         jit = 'grad = jax.jit(grad, static_argnames=("axis",))\n' if mode == "jit" else ""
-        scale = prescale_gradient_source(spec.api)
         return (
             f"{_prelude(spec)}def grad(a, ga, axis):\n    y, pullback = jax.vjp(lambda b: f(b, axis), a)\n"
             f"    return pullback(ga.astype(y.dtype))[0]\n{jit}"
-            f"gx = np.asarray(grad(jax.device_put(x, dev), jax.device_put(g, dev), axis=axis){scale})"
+            f"gx = np.asarray(grad(jax.device_put(x, dev), jax.device_put(g, dev), axis=axis))"
         )
 
 

@@ -56,6 +56,7 @@ import ml_dtypes
 import numpy as np
 
 from conformance.adapters.base import ApiSpec, CallFn, FrameworkAdapter, VjpFn, bind
+from reference.contracts import L1_NORMALIZE, Contract
 
 BACKENDS: tuple[str, ...] = ("jax", "torch", "tensorflow")
 
@@ -193,6 +194,7 @@ class KerasAdapter(FrameworkAdapter):
             "keras.ops.normalize(t, axis=axis, order=1)",
             operation="L1 normalization x / max(sum(|x|), epsilon=1e-7)",
             notes="keras.ops.normalize: x / maximum(norm(x, ord=1), keras.config.epsilon())",
+            contract=Contract(L1_NORMALIZE, eps=1e-7),
         ),
     )
 

@@ -42,11 +42,8 @@ from conformance.adapters.base import (
     bind,
     composite_specs,
     import_namespace,
-    prescale,
-    prescale_gradient,
-    prescale_gradient_source,
-    prescale_source,
 )
+from reference.contracts import L1_NORMALIZE, Contract
 
 _IMPORTS = "import numpy as np\nimport tensorflow as tf"
 _TF_DEVICE = 'tf_device = "/CPU:0" if device == "cpu" else "/GPU:" + device.split(":")[1]\n'
@@ -90,7 +87,7 @@ def _function(fn: Any, axis: int, mode: str, compiled: dict[int, Any]) -> Any:
 
 
 def _prelude(spec: ApiSpec) -> str:
-    return f"{prescale_source(spec.api)}{_TF_DEVICE}def f(t):\n    return {spec.source}\n"
+    return f"{_TF_DEVICE}def f(t):\n    return {spec.source}\n"
 
 
 def _op_determinism() -> bool | None:
@@ -119,7 +116,8 @@ class TensorflowAdapter(FrameworkAdapter):
             "sum_normalize",
             "tf.linalg.normalize(t, ord=1, axis=axis)[0]",
             _BOTH,
-            "L1 normalization x / sum(|x|)",
+            "L1 normalization x / sum(|x|) (no eps: a slice of zeros is 0/0, NaN, as documented)",
+            contract=Contract(L1_NORMALIZE, eps=None),
         ),
         *composite_specs(
             "tf.nn.softmax({}, axis=axis)", "tf.reduce_sum({}, axis=axis, keepdims=True)", ("xla",)
@@ -166,7 +164,7 @@ class TensorflowAdapter(FrameworkAdapter):
             tf, f = _tf(), bind(spec.source, _ns())
             fn = _function(lambda t: f(t, axis), axis, mode, compiled)
             with tf.device(_tf_device(device)):
-                return fn(tf.constant(prescale(spec.api, x))).numpy()
+                return fn(tf.constant(x)).numpy()
 
         return call
 
@@ -183,8 +181,8 @@ class TensorflowAdapter(FrameworkAdapter):
                 return tape.gradient(y, t, output_gradients=tf.cast(gt, y.dtype))
 
             with tf.device(_tf_device(device)):
-                gx = _function(grad, axis, mode, compiled)(tf.constant(prescale(spec.api, x)), tf.constant(g))
-                return prescale_gradient(spec.api, gx).numpy()
+                gx = _function(grad, axis, mode, compiled)(tf.constant(x), tf.constant(g))
+                return gx.numpy()
 
         return vjp
 
@@ -198,7 +196,7 @@ class TensorflowAdapter(FrameworkAdapter):
             f"{_prelude(spec)}def grad(t, gt):\n    with tf.GradientTape() as tape:\n        tape.watch(t)\n"
             "        y = f(t)\n    return tape.gradient(y, t, output_gradients=tf.cast(gt, y.dtype))\n"
             f"{jit}with tf.device(tf_device):\n"
-            f"    gx = (grad(tf.constant(x), tf.constant(g)){prescale_gradient_source(spec.api)}).numpy()"
+            f"    gx = (grad(tf.constant(x), tf.constant(g))).numpy()"
         )
 
 

@@ -40,12 +40,9 @@ from conformance.adapters.base import (
     bind,
     composite_specs,
     import_namespace,
-    prescale,
-    prescale_gradient,
-    prescale_gradient_source,
-    prescale_source,
     run_source,
 )
+from reference.contracts import L1_NORMALIZE, Contract
 
 _IMPORTS = "import ml_dtypes\nimport numpy as np\nimport torch"
 # The conversions, run as they are written (``_to_torch``, ``_to_numpy``) and in every snippet.
@@ -65,6 +62,10 @@ else:
     y = out.numpy()"""
 RECOMPILE_LIMIT = 256
 _BOTH = ("eager", "compiled")
+# ``dtype=torch.float32``: the output is float32 whatever the input (judged in float32 ULPs); run on
+# the half types it is meant for, and on float32, where it is the plain call.
+_FLOAT32_OUT = Contract(output_dtype="float32")
+_UPCAST_DTYPES = ("float16", "bfloat16", "float32")
 
 
 @cache
@@ -116,9 +117,9 @@ def _function(spec: ApiSpec, mode: str, compiled: dict[int, Any]) -> Any:
 
 
 def _prelude(spec: ApiSpec, mode: str) -> str:
-    """Snippet source: the exact pre-scaling (softmax(x/T)), x as the tensor t, and f (compiled or not)."""
+    """Snippet source: x as the tensor t, and f (compiled or not)."""
     compile_ = "f = torch.compile(f)\n" if mode == "compiled" else ""
-    return f"{prescale_source(spec.api)}{_TO_TORCH}def f(t):\n    return {spec.source}\n{compile_}"
+    return f"{_TO_TORCH}def f(t):\n    return {spec.source}\n{compile_}"
 
 
 def _gpu_details(torch: ModuleType, cuda: bool) -> dict[str, object]:
@@ -165,6 +166,24 @@ class TorchAdapter(FrameworkAdapter):
             "sum_normalize",
             "torch.nn.functional.normalize(t, p=1, dim=axis)",
             operation="L1 normalization x / max(sum(|x|), eps=1e-12)",
+            contract=Contract(L1_NORMALIZE, eps=1e-12),
+        ),
+        # Mixed precision: a half-precision input upcast exactly, computed and returned in float32.
+        ApiSpec(
+            "F.softmax-dtype-float32",
+            "softmax",
+            "torch.nn.functional.softmax(t, dim=axis, dtype=torch.float32)",
+            operation="softmax of the input upcast to float32, returned as float32",
+            contract=_FLOAT32_OUT,
+            dtypes=_UPCAST_DTYPES,
+        ),
+        ApiSpec(
+            "F.log_softmax-dtype-float32",
+            "log_softmax",
+            "torch.nn.functional.log_softmax(t, dim=axis, dtype=torch.float32)",
+            operation="log-softmax of the input upcast to float32, returned as float32",
+            contract=_FLOAT32_OUT,
+            dtypes=_UPCAST_DTYPES,
         ),
         *composite_specs(
             "torch.nn.functional.softmax({}, dim=axis)", "{}.sum(dim=axis, keepdim=True)", ("compiled",)
@@ -196,7 +215,7 @@ class TorchAdapter(FrameworkAdapter):
         def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
             f = _function(spec, mode, compiled)
             with _torch().no_grad():
-                return _to_numpy(f(_to_torch(prescale(spec.api, x), device), axis))
+                return _to_numpy(f(_to_torch(x, device), axis))
 
         return call
 
@@ -205,10 +224,10 @@ class TorchAdapter(FrameworkAdapter):
 
         def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
             f = _function(spec, mode, compiled)
-            t = _to_torch(prescale(spec.api, x), device).detach().clone().requires_grad_(True)
+            t = _to_torch(x, device).detach().clone().requires_grad_(True)
             out = f(t, axis)
             (gx,) = _torch().autograd.grad(out, t, grad_outputs=_to_torch(g, device).to(out.dtype))
-            return _to_numpy(prescale_gradient(spec.api, gx))
+            return _to_numpy(gx)
 
         return vjp
 
@@ -217,11 +236,10 @@ class TorchAdapter(FrameworkAdapter):
 
     def vjp_snippet(self, spec: ApiSpec, mode: str) -> str:
         g_to_torch = re.sub(r"\bt\b", "tg", re.sub(r"\bx\b", "g", _TO_TORCH))  # the same conversion for g
-        scale = prescale_gradient_source(spec.api)
         return (
             f"{_prelude(spec, mode)}tx = t.detach().clone().requires_grad_(True)\n{g_to_torch}"
             "ty = f(tx)\n(out,) = torch.autograd.grad(ty, tx, grad_outputs=tg.to(ty.dtype))\n"
-            f"{f'out = out{scale}' + chr(10) if scale else ''}{_TO_NUMPY}\ngx = y"
+            f"{_TO_NUMPY}\ngx = y"
         )
 
 

@@ -22,9 +22,9 @@ from conformance.cases.strategies import batches
 from conformance.evaluation.calling import rows_of
 from conformance.evaluation.cell import Observation
 from conformance.outcome import short_error
-from conformance.properties import OracleResult, check_shape_dtype, oracle_for
+from conformance.properties import OracleResult, check_shape_dtype, expected_output_dtype, oracle_for
 from conformance.property_registry import PROPERTIES
-from reference.dtypes import dtype_info, output_dtype_for
+from reference.dtypes import dtype_info
 
 
 class InputsMixin:
@@ -51,7 +51,7 @@ class InputsMixin:
             else:
                 y, error = self._call(case.x, case.axis, pair=True)
             pair = self._pair
-        expected = output_dtype_for(case.x.dtype) if case.x.dtype.kind in "iub" else case.x.dtype
+        expected = expected_output_dtype(self.cell.impl.op, case.x.dtype)  # the API contract's dtype
         if oracle is None:
             oracle = oracle_for(self.cell.impl.op, case.x, case.axis, expected)
         shape_error = None if error else check_shape_dtype(case.x, y, expected)
