@@ -29,7 +29,7 @@ from typing import NoReturn
 from conformance import custom_cli
 from conformance.adapters import AdapterLoadError
 from conformance.adapters.base import NOT_INSTALLED, UNUSABLE_STATUSES
-from conformance.compile_cache import compile_cache_env
+from conformance.compile_cache import CACHE_VARIABLE_PREFIXES, compile_cache_env
 from conformance.errors import EXIT_BROKEN, EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE
 from conformance.errors import ConformanceError as UsageError  # bad input: one line, exit status 2
 from conformance.records import (
@@ -37,6 +37,7 @@ from conformance.records import (
     UNEXPECTED,
     RunFileError,
     RunWriter,
+    framework_restart_record,
     framework_status_record,
     read_run,
     sanitize,
@@ -207,7 +208,7 @@ class RunInterrupted(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP raise ``RunInterrupted`` as SIGINT raises KeyboardInterrupt,
+    """While inside, SIGINT, SIGTERM and SIGHUP raise ``RunInterrupted`` (a KeyboardInterrupt),
     so that a run ended by any of them stops its processes and writes its report (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -216,13 +217,19 @@ def _signals_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: object) -> None:
         raise RunInterrupted(signum)
 
-    wanted = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    # SIGINT too: a process started in the background of a script inherits SIGINT ignored, and
+    # `kill -INT` must still stop the run and write its report.
+    wanted = [signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
     previous = {signum: signal.signal(signum, interrupt) for signum in wanted}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+MAX_RESTARTS = 1  # a framework process that crashed is started again once
+CRASH_SIGNALS = {int(getattr(signal, n)) for n in ("SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL")}
 
 
 def _run_frameworks(
@@ -267,6 +274,26 @@ def _run_frameworks(
     if not args.no_compile_cache:
         base = Path(args.compile_cache or Path(args.results_dir) / ".compile-cache")
         extra_env = {name: compile_cache_env(base, name, env) for name in commands}
+
+    def restart(p) -> tuple[list[str], dict[str, str]] | None:
+        """A process killed by a signal (a segfault, as JAX 0.10's compile-cache writer was seen to
+        raise) is started once more for the checks it did not record, without the persistent
+        compile cache; the restart is a ``framework`` record and a line in the summary."""
+        if p.restarts >= MAX_RESTARTS or -p.returncode not in CRASH_SIGNALS:
+            return None  # a kill from outside (SIGKILL, SIGTERM) is not a crash to retry
+        reason = f"{p.name}: killed by signal {-p.returncode} after {p.done} checks (pid {p.proc.pid})"
+        writer.write(
+            framework_restart_record(
+                p.name, p.proc.pid, f"{reason}; restarted without the compile cache for the checks left"
+            )
+        )
+        env_again = {k: v for k, v in p.env.items() if not k.startswith(CACHE_VARIABLE_PREFIXES)}
+        env_again["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+        flags = env_again.get("TF_XLA_FLAGS", "").split()
+        env_again["TF_XLA_FLAGS"] = " ".join(f for f in flags if "persistent_cache" not in f)
+        command = [c for c in p.command if c != "--append-run"]
+        return [*command, "--append-run", "--skip-recorded", str(run_dir / RESULTS_FILE)], env_again
+
     run_processes(
         commands,
         run_dir,
@@ -276,6 +303,7 @@ def _run_frameworks(
         finished,
         show_progress=not args.no_progress,
         extra_env=extra_env,
+        on_crash=restart,
     )
 
 
@@ -299,7 +327,7 @@ def _report_and_exit(
     from conformance.summary import incomplete_reasons, summary_table
 
     run = read_run(run_dir)
-    imported = all(r.get("status") in ("ok", "not installed") for r in run.frameworks)
+    imported = all(r.get("status") in ("ok", "not installed", "restarted") for r in run.frameworks)
     if not run.checks and not died and not interrupted and imported and selection is not None:
         raise UsageError(selection)
     console = Console(width=max(Console().width, 120))
@@ -309,6 +337,9 @@ def _report_and_exit(
     incomplete = incomplete_reasons(run)
     for line in died:
         console.print(f"[bold red]did not finish:[/bold red] {line}", markup=True, highlight=False)
+    for rec in run.frameworks:
+        if rec.get("status") == "restarted":
+            console.print(f"[yellow]restarted:[/yellow] {rec.get('message')}", markup=True, highlight=False)
     if stale:
         console.print(f"[magenta]stale known discrepancies (matched nothing): {', '.join(stale)}[/magenta]")
     if incomplete:

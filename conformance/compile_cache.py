@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 ENV_MARKER = "SOFTMAX_CONFORMANCE_COMPILE_CACHE"  # the directory in use, for the records
+# The variables a process started without the cache drops (``cli``'s restart after a crash).
+CACHE_VARIABLE_PREFIXES = (ENV_MARKER, "JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_")
 
 
 def compile_cache_env(base: Path, framework: str, environ: Mapping[str, str]) -> dict[str, str]:

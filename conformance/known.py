@@ -31,7 +31,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_REGISTRY = Path(__file__).with_name("known_discrepancies.toml")
-CLASSIFICATIONS = ("framework-bug", "documented-difference", "expression-limitation")
+# accuracy-limitation: every operation is IEEE-correct, but the error grows past the error model's
+# (e.g. a summation whose error is linear in the slice length, where a pairwise one is log2 n).
+CLASSIFICATIONS = ("framework-bug", "documented-difference", "expression-limitation", "accuracy-limitation")
 _FIELDS = {
     "id",
     "framework",
@@ -46,6 +48,7 @@ _FIELDS = {
     "classification",
     "link",
     "strict",
+    "case",
 }
 
 
@@ -68,6 +71,7 @@ class KnownDiscrepancy:
     classification: str
     link: str
     strict: bool = True
+    case: tuple[str, ...] = ("*",)  # globs: every failing slice's corpus case must match one
 
     def matches(
         self,
@@ -80,12 +84,23 @@ class KnownDiscrepancy:
         device: str,
         op: str,
         prop: str,
+        cases: tuple[str, ...] | None = (),
     ) -> bool:
-        """True when this entry covers the given check (globs on the string fields)."""
+        """True when this entry covers the given check (globs on the string fields).
+
+        ``cases``: the corpus cases (``power_of_two_lengths[19]``) holding the check's failing
+        slices. An entry with a ``case`` filter covers a failure only when every one of them
+        matches it: the same property failing on another input is not this discrepancy. A
+        passing check (no failing cases) is covered, which is why such an entry must be
+        ``strict = false``: a pass says nothing about whether the case was drawn. ``None``: a
+        failure whose cases are not known, which no ``case`` filter covers."""
+        if cases is None:
+            cases = ("",) if self.case != ("*",) else ()
         return (
             self.covers_version(version)
             and self.covers_cell(framework=framework, api=api, mode=mode, dtype=dtype, device=device, op=op)
             and any(fnmatchcase(prop, p) for p in self.property)
+            and all(any(fnmatchcase(c, p) for p in self.case) for c in cases)
         )
 
     def covers_cell(self, *, framework: str, api: str, mode: str, dtype: str, device: str, op: str) -> bool:
@@ -162,8 +177,11 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[KnownDiscrepancy]
                 classification=raw["classification"],
                 link=raw.get("link", ""),
                 strict=_strict(raw.get("strict", True), where),
+                case=_patterns(raw.get("case", "*"), where, "case"),
             )
         )
+        if entries[-1].case != ("*",) and entries[-1].strict:
+            raise RegistryError(f"{where}: an entry with a 'case' filter must be strict = false")
     return entries
 
 

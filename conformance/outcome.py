@@ -33,6 +33,7 @@ class PropertyOutcome:
     repro: str | None = None
     histogram: dict | None = None
     worst_in: str | None = None  # the case holding the slice ``metric`` and ``bound`` come from
+    failing_cases: tuple[str, ...] = ()  # every corpus case with a failing slice (registry ``case`` filters)
 
 
 # Bin edges (in the property's unit, ULPs for precision) of the per-slice error histogram that

@@ -13,8 +13,10 @@ its framework does not see stays, with the reason in ``missing`` (its checks are
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +124,32 @@ def planned_checks(items: Iterable[pytest.Item]) -> int:
         for item in items
         if getattr(item, "originalname", "") != "test_semantics" and item_cell(item) is not None
     )
+
+
+def recorded_items(results: Path) -> set[tuple[str, str, str, str]]:
+    """What a results file already holds, as ``(implementation, device, dtype, property)``: a check
+    record per property, and ``"semantics"`` for a cell with any semantics record (its test writes
+    them all at once). Lines that are not whole records (a process killed mid-write) are ignored."""
+    done: set[tuple[str, str, str, str]] = set()
+    if not results.exists():
+        return done
+    for line in results.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        kind = rec.get("type") if isinstance(rec, dict) else None
+        if kind not in ("check", "semantics"):
+            continue
+        prop = rec.get("property") if kind == "check" else "semantics"
+        done.add((str(rec.get("implementation")), str(rec.get("device")), str(rec.get("dtype")), str(prop)))
+    return done
+
+
+def item_key(item: pytest.Item) -> tuple[str, str, str, str] | None:
+    """An item's ``(implementation, device, dtype, property)``, as ``recorded_items`` names them."""
+    cell = item_cell(item)
+    if cell is None:
+        return None
+    prop = getattr(item, "originalname", "").removeprefix("test_")
+    return (cell.impl.id, cell.device, cell.dtype, prop)

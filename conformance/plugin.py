@@ -29,7 +29,7 @@ from conformance.adapters import all_adapters
 from conformance.adapters.custom import CustomImplError
 from conformance.custom_cli import build_implementations
 from conformance.known import load_registry
-from conformance.planning import item_order, planned_checks
+from conformance.planning import item_key, item_order, planned_checks, recorded_items
 from conformance.property_registry import cell_properties
 from conformance.recording import framework_records, session_end_record
 from conformance.records import RESULTS_FILE, RunWriter
@@ -109,9 +109,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Run every property of one cell together (the cell is evaluated once, then dropped)."""
+    """Run every property of one cell together (the cell is evaluated once, then dropped); under
+    ``--skip-recorded``, leave out what that results file already holds."""
     cells = config.stash[SESSION_KEY].cells()
     items.sort(key=lambda item: item_order(item, cells))
+    resume = config.getoption("skip_recorded")
+    if resume:
+        done = recorded_items(Path(resume))
+        keep = [item for item in items if item_key(item) not in done]
+        config.hook.pytest_deselected(items=[item for item in items if item_key(item) in done])
+        items[:] = keep
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

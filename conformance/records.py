@@ -180,6 +180,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "sample": (*CELL_FIELDS, "input", "output", "expected", "error"),
     "framework": ("framework", "status", "version", "devices", "details", "pid", "compile_cache"),
     "framework_status": ("framework", "status", "message"),
+    "framework_restart": ("framework", "status", "message", "pid"),
     "end": (
         "frameworks",
         "finished",
@@ -191,7 +192,11 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "checks",
     ),
 }
-_RECORD_TYPE = {"merged_envelope": "envelope", "framework_status": "framework"}
+_RECORD_TYPE = {
+    "merged_envelope": "envelope",
+    "framework_status": "framework",
+    "framework_restart": "framework",
+}
 
 
 def record_shape(record: dict[str, Any]) -> str:
@@ -257,6 +262,14 @@ def framework_status_record(framework: str, status: str, message: str) -> dict[s
     """The ``framework`` record of a framework that did not run: not installed, import failed,
     version too old, did not finish; ``message`` says why."""
     return build_record("framework_status", {"framework": framework, "status": status, "message": message})
+
+
+def framework_restart_record(framework: str, pid: int, message: str) -> dict[str, Any]:
+    """The ``framework`` record (status "restarted") of a process that was killed by a signal
+    (``pid``: it wrote no ``end`` record) and started again for the checks it had not recorded."""
+    return build_record(
+        "framework_restart", {"framework": framework, "status": "restarted", "message": message, "pid": pid}
+    )
 
 
 def end_record(**values: Any) -> dict[str, Any]:

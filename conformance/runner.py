@@ -44,6 +44,9 @@ class FrameworkProcess:
     unexpected: int = 0
     planned: int | None = None
     reported: bool = False
+    restarts: int = 0
+    resumed_at: int = 0  # checks recorded before the last restart (its progress file counts the rest)
+    env: dict[str, str] = field(default_factory=dict)
     _log_handle: object = field(default=None, repr=False)
 
     @property
@@ -92,12 +95,17 @@ def run_processes(
     on_finish: Callable[[FrameworkProcess], None],
     show_progress: bool = True,
     extra_env: dict[str, dict[str, str]] | None = None,
+    on_crash: Callable[[FrameworkProcess], tuple[list[str], dict[str, str]] | None] | None = None,
 ) -> list[FrameworkProcess]:
     """Run every command (at most ``jobs`` at once); ``on_finish`` is called as each one ends.
 
     ``extra_env``: per command name, variables added to ``env`` for that process only.
 
     A process running longer than ``timeout`` seconds is killed and its status says so.
+
+    ``on_crash``: called for a process killed by a signal it did not get from here (a segfault in
+    the framework); it returns the command and environment to start it again with (the same
+    log, appended to), or None to let it end "killed by signal N". ``restarts`` counts them.
 
     An exception here (``KeyboardInterrupt`` on SIGINT, or on SIGTERM where the caller turns it
     into one carrying ``signum``) stops every process (``_stop``), calls ``on_finish`` for each
@@ -108,7 +116,10 @@ def run_processes(
 
     (run_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
     (run_dir / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
-    procs = [FrameworkProcess(n, cmd, run_dir / LOG_DIR / f"{n}.log") for n, cmd in commands.items()]
+    procs = [
+        FrameworkProcess(n, cmd, run_dir / LOG_DIR / f"{n}.log", env={**env, **(extra_env or {}).get(n, {})})
+        for n, cmd in commands.items()
+    ]
     by_name = {p.name: p for p in procs}
     tail = ResultsTail(run_dir / RESULTS_FILE)
     tail.new_records()  # skip what was there before (the envelope)
@@ -121,15 +132,15 @@ def run_processes(
         while any(p.status in ("waiting", "running") for p in procs):
             for p in procs:
                 if p.status == "waiting" and sum(q.status == "running" for q in procs) < jobs:
-                    p._log_handle = open(p.log, "w", encoding="utf-8")
+                    p._log_handle = open(p.log, "a" if p.restarts else "w", encoding="utf-8")
                     p.proc = subprocess.Popen(
                         p.command,
-                        env={**env, **(extra_env or {}).get(p.name, {})},
+                        env=p.env,
                         stdin=subprocess.DEVNULL,
                         stdout=p._log_handle,
                         stderr=subprocess.STDOUT,
                     )
-                    p.started, p.status = time.perf_counter(), "running"
+                    p.started, p.status = p.started or time.perf_counter(), "running"
                     if not show_progress:
                         print(f"{p.name}: started (log: {p.log})", flush=True)
             for record in tail.new_records():
@@ -143,17 +154,27 @@ def run_processes(
                 planned = run_dir / PROGRESS_DIR / p.name
                 if p.planned is None and planned.exists():
                     text = planned.read_text().strip()
-                    p.planned = int(text) if text.isdigit() else None
+                    p.planned = int(text) + p.resumed_at if text.isdigit() else None
                 code = p.proc.poll()
                 if code is None and p.seconds > timeout:
                     p.proc.kill()
                     p.proc.wait()
                     code, p.status = -9, f"timed out after {timeout:g} s"
                 if code is not None:
+                    p._log_handle.close()
+                    p.returncode = code
+                    again = on_crash(p) if on_crash and code < 0 and p.status == "running" else None
+                    if again is not None:
+                        p.command, p.env = again
+                        (run_dir / PROGRESS_DIR / p.name).unlink(missing_ok=True)
+                        p.restarts += 1
+                        p.status, p.proc, p.planned, p.resumed_at = "waiting", None, None, p.done
+                        if not show_progress:
+                            print(f"{p.name}: {_status(code)}; restarted for the checks left", flush=True)
+                        continue
                     p.finished, p.returncode = time.perf_counter(), code
                     if p.status == "running":
                         p.status = _status(code)
-                    p._log_handle.close()
             for record in tail.new_records():  # records written just before a process ended
                 p = by_name.get(record.get("framework", ""))
                 if p is not None and record.get("type") == "check":

@@ -59,6 +59,12 @@ def add_options(parser: pytest.Parser) -> None:
         "--append-run", action="store_true", help="append to an existing results file (no envelope)"
     )
     group.addoption(
+        "--skip-recorded",
+        default=None,
+        metavar="RESULTS",
+        help="resume: leave out the checks this results file already holds (a restarted process)",
+    )
+    group.addoption(
         "--progress-file", default=None, help="write the number of planned checks here after collection"
     )
     # Options that add the user's own implementations (``conformance.adapters.custom``) as cells.

@@ -80,7 +80,7 @@ class ConformanceSession:
             self._current = (cell.id, CellEvaluation(cell, profile, cell_seed(self.seed, cell)).run())
         return self._current[1]
 
-    def _entry(self, cell: Cell, prop: str) -> KnownDiscrepancy | None:
+    def _entry(self, cell: Cell, prop: str, cases: tuple[str, ...] | None = ()) -> KnownDiscrepancy | None:
         """The registry's entry for ``prop`` (or ``semantics:<case>``) on ``cell``, if any."""
         return find_entry(
             self.registry,
@@ -92,6 +92,7 @@ class ConformanceSession:
             device=cell.device,
             op=cell.impl.op,
             prop=prop,
+            cases=cases,
         )
 
     # ---- one test ----------------------------------------------------------------------------
@@ -109,7 +110,8 @@ class ConformanceSession:
                 outcome = PropertyOutcome(
                     prop, "error", message=f"suite error: {type(exc).__name__}: {exc}"[:500]
                 )
-        entry = self._entry(cell, prop)
+        failing = outcome.failing_cases or (None if outcome.verdict != "pass" else ())
+        entry = self._entry(cell, prop, failing)
         verdict = apply_registry(outcome.verdict, entry)
         current = self._current[1] if self._current and self._current[0] == cell.id else None
         record = property_record(

@@ -89,7 +89,10 @@ def incomplete_reasons(run: Run) -> list[str]:
         else:
             started = {r.get("pid"): str(r.get("framework")) for r in frameworks if r.get("status") == "ok"}
             if any("pid" in e for e in ends):
-                ended = {e.get("pid") for e in ends}
+                # a process killed and restarted (``framework_restart_record``) ended there
+                ended = {e.get("pid") for e in ends} | {
+                    r.get("pid") for r in frameworks if r.get("status") == "restarted"
+                }
                 silent = sorted({name for pid, name in started.items() if pid not in ended} - died)
                 for name in silent:
                     reasons.append(f"{prefix}{name}: its process wrote no end record (interrupted or killed)")

@@ -43,7 +43,7 @@ def test_compiled_modes_carry_the_eager_call_and_composites_are_specs():
     eager, jit = Twice().implementations()
     assert eager.eager_call is None and jit.eager_call is eager.call and jit.eager_snippet == eager.snippet
     scaled, renorm = composite_specs("sm({}, axis)", "total({})", ("jit",))
-    assert (scaled.source, renorm.source) == ("sm(t / 0.5, axis)", "(lambda s: s / total(s))(sm(t, axis))")
+    assert (scaled.source, renorm.source) == ("sm(t / 3.0, axis)", "(lambda s: s / total(s))(sm(t, axis))")
     assert scaled.modes == renorm.modes == ("jit",) and scaled.operation and renorm.operation
 
 

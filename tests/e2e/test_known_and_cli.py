@@ -61,6 +61,33 @@ def test_non_strict_entry_lets_a_pass_stay_a_pass(tmp_path):
     assert apply_registry("fail", entry) == "expected-fail"
 
 
+def test_case_filter_covers_only_failures_on_those_cases(tmp_path):
+    """A ``case`` filter narrows an entry to failures on named corpus cases: the same property
+    failing on another input (or on inputs nobody named) is unexpected."""
+    path = tmp_path / "known.toml"
+    path.write_text(ENTRY + 'case = "power_of_two_lengths*"\nstrict = false\n')
+    registry = load_registry(path)
+    assert find_entry(registry, **CHECK, cases=("power_of_two_lengths[19]",)) is not None
+    assert find_entry(registry, **CHECK, cases=("power_of_two_lengths[19]", "long_axis[0]")) is None
+    assert find_entry(registry, **CHECK, cases=("long_axis[0]",)) is None
+    assert find_entry(registry, **CHECK, cases=None) is None  # a failure whose cases are unknown
+    assert find_entry(registry, **CHECK, cases=()) is not None  # a pass: named, stays a pass
+    assert find_entry(registry[:0] + load_registry(_write(tmp_path, ENTRY)), **CHECK, cases=None) is not None
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "plain.toml"
+    path.write_text(text)
+    return path
+
+
+def test_case_filter_requires_a_non_strict_entry(tmp_path):
+    path = tmp_path / "known.toml"
+    path.write_text(ENTRY + 'case = "long_axis*"\n')
+    with pytest.raises(RegistryError, match="'case' filter must be strict = false"):
+        load_registry(path)
+
+
 def test_strict_must_be_a_boolean(tmp_path):
     path = tmp_path / "known.toml"
     path.write_text(ENTRY + 'strict = "no"\n')

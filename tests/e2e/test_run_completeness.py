@@ -86,7 +86,7 @@ SLOW = textwrap.dedent(
 )
 
 
-def _start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[str]]:
+def _start_slow_run(tmp_path: Path, sigint_ignored: bool = False) -> tuple[subprocess.Popen, Path, list[str]]:
     """numpy (fast: finishes and records) beside a custom implementation that never returns.
 
     Returns once numpy's process has ended (the run prints a line) and the custom one is inside
@@ -105,6 +105,8 @@ def _start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as a run started in the background of a shell script (SIGINT ignored) inherits it
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
     )
     lines: list[str] = []
     reader = threading.Thread(
@@ -133,9 +135,15 @@ def _finish(proc: subprocess.Popen, lines: list[str]) -> tuple[str, str]:
     return "".join(lines), err
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_an_interrupted_run_keeps_its_records_writes_its_report_and_is_not_green(tmp_path, signum):
-    proc, run_dir, lines = _start_slow_run(tmp_path)
+@pytest.mark.parametrize(
+    ("signum", "sigint_ignored"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["SIGINT", "SIGTERM", "SIGINT-inherited-ignored"],
+)
+def test_an_interrupted_run_keeps_its_records_writes_its_report_and_is_not_green(
+    tmp_path, signum, sigint_ignored
+):
+    proc, run_dir, lines = _start_slow_run(tmp_path, sigint_ignored)
     checks_before = [r for r in _records(run_dir / "results.jsonl") if r["type"] == "check"]
     assert checks_before
     proc.send_signal(signum)
@@ -351,3 +359,63 @@ def test_a_cell_whose_probe_raised_has_error_semantics(tmp_path):
     )  # failed, not passed
     (row,) = build_model(run).semantics
     assert row.cells and {c.classification for c in row.cells.values()} == {"error"}
+
+
+# ---- a framework process that crashes is restarted once for the checks it did not record -----
+
+CRASHING = textwrap.dedent(
+    """
+    import os
+    import signal
+
+    import numpy as np
+
+
+    def softmax(x, axis=-1):
+        x = np.asarray(x)
+        marker = os.environ["CRASH_MARKER"]
+        if x.dtype == np.float64 and (os.environ.get("CRASH_ALWAYS") or not os.path.exists(marker)):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGSEGV)  # as a framework's native code would
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+    """
+)
+
+
+def _crashing_run(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
+    (tmp_path / "crash.py").write_text(CRASHING)
+    cmd = [sys.executable, "-m", "conformance", "run", "--framework", "numpy", "--api", "exp-shift"]
+    cmd += ["--profile", "quick"]
+    cmd += ["--dtype", "float32,float64", "--seed", "0", "--no-progress", "--impl", "crash.py:softmax"]
+    cmd += ["--impl-op", "softmax", "--run-id", "r", "--results-dir", str(tmp_path / "runs")]
+    marker = str(tmp_path / "crashed-once")
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, env=_env(CRASH_MARKER=marker, **env), capture_output=True, text=True, timeout=600
+    )
+    return proc, tmp_path / "runs" / "r"
+
+
+def test_a_crashed_process_is_restarted_for_the_checks_it_did_not_record(tmp_path):
+    proc, run_dir = _crashing_run(tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    run = read_run(run_dir)
+    custom = [r for r in run.checks if r["framework"] == "custom"]
+    keys = [(r["implementation"], r["device"], r["dtype"], r["property"]) for r in custom]
+    assert len(keys) == len(set(keys))  # nothing judged twice
+    assert {r["dtype"] for r in custom} == {"float32", "float64"}  # float32 before the crash
+    ends = [e for e in run.ends if e.get("frameworks") == ["custom"]]
+    assert len(ends) == 1 and 0 < ends[0]["planned"] < len(keys)  # the restart ran only the rest
+    restarted = [r for r in run.frameworks if r["status"] == "restarted"]
+    assert len(restarted) == 1 and "killed by signal 11" in restarted[0]["message"]
+    assert "restarted:" in proc.stdout and "INCOMPLETE" not in proc.stdout
+
+
+def test_a_process_that_crashes_again_did_not_finish(tmp_path):
+    proc, run_dir = _crashing_run(tmp_path, CRASH_ALWAYS="1")
+    assert proc.returncode == 1, (proc.stdout + proc.stderr)[-4000:]
+    run = read_run(run_dir)
+    died = [r for r in run.frameworks if r["status"] == "did not finish"]
+    assert [r["message"] for r in died] == ["killed by signal 11"]
+    _assert_not_green(run_dir)

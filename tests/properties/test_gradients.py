@@ -250,10 +250,11 @@ def test_compiled_mode_records_compile_time_apart_from_run_time() -> None:
     assert timing["run_seconds"] < timing["compile_seconds"]
 
 
-def test_compiled_torch_mode_is_collected_only_when_named() -> None:
+def test_compiled_torch_mode_is_collected_only_when_named(tmp_path) -> None:
     pytest.importorskip("torch")
     base = [sys.executable, "-m", "pytest", "-p", "conformance.plugin", "--pyargs", "conformance.suite"]
     base += ["--framework", "torch", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    base += ["--run-dir", str(tmp_path / "run")]  # never a run folder in the repository
     plain = subprocess.run(base, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert plain.returncode == 0, plain.stdout[-2000:] + plain.stderr[-2000:]
     assert "-compiled-" not in plain.stdout and "torch-F.softmax-eager-cpu-float32" in plain.stdout

@@ -16,6 +16,7 @@ import pytest
 from helpers import BFLOAT16, DTYPE_IDS, FLOAT_DTYPES, MP_DPS, mp_exact_ops, mp_round, to_floats
 
 import reference.oracle as oracle
+from reference.contracts import L1_NORMALIZE, Contract, with_contract
 from reference.dtypes import dtype_info
 from reference.special import LIMITS_TABLE, REGULAR, SLICE_KINDS, slice_kinds
 
@@ -122,6 +123,44 @@ def check_zero_sum(dt: np.dtype) -> None:
             _assert_values(oracle.evaluate(op, x), _regular(op, x, dt), dt)
 
 
+def check_l1_contract(dt: np.dtype) -> None:
+    """x / max(sum|x|, eps) for torch's, Keras's and no eps, the eps rounded to ``dt`` by NumPy's
+    cast (as the framework rounds a Python scalar), the quotient from mpmath."""
+    tiny = float(dtype_info(dt).tiny)
+    rows = (
+        [1.0, -3.0, 2.0],
+        [0.0, 0.0, 0.0],
+        [-0.0, 0.0, -0.0],
+        [tiny, -tiny, 0.0],
+        [INF, -INF, 1.0],
+        [NAN, 1.0, 2.0],
+    )
+    for eps in (1e-12, 1e-7, None):
+        op = with_contract("sum_normalize", Contract(L1_NORMALIZE, eps=eps))
+        eps_r = None if eps is None else float(np.array(eps).astype(dt).astype(np.float64))
+        for row in rows:
+            x = _arr(row, dt)
+            got = oracle.evaluate(op, x)
+            xs = to_floats(x)
+            if any(math.isnan(v) for v in xs):
+                expected = [NAN] * 3
+            elif any(math.isinf(v) for v in xs):
+                k = sum(math.isinf(v) for v in xs)
+                expected = [math.copysign(1 / k, v) if math.isinf(v) else 0.0 for v in xs]
+            else:
+                with mpmath.workdps(MP_DPS):
+                    total = mpmath.fsum(abs(mpmath.mpf(v)) for v in xs)
+                    denom = total if eps_r is None else max(total, mpmath.mpf(eps_r))
+                    if denom == 0:  # zeros, and the eps rounded to 0: the documented eps still says 0
+                        expected = [NAN if eps is None else 0.0] * 3
+                    else:
+                        expected = [mp_round(mpmath.mpf(v) / denom, dt) for v in xs]
+            assert got.dtype == dt, (eps, row)
+            np.testing.assert_array_equal(
+                got.astype(np.float64), np.array(expected), err_msg=f"eps={eps} {row}"
+            )
+
+
 def check_negative(dt: np.dtype) -> None:
     cases = {(3.0, -1.0): [1.5, -0.5], (-1.0, -3.0): [0.25, 0.75], (4.0, -2.0, -1.0): [4.0, -2.0, -1.0]}
     for x, expected in cases.items():
@@ -188,6 +227,7 @@ CHECKS = {
     "some -inf entries, not all": check_partial_neginf,
     "every entry -inf": check_all_neginf,
     "finite slice with exact sum 0": check_zero_sum,
+    LIMITS_TABLE[5][0]: check_l1_contract,  # the L1 normalization contract
     "negative entries, non-zero sum": check_negative,
     "axis of length 0 (empty slice)": check_empty,
     "0-d input": check_zero_d,
