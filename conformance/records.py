@@ -33,7 +33,9 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
   "compile_cache"}`` -- written by the process that imported the framework (``status``
   "ok"; ``compile_cache``: the directory where XLA programs were kept between runs, or
   null, ``conformance.compile_cache``); ``{"type": "framework", "framework", "status",
-  "message"}`` for a framework that is not installed, or whose process died or timed out.
+  "message"}`` for a framework that is not installed, or whose process died or timed out;
+  ``{"type": "framework", "framework", "status": "restarted", "message", "pid"}`` for a process
+  (``pid``) that crashed and was started again for the checks it had not recorded.
 * ``timing`` in a check record: ``calls, run_seconds, compile_seconds, compiles,
   backward_seconds`` of its cell (compile time includes loading from the compile cache).
 * ``{"type": "end", "frameworks", "finished", "counts", "stale_known_issues",
