@@ -372,14 +372,14 @@ def _report_and_exit(
 
 def _write_run_report(run_dir: Path) -> None:
     """Write report.html and summary.md into the run directory; a failure never changes the exit status."""
-    from conformance.report.commands import end_of_run_report
+    from conformance.report.commands import end_of_run_report, report_lines
 
     try:
         html_path, markdown_path = end_of_run_report(run_dir)
     except Exception as exc:  # the results are safe; say why the report is missing
         print(f"softmax-conformance: no report written: {type(exc).__name__}: {exc}", file=sys.stderr)
         return
-    print(f"report: {html_path}\nsummary: {markdown_path}", flush=True)
+    print(report_lines(html_path, markdown_path), flush=True)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

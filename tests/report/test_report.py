@@ -65,6 +65,7 @@ def test_report_has_every_section_and_is_self_contained(tmp_path, capsys):
     assert main(["report", str(run_dir), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"report: {out}" in printed
+    assert f"  open: file://{out.resolve()}" in printed.splitlines()  # a link a terminal can open
     page = out.read_text()
     for anchor in ("environment", "scoreboard", "matrix", "failures", "errors", "semantics", "samples"):
         assert f'id="{anchor}"' in page
@@ -296,6 +297,7 @@ def test_end_of_run_report_and_no_report_flag(tmp_path, capsys):
     assert _report_and_exit(run_dir, [], report=True) == 1  # the exit status is the run's
     printed = capsys.readouterr().out
     assert f"report: {run_dir / 'report.html'}" in printed and (run_dir / "summary.md").is_file()
+    assert f"  open: {(run_dir / 'report.html').resolve().as_uri()}" in printed.splitlines()
     assert build_parser().parse_args(["run", "--no-report"]).no_report is True
     assert build_parser().parse_args(["run"]).no_report is False
 
