@@ -194,6 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 {n: _split(getattr(args, n)) for n in SELECTION_OPTIONS}, args.k
             ),
             interrupted=interrupted is not None,
+            custom_name=custom.name if custom.requested else None,
         )
     return 128 + interrupted if interrupted is not None else status
 
@@ -313,6 +314,7 @@ def _report_and_exit(
     report: bool = True,
     selection: str | None = None,
     interrupted: bool = False,
+    custom_name: str | None = None,
 ) -> int:
     """Print the terminal summary, write the report (unless ``report`` is false) and return the exit status.
 
@@ -321,10 +323,12 @@ def _report_and_exit(
     (``conformance.summary.incomplete_reasons``: said in red here and in the report's banner).
     A run that recorded no check although every process finished and every framework imported
     matched nothing: ``UsageError(selection)`` (exit status 2), without a summary or a report.
+    With ``custom_name`` (``run --impl``), the failing checks of those implementations are listed
+    with their messages (``conformance.summary.failing_check_lines``: the first 20, then a count).
     """
     from rich.console import Console
 
-    from conformance.summary import incomplete_reasons, summary_table
+    from conformance.summary import failing_check_lines, incomplete_reasons, summary_table
 
     run = read_run(run_dir)
     imported = all(r.get("status") in ("ok", "not installed", "restarted") for r in run.frameworks)
@@ -333,6 +337,12 @@ def _report_and_exit(
     console = Console(width=max(Console().width, 120))
     console.print(summary_table(run_dir))
     unexpected = [r for r in run.checks if r["verdict"] in UNEXPECTED]
+    if custom_name is not None:
+        failing = failing_check_lines(run, {custom_name})
+        if failing:
+            console.print(f"[bold red]failing checks of {custom_name}:[/bold red]", highlight=False)
+            for line in failing:
+                console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     stale = sorted({s for end in run.ends for s in end.get("stale_known_issues", [])})
     incomplete = incomplete_reasons(run)
     for line in died:

@@ -62,7 +62,7 @@ STATUS_LABEL = {
 
 
 def histogram_svg(groups: list[Any]) -> str:
-    """The error-distribution figure (``histogram_figure``) as inline SVG; '' when there is nothing to plot."""
+    """The error-distribution figure (``histogram_figure``) as inline SVG; '' when nothing to plot."""
     fig = histogram_figure(groups)
     return _svg(fig, "hist") if fig is not None else ""
 

@@ -237,14 +237,32 @@ def wide_run(directory: Path) -> Path:
         for api in ("softmax-a", "softmax-b", "softmax-c"):
             for prop in PROPERTY_ORDER:
                 for dtype in ("float16", "bfloat16", "float32", "float64"):
-                    records.append(syn.check("pass", framework=fw, api=api, prop=prop, dtype=dtype, version="1.0"))
+                    records.append(
+                        syn.check("pass", framework=fw, api=api, prop=prop, dtype=dtype, version="1.0")
+                    )
     for i, known in enumerate(("reg-a", "reg-a", "reg-b")):
-        rec = syn.check("expected-fail", framework="torch", api="softmax-a", prop="grad_precision", version="1.0",
-                        dtype=("float16", "bfloat16", "float32")[i], metric=90.0)
+        rec = syn.check(
+            "expected-fail",
+            framework="torch",
+            api="softmax-a",
+            prop="grad_precision",
+            version="1.0",
+            dtype=("float16", "bfloat16", "float32")[i],
+            metric=90.0,
+        )
         rec["known_issue"] = {"id": known, "reason": f"reason of {known}", "link": "", "strict": True}
         records.append(rec)
-    records.append(syn.check("fail", framework="jax", api="softmax-b", prop="precision", version="1.0",
-                             dtype="float64", metric=50.0))
+    records.append(
+        syn.check(
+            "fail",
+            framework="jax",
+            api="softmax-b",
+            prop="precision",
+            version="1.0",
+            dtype="float64",
+            metric=50.0,
+        )
+    )
     records.append(syn.end())
     return syn.write_run(directory, records)
 
@@ -254,7 +272,8 @@ LAYOUT = """(async () => {
   const q = s => document.querySelectorAll(s);
   const table = document.getElementById('matrix-table'), box = document.getElementById('matrix-scroll');
   const fits = () => { box.scrollIntoView(); return table.scrollWidth <= box.clientWidth + 1; };
-  const visibleHeads = () => [...table.tHead.rows[1].cells].filter(c => c.offsetParent !== null).map(c => c.textContent);
+  const shown = cells => [...cells].filter(c => c.offsetParent !== null);
+  const visibleHeads = () => shown(table.tHead.rows[1].cells).map(c => c.textContent);
   const out = {scoreGroups: q('#score-table tr.gh').length, scoreRows: q('#score-table tr.gd').length,
                matrixRows: q('#matrix-table tr.gd').length, view: table.getAttribute('data-view'),
                fitsAtLoad: fits(), headsAtLoad: visibleHeads(),
@@ -264,14 +283,18 @@ LAYOUT = """(async () => {
   const back = [...q('button.colview')].find(b => b.textContent.startsWith('backward pass'));
   back.click();
   q('#matrix-table tr.gh')[2].click();
-  out.back = {fits: fits(), heads: visibleHeads(), rowCells: [...q('#matrix-table tr.gd')[0].cells].filter(c => c.offsetParent !== null).length};
-  out.all = (() => { q('button.colview[data-view="all"]')[0].click(); return {fits: fits(), heads: visibleHeads().length}; })();
+  out.back = {fits: fits(), heads: visibleHeads(),
+              rowCells: shown(q('#matrix-table tr.gd')[0].cells).length};
+  q('button.colview[data-view="all"]')[0].click();
+  out.all = {fits: fits(), heads: visibleHeads().length};
   document.getElementById('failures').scrollIntoView();
   await wait(400);
-  const rows = [...q('#fails-table tr')].map(r => r.className + '|' + r.textContent.replace(/\\s+/g, ' ').trim());
+  const flat = r => r.textContent.replace(/\\s+/g, ' ').trim();
+  const rows = [...q('#fails-table tr')].map(r => r.className + '|' + flat(r));
   out.fails = rows;
   q('#fails-table tr.kh')[0].click();
-  out.knownOpened = [...q('#fails-table tbody.known tr')].map(r => r.className || r.querySelector('.pill').textContent);
+  out.knownOpened = [...q('#fails-table tbody.known tr')]
+    .map(r => r.className || r.querySelector('.pill').textContent);
   out.height = document.documentElement.scrollHeight;
   return JSON.stringify(out);
 })()"""
@@ -296,7 +319,11 @@ def test_report_layout_at_1400px(tmp_path, browser):
     assert probe["views"][0].startswith("forward pass") and "✗1" in probe["views"][0]
     assert any(v.startswith("backward pass") and "✗" not in v for v in probe["views"])  # expected-fail only
     assert probe["back"]["fits"] and probe["back"]["heads"] == [
-        "implementation", "∇ precision", "∇ finite", "∇ sums to 0", "∇ masked = 0"
+        "implementation",
+        "∇ precision",
+        "∇ finite",
+        "∇ sums to 0",
+        "∇ masked = 0",
     ]
     assert probe["back"]["rowCells"] == 5
     assert probe["all"]["heads"] == 18 and not probe["all"]["fits"]  # every column: wider than the window
