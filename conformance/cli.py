@@ -393,44 +393,37 @@ def _write_run_report(run_dir: Path) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Every framework (or those of ``--framework``), each probed in its own process
+    (``conformance.listing``): a table on a terminal, aligned plain text with nothing cut otherwise."""
+    from conformance.adapters import all_adapters
+    from conformance.listing import COLUMNS, cached_probe_all, format_plain, rows
+
+    adapters = all_adapters()
+    names = _split(args.framework) or list(adapters)
+    unknown = [n for n in names if n not in adapters]
+    if unknown:
+        raise UsageError(f"unknown framework {unknown[0]!r}; valid: {', '.join(adapters)}")
+    found, cached = cached_probe_all(names, {n: adapters[n].installed() for n in names}, args.refresh)
+    if cached:
+        print(
+            f"({cached} of {len(names)} frameworks from the cache; --refresh probes again)", file=sys.stderr
+        )
+    table = rows(found)
+    if not sys.stdout.isatty():
+        print(format_plain(table), flush=True)
+        return EXIT_OK
     from rich.console import Console
     from rich.table import Table
 
-    from conformance.adapters import all_adapters
-
-    console = Console()
-    table = Table(title="frameworks and implementations")
-    for col in ("framework", "version", "devices", "api", "op", "mode", "dtypes"):
-        table.add_column(col)
-    for name, adapter in all_adapters().items():
-        if args.framework and name not in _split(args.framework):
-            continue
-        if not adapter.available():
-            table.add_row(
-                name,
-                "not installed"
-                if not adapter.installed()
-                else getattr(adapter, "unavailable_reason", None) or "import failed",
-                "",
-                "",
-                "",
-                "",
-                "",
-            )
-            continue
-        version, devices = adapter.version() or "", ", ".join(adapter.devices())
-        for impl in adapter.implementations():
-            table.add_row(
-                name,
-                version,
-                devices,
-                impl.api,
-                impl.op + (f" ({impl.operation})" if impl.operation else ""),
-                impl.mode,
-                ", ".join(impl.dtypes),
-            )
-            name = version = devices = ""
-    console.print(table)
+    shown = Table(title="frameworks and implementations")
+    for col in COLUMNS:
+        shown.add_column(col, overflow="fold")
+    previous = None
+    for row in table:
+        first = row[0] != previous
+        previous = row[0]
+        shown.add_row(*(row if first else ["", "", "", *row[3:]]))
+    Console().print(shown)
     return EXIT_OK
 
 
@@ -495,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     run.set_defaults(func=cmd_run)
     lst = sub.add_parser("list", help="show installed frameworks, versions, devices and implementations")
-    lst.add_argument("--framework", action="append")
+    lst.add_argument("--framework", action="append", help="framework(s) to list; repeat or comma-separate")
+    lst.add_argument("--refresh", action="store_true", help="probe every framework again, ignoring the cache")
     lst.set_defaults(func=cmd_list)
     from conformance.report.commands import add_parsers
 
