@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 import random
+import re
 import signal
 import sys
 import threading
@@ -133,12 +134,32 @@ def _pytest_command(args: argparse.Namespace, framework: str, run_dir: Path, see
     return cmd + list(args.pytest_args or [])
 
 
+def keyword_dtype_warning(expression: str | None) -> str | None:
+    """A warning for a ``-k`` expression that names a dtype contained in another dtype's name
+    (``float16`` is part of ``bfloat16``): pytest's ``-k`` matches substrings of the test ids, so
+    it selects both; ``--dtype`` selects exactly one. None when there is nothing to warn about."""
+    from reference.dtypes import FLOAT_DTYPE_NAMES
+
+    tokens = set(re.split(r"[\s()]+", expression or "")) - {"and", "or", "not", ""}
+    for dtype in FLOAT_DTYPE_NAMES:
+        also = [other for other in FLOAT_DTYPE_NAMES if other != dtype and dtype in other]
+        if dtype in tokens and also:
+            return (
+                f"-k {expression!r} also selects {', '.join(also)} (-k matches substrings of test ids);"
+                f" use --dtype {dtype} to select exactly {dtype}"
+            )
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from conformance.adapters import all_adapters
     from conformance.environment import envelope
 
     _validate(args)
     custom = _validate_custom(args)
+    warning = keyword_dtype_warning(args.k)
+    if warning:
+        print(f"softmax-conformance: warning: {warning}", file=sys.stderr, flush=True)
     adapters = all_adapters()
     wanted = _split(args.framework) or ([] if custom.requested else list(adapters))  # --impl alone: only it
     installed = [name for name in wanted if adapters[name].installed()]
