@@ -52,5 +52,5 @@ def no_run_folders_in_the_repository():
     added = sorted(_run_folders() - before)
     assert not added, (
         f"tests left run folders in {TESTS.parent / 'reports' / 'runs'}: {', '.join(added)};"
-        " pass --results-dir / --run-dir under tmp_path"
+        " pass --results-dir / --run-dir under tmp_path (or a run was started there meanwhile)"
     )
