@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 import random
+import re
 import signal
 import sys
 import threading
@@ -133,12 +134,32 @@ def _pytest_command(args: argparse.Namespace, framework: str, run_dir: Path, see
     return cmd + list(args.pytest_args or [])
 
 
+def keyword_dtype_warning(expression: str | None) -> str | None:
+    """A warning for a ``-k`` expression that names a dtype contained in another dtype's name
+    (``float16`` is part of ``bfloat16``): pytest's ``-k`` matches substrings of the test ids, so
+    it selects both; ``--dtype`` selects exactly one. None when there is nothing to warn about."""
+    from reference.dtypes import FLOAT_DTYPE_NAMES
+
+    tokens = set(re.split(r"[\s()]+", expression or "")) - {"and", "or", "not", ""}
+    for dtype in FLOAT_DTYPE_NAMES:
+        also = [other for other in FLOAT_DTYPE_NAMES if other != dtype and dtype in other]
+        if dtype in tokens and also:
+            return (
+                f"-k {expression!r} also selects {', '.join(also)} (-k matches substrings of test ids);"
+                f" use --dtype {dtype} to select exactly {dtype}"
+            )
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from conformance.adapters import all_adapters
     from conformance.environment import envelope
 
     _validate(args)
     custom = _validate_custom(args)
+    warning = keyword_dtype_warning(args.k)
+    if warning:
+        print(f"softmax-conformance: warning: {warning}", file=sys.stderr, flush=True)
     adapters = all_adapters()
     wanted = _split(args.framework) or ([] if custom.requested else list(adapters))  # --impl alone: only it
     installed = [name for name in wanted if adapters[name].installed()]
@@ -194,6 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 {n: _split(getattr(args, n)) for n in SELECTION_OPTIONS}, args.k
             ),
             interrupted=interrupted is not None,
+            custom_name=custom.name if custom.requested else None,
         )
     return 128 + interrupted if interrupted is not None else status
 
@@ -313,6 +335,7 @@ def _report_and_exit(
     report: bool = True,
     selection: str | None = None,
     interrupted: bool = False,
+    custom_name: str | None = None,
 ) -> int:
     """Print the terminal summary, write the report (unless ``report`` is false) and return the exit status.
 
@@ -321,10 +344,12 @@ def _report_and_exit(
     (``conformance.summary.incomplete_reasons``: said in red here and in the report's banner).
     A run that recorded no check although every process finished and every framework imported
     matched nothing: ``UsageError(selection)`` (exit status 2), without a summary or a report.
+    With ``custom_name`` (``run --impl``), the failing checks of those implementations are listed
+    with their messages (``conformance.summary.failing_check_lines``: the first 20, then a count).
     """
     from rich.console import Console
 
-    from conformance.summary import incomplete_reasons, summary_table
+    from conformance.summary import failing_check_lines, incomplete_reasons, summary_table
 
     run = read_run(run_dir)
     imported = all(r.get("status") in ("ok", "not installed", "restarted") for r in run.frameworks)
@@ -333,6 +358,12 @@ def _report_and_exit(
     console = Console(width=max(Console().width, 120))
     console.print(summary_table(run_dir))
     unexpected = [r for r in run.checks if r["verdict"] in UNEXPECTED]
+    if custom_name is not None:
+        failing = failing_check_lines(run, {custom_name})
+        if failing:
+            console.print(f"[bold red]failing checks of {custom_name}:[/bold red]", highlight=False)
+            for line in failing:
+                console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     stale = sorted({s for end in run.ends for s in end.get("stale_known_issues", [])})
     incomplete = incomplete_reasons(run)
     for line in died:
@@ -372,55 +403,48 @@ def _report_and_exit(
 
 def _write_run_report(run_dir: Path) -> None:
     """Write report.html and summary.md into the run directory; a failure never changes the exit status."""
-    from conformance.report.commands import end_of_run_report
+    from conformance.report.commands import end_of_run_report, report_lines
 
     try:
         html_path, markdown_path = end_of_run_report(run_dir)
     except Exception as exc:  # the results are safe; say why the report is missing
         print(f"softmax-conformance: no report written: {type(exc).__name__}: {exc}", file=sys.stderr)
         return
-    print(f"report: {html_path}\nsummary: {markdown_path}", flush=True)
+    print(report_lines(html_path, markdown_path), flush=True)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Every framework (or those of ``--framework``), each probed in its own process
+    (``conformance.listing``): a table on a terminal, aligned plain text with nothing cut otherwise."""
+    from conformance.adapters import all_adapters
+    from conformance.listing import COLUMNS, cached_probe_all, format_plain, rows
+
+    adapters = all_adapters()
+    names = _split(args.framework) or list(adapters)
+    unknown = [n for n in names if n not in adapters]
+    if unknown:
+        raise UsageError(f"unknown framework {unknown[0]!r}; valid: {', '.join(adapters)}")
+    found, cached = cached_probe_all(names, {n: adapters[n].installed() for n in names}, args.refresh)
+    if cached:
+        print(
+            f"({cached} of {len(names)} frameworks from the cache; --refresh probes again)", file=sys.stderr
+        )
+    table = rows(found)
+    if not sys.stdout.isatty():
+        print(format_plain(table), flush=True)
+        return EXIT_OK
     from rich.console import Console
     from rich.table import Table
 
-    from conformance.adapters import all_adapters
-
-    console = Console()
-    table = Table(title="frameworks and implementations")
-    for col in ("framework", "version", "devices", "api", "op", "mode", "dtypes"):
-        table.add_column(col)
-    for name, adapter in all_adapters().items():
-        if args.framework and name not in _split(args.framework):
-            continue
-        if not adapter.available():
-            table.add_row(
-                name,
-                "not installed"
-                if not adapter.installed()
-                else getattr(adapter, "unavailable_reason", None) or "import failed",
-                "",
-                "",
-                "",
-                "",
-                "",
-            )
-            continue
-        version, devices = adapter.version() or "", ", ".join(adapter.devices())
-        for impl in adapter.implementations():
-            table.add_row(
-                name,
-                version,
-                devices,
-                impl.api,
-                impl.op + (f" ({impl.operation})" if impl.operation else ""),
-                impl.mode,
-                ", ".join(impl.dtypes),
-            )
-            name = version = devices = ""
-    console.print(table)
+    shown = Table(title="frameworks and implementations")
+    for col in COLUMNS:
+        shown.add_column(col, overflow="fold")
+    previous = None
+    for row in table:
+        first = row[0] != previous
+        previous = row[0]
+        shown.add_row(*(row if first else ["", "", "", *row[3:]]))
+    Console().print(shown)
     return EXIT_OK
 
 
@@ -485,7 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     run.set_defaults(func=cmd_run)
     lst = sub.add_parser("list", help="show installed frameworks, versions, devices and implementations")
-    lst.add_argument("--framework", action="append")
+    lst.add_argument("--framework", action="append", help="framework(s) to list; repeat or comma-separate")
+    lst.add_argument("--refresh", action="store_true", help="probe every framework again, ignoring the cache")
     lst.set_defaults(func=cmd_list)
     from conformance.report.commands import add_parsers
 

@@ -157,3 +157,28 @@ def print_summary(terminalreporter, session, exitstatus: int = 0) -> None:
             console.print(f"  {line}", markup=False, style="red")
     console.print(f"results: {session.run_dir / RESULTS_FILE}  (seed {session.seed})", markup=False)
     terminalreporter.write(buffer.getvalue())
+
+
+FAILING_LINES = 20  # failing checks ``run --impl`` lists before it only counts the rest
+
+
+def failing_check_lines(run: Run, frameworks: set[str], limit: int = FAILING_LINES) -> list[str]:
+    """The failing checks (``fail``, ``error``) of ``frameworks``, one line each with the message, as
+    ``conformance.check(...).summary()`` lists them: API, dtype, property, verdict, the metric
+    against its bound. At most ``limit`` lines, then one line counting the rest; [] when none failed."""
+    failing = [
+        r for r in run.checks if r.get("framework") in frameworks and r["verdict"] in ("fail", "error")
+    ]
+    lines = []
+    for rec in failing[:limit]:
+        figures = ""
+        if isinstance(rec.get("metric"), (int, float)):
+            figures = f" {rec['metric']:.4g} {rec.get('unit') or ''}".rstrip()
+            if isinstance(rec.get("tolerance"), (int, float)):
+                figures += f" (bound {rec['tolerance']:.4g})"
+        head = f"{rec.get('api')} {rec.get('dtype'):<8} {rec.get('property'):<23} {rec['verdict']}{figures}"
+        lines.append(head + (f": {rec['message']}" if rec.get("message") else ""))
+    if len(failing) > limit:
+        more = len(failing) - limit
+        lines.append(f"... and {more} more failing checks (all in the report and the results file)")
+    return lines

@@ -66,6 +66,15 @@ def end_of_run_report(run_dir: Path) -> tuple[Path, Path | None]:
     return write_report(run, Path(run_dir) / "report.html", Path(run_dir) / "summary.md")
 
 
+def report_lines(html_path: Path, markdown_path: Path | None) -> str:
+    """What ``report`` and ``run`` print once the report is written: its path, the same as a
+    ``file://`` URL (a terminal makes it a link to click) and the summary's path."""
+    lines = [f"report: {html_path}", f"  open: {Path(html_path).resolve().as_uri()}"]
+    if markdown_path is not None:
+        lines.append(f"summary: {markdown_path}")
+    return "\n".join(lines)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """``report RUN... [-o FILE] [--markdown FILE]``: exit 0 once written (findings do not change it)."""
     out = Path(args.output)
@@ -74,8 +83,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     _check_output(markdown)
     run = load_runs(args.runs)
     html_path, md_path = write_report(run, out, markdown)
-    print(f"report: {html_path}")
-    print(f"summary: {md_path}")
+    print(report_lines(html_path, md_path))
     return 0
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from conformance.records import Run
 from conformance.report.cells import as_number, op_label
+from conformance.report.replay import custom_arguments, replay_command
 
 DETAIL_VERDICTS = ("fail", "error", "fixed", "expected-fail")
 FULL_BUDGET = 2_000_000
@@ -168,6 +169,7 @@ def build_details(run: Run, multi: bool) -> tuple[dict[str, Any], dict[int, int]
     files = {s["source"]: str(s.get("merged_from") or run.path) for s in run.sources}
     if not run.merged:
         files = {s["source"]: str(run.path) for s in run.sources}
+    custom = {s["source"]: custom_arguments(s) for s in run.sources}
     candidates = sorted((r for r in run.checks if r["verdict"] in DETAIL_VERDICTS), key=_priority)
     entries: list[dict[str, Any]] = []
     keys: dict[int, int] = {}
@@ -186,6 +188,9 @@ def build_details(run: Run, multi: bool) -> tuple[dict[str, Any], dict[int, int]
             cut[level] += 1
         elif "repro_kb" in entry:
             cut["big"] += 1
+        impl_args = custom.get(source, {}).get(str(rec.get("framework")))
+        if impl_args is not None:  # your own implementation: its replay carries the --impl* options
+            entry["rp"] = replay_command(rec, impl_args)
         used += size
         keys[id(rec)] = len(entries)
         entries.append(entry)

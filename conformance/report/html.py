@@ -59,9 +59,10 @@ VERDICT_CLASS = {
     "error": "e",
 }
 
-# A table with at most this many rows opens every group when the page loads; a bigger one
-# shows only its groups' summary rows until a group is opened (or the matrix filtered).
-OPEN_ROWS = 100
+# A table with at most this many rows (or of one group) opens every group when the page loads;
+# a bigger one shows only its groups' summary rows (one per framework) until a group is opened
+# (or the matrix filtered): a 73-implementation run opens as a page of a few screens.
+OPEN_ROWS = 12
 CLASSIFICATION_MARK = {
     "matches-limit": "✓",
     "undefined-input": "?",
@@ -154,7 +155,32 @@ def _versions(values: Any) -> list[str]:
 
 def _table(groups: list[Group]) -> Table:
     rows = sum(len(g.rows) for g in groups)
-    return Table(groups=groups, rows=rows, open=rows <= OPEN_ROWS)
+    return Table(groups=groups, rows=rows, open=rows <= OPEN_ROWS or len(groups) == 1)
+
+
+@dataclass
+class ColumnView:
+    """One group of the matrix's property columns (forward pass, special values, consistency,
+    backward pass): the page shows one group at a time where every column would not fit."""
+
+    index: int
+    label: str
+    columns: list[int]
+    unexpected: int
+
+
+def column_views(model: ReportModel) -> list[ColumnView]:
+    """The matrix's property columns grouped by ``PROPERTY_GROUP``, groups in column order, each
+    with its count of unexpected checks (fail, error, fixed), so a hidden group still says so."""
+    views: dict[str, ColumnView] = {}
+    for i, prop in enumerate(model.properties):
+        label = PROPERTY_GROUP.get(prop, "other")
+        view = views.setdefault(label, ColumnView(len(views), label, [], 0))
+        view.columns.append(i)
+        view.unexpected += sum(
+            c.count for r in model.matrix for c in r.cells.get(prop, []) if c.verdict in UNEXPECTED
+        )
+    return list(views.values())
 
 
 def scoreboard_table(model: ReportModel) -> Table:
@@ -316,7 +342,7 @@ def histogram_table(model: ReportModel) -> Table:
     for (label,), members in _group(model.histograms, lambda g: (g.label,)):
         data = [
             [
-                g.dtype,
+                g.dtype + ("" if g.status == "passing" else f" ({g.status} checks)"),
                 g.records,
                 g.slices,
                 _share(g, 1.0),
@@ -385,8 +411,12 @@ def _now() -> str:
 def render_report(model: ReportModel, *, hist_svg: str = "", samples_svg: str = "") -> str:
     """The report page for ``model``; the SVGs come from ``plots`` (trusted, already escaped)."""
     template = environment().get_template("report.html.j2")
+    views = column_views(model)
     return template.render(
         m=model,
+        views=views,
+        column_view={i: v.index for v in views for i in v.columns},
+        column_view_list=[v.index for i in range(len(model.properties)) for v in views if i in v.columns],
         score=scoreboard_table(model),
         matrix=matrix_table(model),
         semantics=semantics_table_view(model),

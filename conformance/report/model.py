@@ -103,6 +103,7 @@ class HistogramGroup:
     records: int
     worst_pass: float | None
     worst: float | None
+    status: str = "passing"  # HISTOGRAM_STATUS of the checks counted: kept apart, never summed together
 
     @property
     def slices(self) -> int:
@@ -215,7 +216,7 @@ def environment_rows(run: Run) -> list[tuple[str, list[str]]]:
             recs = [
                 r for r in by_source[s["source"]] if r.get("framework") == name and r.get("status") == "ok"
             ]
-            versions.append(", ".join(sorted({str(r.get("version") or "?") for r in recs})))
+            versions.append(", ".join(sorted({_framework_version(r) for r in recs})))
             devices.append("; ".join(sorted({_devices(r) for r in recs})))
         add(name, versions)
         add(f"{name} devices", devices)
@@ -244,6 +245,17 @@ def environment_rows(run: Run) -> list[tuple[str, list[str]]]:
     )
     add("command", [" ".join(["conformance", *map(str, s.get("argv") or [])]) for s in sources])
     return rows
+
+
+def _framework_version(rec: dict[str, Any]) -> str:
+    """A framework record's version; for your own implementations (no version), where they come
+    from: ``file.py:function``, ``module:function`` or the command, as given to ``run``."""
+    if rec.get("version"):
+        return str(rec["version"])
+    custom = (rec.get("details") or {}).get("custom")
+    if custom:
+        return "custom: " + "; ".join(map(str, custom))
+    return "?"
 
 
 def _devices(rec: dict[str, Any]) -> str:
@@ -417,8 +429,15 @@ def _framework_label(rec: dict[str, Any], multi_version: set[str]) -> str:
     return label + (f" @{device}" if device and device != "cpu" else "")
 
 
+# The verdict of a precision check -> the histogram it is counted in: the slices of passing checks,
+# of known discrepancies and of unexpected failures are three distributions, not one.
+HISTOGRAM_STATUS = {"pass": "passing", "fixed": "passing", "expected-fail": "expected-fail"}
+HISTOGRAM_STATUS_ORDER = ("passing", "expected-fail", "failing")
+
+
 def histograms(run: Run) -> list[HistogramGroup]:
-    """Per-slice max ULP error histograms of precision records, summed per framework(/device) and dtype."""
+    """Per-slice max ULP error histograms of precision records, summed per framework(/device), dtype
+    and status (``HISTOGRAM_STATUS``: passing, expected-fail, failing checks kept apart)."""
     versions: dict[str, set[str]] = defaultdict(set)
     for rec in run.checks:
         versions[str(rec.get("framework", ""))].add(_version(rec))
@@ -431,11 +450,12 @@ def histograms(run: Run) -> list[HistogramGroup]:
         label = _framework_label(rec, multi_version)
         dtype = str(rec.get("dtype", ""))
         edges = [float(e) for e in hist["edges"]]
-        key = (label, dtype, tuple(edges))
+        status = HISTOGRAM_STATUS.get(str(rec.get("verdict")), "failing")
+        key = (label, dtype, status, tuple(edges))
         group = groups.get(key)
         if group is None:
             group = groups[key] = HistogramGroup(
-                label, str(rec.get("framework", "")), dtype, edges, [0] * len(edges), 0, 0, None, None
+                label, str(rec.get("framework", "")), dtype, edges, [0] * len(edges), 0, 0, None, None, status
             )
         counts = list(hist.get("counts") or [])
         for index, count in enumerate(counts[: len(group.counts)]):
@@ -447,7 +467,14 @@ def histograms(run: Run) -> list[HistogramGroup]:
             group.worst = metric if group.worst is None else max(group.worst, metric)
             if rec["verdict"] == "pass":
                 group.worst_pass = metric if group.worst_pass is None else max(group.worst_pass, metric)
-    return sorted(groups.values(), key=lambda g: (g.label, order_index(g.dtype, DTYPE_ORDER)))
+    return sorted(
+        groups.values(),
+        key=lambda g: (
+            g.label,
+            order_index(g.dtype, DTYPE_ORDER),
+            order_index(g.status, HISTOGRAM_STATUS_ORDER),
+        ),
+    )
 
 
 def values_text(listing: Any, limit: int = 6) -> str:

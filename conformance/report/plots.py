@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from conformance.report.cells import DTYPE_ORDER, order_index
 
@@ -51,17 +52,35 @@ def _edge_label(edge: float) -> str:
     return f"{edge:g}"
 
 
-def histogram_svg(groups: list[Any]) -> str:
-    """Per-slice max ULP error distributions: one panel per framework label, one bar colour per dtype.
+# Line style per status of the checks a histogram counts (``model.HISTOGRAM_STATUS``).
+STATUS_STYLE = {"passing": "-", "expected-fail": "--", "failing": ":"}
+STATUS_LABEL = {
+    "passing": "passing checks",
+    "expected-fail": "expected failures (known)",
+    "failing": "unexpected failures",
+}
 
-    ``groups`` are ``model.HistogramGroup`` (label, dtype, edges, counts, nonfinite). The y axis
-    is the share of judged slices (log scale) so dtypes with different slice counts compare;
-    empty bins are left out. At most ``MAX_PANELS`` panels (the page's table lists every
-    group). Returns '' when there is nothing to plot.
+
+def histogram_svg(groups: list[Any]) -> str:
+    """The error-distribution figure (``histogram_figure``) as inline SVG; '' when nothing to plot."""
+    fig = histogram_figure(groups)
+    return _svg(fig, "hist") if fig is not None else ""
+
+
+def histogram_figure(groups: list[Any]) -> Figure | None:
+    """Per-slice max ULP error distributions: one panel per framework label, one colour per dtype
+    and one line style per status (passing checks, expected failures, unexpected failures: never
+    summed together).
+
+    ``groups`` are ``model.HistogramGroup`` (label, dtype, status, edges, counts, nonfinite). The
+    y axis is the share of judged slices (log scale) so dtypes with different slice counts
+    compare; empty bins are left out. One legend for the whole figure, above the panels and
+    outside every plotting area. At most ``MAX_PANELS`` panels (the page's table lists every
+    group). None when there is nothing to plot.
     """
     groups = [g for g in groups if g.slices]
     if not groups:
-        return ""
+        return None
     labels: list[str] = []
     for g in groups:
         if g.label not in labels:
@@ -69,27 +88,30 @@ def histogram_svg(groups: list[Any]) -> str:
     labels = labels[:MAX_PANELS]
     ncols = min(3, len(labels))
     nrows = math.ceil(len(labels) / ncols)
-    fig = Figure(figsize=(4.2 * ncols, 2.5 * nrows))
+    legend_in = 0.55  # inches above the panels kept for the legend
+    fig = Figure(figsize=(4.2 * ncols, 2.5 * nrows + legend_in))
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    dtypes: list[str] = []
+    statuses: list[str] = []
     for index, label in enumerate(labels):
         ax = axes[index // ncols][index % ncols]
-        members = sorted(
-            (g for g in groups if g.label == label), key=lambda g: order_index(g.dtype, DTYPE_ORDER)
-        )
+        members = [g for g in groups if g.label == label]  # already in dtype, then status order
         edges = members[0].edges
         for g in members:
             values = [*g.counts, g.nonfinite]
             total = max(g.slices, 1)
             shares = [v / total if v else float("nan") for v in values]
+            status = getattr(g, "status", "passing")
             ax.plot(
                 range(len(values)),
                 shares,
-                "o-",
+                "o" + STATUS_STYLE.get(status, "-"),
                 markersize=3,
                 linewidth=1.2,
                 color=DTYPE_COLOUR.get(g.dtype, "#777777"),
-                label=_text(g.dtype),
             )
+            dtypes += [g.dtype] if g.dtype not in dtypes else []
+            statuses += [status] if status not in statuses else []
         if 1.0 in edges:
             ax.axvline(edges.index(1.0) - 0.5, color="#999999", linestyle="--", linewidth=0.8)
         ax.set_yscale("log")
@@ -99,19 +121,34 @@ def histogram_svg(groups: list[Any]) -> str:
         ax.set_xticklabels(ticks, fontsize=7)
         ax.set_title(_text(label), fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
-        ax.legend(fontsize=7, frameon=False, loc="upper right")
         if index % ncols == 0:
             ax.set_ylabel("share of slices", fontsize=8)
         if index // ncols == nrows - 1:
             ax.set_xlabel("max ULP error of a slice (bin from)", fontsize=8)
     for index in range(len(labels), nrows * ncols):
         axes[index // ncols][index % ncols].set_visible(False)
-    # Fixed margins: tight_layout would draw the figure twice (half the build time of the plots).
-    fig.subplots_adjust(
-        left=0.07, right=0.99, top=1 - 0.35 / fig.get_figheight(), bottom=0.55 / fig.get_figheight()
+    dtypes.sort(key=lambda d: order_index(d, DTYPE_ORDER))
+    handles = [
+        Line2D([], [], color=DTYPE_COLOUR.get(d, "#777777"), marker="o", markersize=3, label=_text(d))
+        for d in dtypes
+    ]
+    handles += [
+        Line2D([], [], color="#333333", linestyle=STATUS_STYLE.get(s, "-"), label=STATUS_LABEL.get(s, s))
+        for s in statuses
+    ]
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=len(handles),
+        fontsize=7.5,
+        frameon=False,
     )
+    height = fig.get_figheight()
+    # Fixed margins: tight_layout would draw the figure twice (half the build time of the plots).
+    fig.subplots_adjust(left=0.07, right=0.99, top=1 - (0.35 + legend_in) / height, bottom=0.55 / height)
     fig.subplots_adjust(hspace=0.45, wspace=0.22)
-    return _svg(fig, "hist")
+    return fig
 
 
 def _values(listing: Any) -> list[float]:

@@ -434,3 +434,68 @@ def test_cli_rejects_a_missing_function_before_starting_anything(tmp_path):
     line = "--impl 'no_such_module_xyz:softmax': module 'no_such_module_xyz' not found"
     assert proc.stderr.strip().splitlines() == [f"softmax-conformance: error: {line}"]
     assert not (tmp_path / "runs").exists()
+
+
+def test_run_impl_lists_failing_checks_and_the_reports_replay_reproduces_one(tmp_path, user_module):
+    """``run --impl`` prints each failing check with its message; the replay command the report's
+    drill-down shows for a custom implementation carries the ``--impl*`` options and, run as shown,
+    judges that one check again with the same verdict and metric."""
+    import shlex
+
+    from conformance.records import read_run
+    from conformance.report.model import build_model
+
+    proc = _run_cli(
+        tmp_path,
+        *("--impl", f"{user_module}:unshifted_softmax", "--impl-op", "softmax", "--impl-name", "mine"),
+        *("--dtype", "float32", "--profile", "quick", "--seed", "3", "--run-id", "bad"),
+        *("--no-progress", "--no-report"),
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run = read_run(tmp_path / "runs" / "bad")
+    failing = [r for r in run.checks if r["verdict"] in ("fail", "error")]
+    assert failing and "failing checks of mine:" in proc.stdout
+    printed = " ".join(proc.stdout.split())
+    for rec in failing:
+        assert f"unshifted_softmax float32 {rec['property']} {rec['verdict']}" in printed
+        assert " ".join(rec["message"].split()) in printed
+
+    entries = build_model(run).details["d"]
+    entry = next(e for e in entries if e["v"] == "fail" and e["p"] == failing[0]["property"])
+    argv = shlex.split(entry["rp"])
+    assert argv[:4] == ["python", "-m", "conformance", "run"] and "--framework" not in argv
+    assert argv[argv.index("--impl") + 1] == f"{user_module}:unshifted_softmax"
+    assert argv[argv.index("--impl-name") + 1] == "mine" and argv[argv.index("--impl-op") + 1] == "softmax"
+    replay = subprocess.run(
+        [
+            sys.executable,
+            *argv[1:],
+            "--results-dir",
+            str(tmp_path / "replay"),
+            "--run-id",
+            "r",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert replay.returncode == 1, replay.stdout[-2000:] + replay.stderr[-2000:]
+    again = read_run(tmp_path / "replay" / "r").checks
+    assert [(r["property"], r["dtype"], r["verdict"], r["metric"]) for r in again] == [
+        (failing[0]["property"], "float32", "fail", failing[0]["metric"])
+    ]
+
+
+def test_failing_check_lines_stop_at_twenty_and_count_the_rest(tmp_path):
+    from conformance.records import read_run
+    from conformance.report import synthetic as syn
+    from conformance.summary import failing_check_lines
+
+    records = [syn.envelope("many"), syn.framework("mine", None)]
+    records += [syn.check("fail", framework="mine", api=f"k{i}", metric=float(i)) for i in range(25)]
+    records += [syn.check("fail", framework="numpy"), syn.end()]
+    lines = failing_check_lines(read_run(syn.write_run(tmp_path / "run", records)), {"mine"})
+    assert len(lines) == 21 and lines[0].startswith("k0 float32") and " fail 0 ULP" in lines[0]
+    assert lines[-1].startswith("... and 5 more failing checks")

@@ -38,7 +38,13 @@ def _pip_install(src: Path, target: Path) -> None:
 def _env(site: Path) -> dict[str, str]:
     path = [str(site), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     # COLUMNS: rich would cut the `list` table to 80 columns.
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(path), TF_CPP_MIN_LOG_LEVEL="2", COLUMNS="200")
+    return dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(path),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        COLUMNS="200",
+        XDG_CACHE_HOME=str(site.parent / "cache"),  # list's cache: beside the test's site, not in ~
+    )
 
 
 def _cli(site: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

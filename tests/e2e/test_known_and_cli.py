@@ -265,3 +265,19 @@ def test_malformed_results_file_names_file_and_line(tmp_path):
     path.write_text("")
     with pytest.raises(RunFileError, match="empty results file"):
         read_run(path)
+
+
+def test_run_k_warns_when_a_dtype_token_selects_another_dtype_too():
+    """``-k float16`` also selects bfloat16 ids (substring match); ``--dtype float16`` does not."""
+    from conformance.cli import keyword_dtype_warning
+
+    ids = [
+        "test_precision[torch-F.softmax-eager-cpu-float16]",
+        "test_precision[torch-F.softmax-eager-cpu-bfloat16]",
+    ]
+    assert all("float16" in i for i in ids)  # why: pytest's -k is a substring match over these
+    for expression in ("float16", "test_precision and float16", "(float16 or float32) and not jit"):
+        warning = keyword_dtype_warning(expression)
+        assert warning and "also selects bfloat16" in warning and "--dtype float16" in warning
+    for expression in (None, "", "test_precision", "bfloat16", "float32", "float64 and precision"):
+        assert keyword_dtype_warning(expression) is None

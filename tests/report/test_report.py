@@ -65,6 +65,7 @@ def test_report_has_every_section_and_is_self_contained(tmp_path, capsys):
     assert main(["report", str(run_dir), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"report: {out}" in printed
+    assert f"  open: file://{out.resolve()}" in printed.splitlines()  # a link a terminal can open
     page = out.read_text()
     for anchor in ("environment", "scoreboard", "matrix", "failures", "errors", "semantics", "samples"):
         assert f'id="{anchor}"' in page
@@ -296,6 +297,7 @@ def test_end_of_run_report_and_no_report_flag(tmp_path, capsys):
     assert _report_and_exit(run_dir, [], report=True) == 1  # the exit status is the run's
     printed = capsys.readouterr().out
     assert f"report: {run_dir / 'report.html'}" in printed and (run_dir / "summary.md").is_file()
+    assert f"  open: {(run_dir / 'report.html').resolve().as_uri()}" in printed.splitlines()
     assert build_parser().parse_args(["run", "--no-report"]).no_report is True
     assert build_parser().parse_args(["run"]).no_report is False
 
@@ -341,3 +343,56 @@ def test_gradient_drill_down_shows_the_cotangent():
     assert [row[5] for row in shown["rows"]] == [0.0, 1.0, 0.0]
     forward = _worst_case({k: v for k, v in worst.items() if k != "cotangent"}, None)
     assert forward["backward"] is False and all(len(row) == 5 for row in forward["rows"])
+
+
+def test_environment_names_a_custom_implementations_source(tmp_path):
+    """A custom implementation has no version: the environment shows where it comes from, not '?'."""
+    records = [
+        syn.envelope("custom"),
+        syn.framework("custom", None, details={"custom": ["kernels.py:my_softmax", "run-it --fast"]}),
+        syn.check("pass", framework="custom", api="my_softmax", version=None, metric=0.5),
+        syn.end(),
+    ]
+    rows = dict(build_model(read_run(syn.write_run(tmp_path / "run", records))).environment)
+    assert rows["custom"] == ["custom: kernels.py:my_softmax; run-it --fast"]
+
+
+def _precision(verdict: str, dtype: str, counts: list[int]) -> dict:
+    record = syn.check(verdict, dtype=dtype, metric=3.0)
+    record["histogram"] = {"edges": syn.HISTOGRAM_EDGES, "counts": counts, "nonfinite": 0}
+    return record
+
+
+def test_error_distributions_keep_passing_and_expected_failures_apart(tmp_path):
+    """Slices of passing checks and of known discrepancies are two distributions (and two table
+    rows), never summed into one; the figure's one legend lies outside every panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from conformance.report.plots import histogram_figure
+
+    edges = len(syn.HISTOGRAM_EDGES)
+    records = [
+        syn.envelope("h"),
+        syn.framework("numpy"),
+        _precision("pass", "float32", [5] + [0] * (edges - 1)),
+        _precision("expected-fail", "float32", [0] * (edges - 1) + [7]),
+        _precision("pass", "float16", [2] + [0] * (edges - 1)),
+        syn.end(),
+    ]
+    model = build_model(read_run(syn.write_run(tmp_path / "run", records)))
+    found = {(g.dtype, g.status): (g.slices, g.records) for g in model.histograms}
+    assert found == {
+        ("float16", "passing"): (2, 1),
+        ("float32", "passing"): (5, 1),
+        ("float32", "expected-fail"): (7, 1),
+    }
+    fig = histogram_figure(model.histograms)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    (legend,) = fig.legends
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["float16", "float32", "passing checks", "expected failures (known)"]
+    box = legend.get_window_extent(renderer)
+    for ax in fig.axes:
+        assert ax.get_legend() is None
+        if ax.get_visible():
+            assert not box.overlaps(ax.get_window_extent(renderer)), "the legend covers a panel"

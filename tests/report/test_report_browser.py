@@ -59,7 +59,8 @@ PROBE = """(async () => {
     chips: document.querySelectorAll('#matrix-table tr.gd .c').length,
     summaryChips: [...document.querySelectorAll('#matrix-table tr.gh .c')].map(c => c.textContent),
     matrixWidth: box(document.getElementById('matrix-table')).width,
-    failures: document.querySelectorAll('#fails-table tbody tr').length,
+    failures: document.querySelectorAll('#fails-table tbody tr[data-k]').length,
+    knownGroups: document.querySelectorAll('#fails-table tr.kh').length,
     svgs: svgs.map(s => [box(s).width, box(s).height, s.querySelectorAll('text').length]),
     openBefore: before,
     open: dialog.open,
@@ -124,7 +125,8 @@ def test_report_renders_in_chromium(tmp_path, browser):
     assert "✗1 ≤40" in probe["summaryChips"] and "✓1 ≤1.5" in probe["summaryChips"]
     assert probe["histRows"] == 5
     assert probe["matrixWidth"] > 600
-    assert probe["failures"] == 4  # fail, error, fixed, expected-fail, rendered from the JSON blob
+    # fail, error, fixed, rendered from the JSON blob; the expected failure under its registry id, closed
+    assert probe["failures"] == 3 and probe["knownGroups"] == 1
     assert len(probe["svgs"]) == 2
     for width, height, texts in probe["svgs"]:
         assert width > 300 and height > 100 and texts > 5
@@ -219,4 +221,118 @@ def test_big_report_builds_rows_on_demand(tmp_path, browser, monkeypatch):
     assert probe["cleared"] == {"gd": 2, "hidden": [False, False]}  # back to what was open before
     assert probe["only"] == 2  # both numpy rows have unexpected results; jax's has none
     assert probe["semantics"] == {"gd": 2, "cells": 3} and probe["closed"] == 0
+    assert problems(browser) == []
+
+
+def wide_run(directory: Path) -> Path:
+    """Five frameworks x three implementations (15 rows, over ``OPEN_ROWS``), every column group
+    of the matrix present (forward, special values, consistency, backward), known discrepancies
+    under two registry ids and one unexpected failure."""
+    from conformance.report import synthetic as syn
+    from conformance.report.cells import PROPERTY_ORDER
+
+    records = [syn.envelope("wide")]
+    for fw in ("numpy", "scipy", "torch", "jax", "tensorflow"):
+        records.append(syn.framework(fw, "1.0"))
+        for api in ("softmax-a", "softmax-b", "softmax-c"):
+            for prop in PROPERTY_ORDER:
+                for dtype in ("float16", "bfloat16", "float32", "float64"):
+                    records.append(
+                        syn.check("pass", framework=fw, api=api, prop=prop, dtype=dtype, version="1.0")
+                    )
+    for i, known in enumerate(("reg-a", "reg-a", "reg-b")):
+        rec = syn.check(
+            "expected-fail",
+            framework="torch",
+            api="softmax-a",
+            prop="grad_precision",
+            version="1.0",
+            dtype=("float16", "bfloat16", "float32")[i],
+            metric=90.0,
+        )
+        rec["known_issue"] = {"id": known, "reason": f"reason of {known}", "link": "", "strict": True}
+        records.append(rec)
+    records.append(
+        syn.check(
+            "fail",
+            framework="jax",
+            api="softmax-b",
+            prop="precision",
+            version="1.0",
+            dtype="float64",
+            metric=50.0,
+        )
+    )
+    records.append(syn.end())
+    return syn.write_run(directory, records)
+
+
+LAYOUT = """(async () => {
+  const wait = ms => new Promise(done => setTimeout(done, ms));
+  const q = s => document.querySelectorAll(s);
+  const table = document.getElementById('matrix-table'), box = document.getElementById('matrix-scroll');
+  const fits = () => { box.scrollIntoView(); return table.scrollWidth <= box.clientWidth + 1; };
+  const shown = cells => [...cells].filter(c => c.offsetParent !== null);
+  const visibleHeads = () => shown(table.tHead.rows[1].cells).map(c => c.textContent);
+  const out = {scoreGroups: q('#score-table tr.gh').length, scoreRows: q('#score-table tr.gd').length,
+               matrixRows: q('#matrix-table tr.gd').length, view: table.getAttribute('data-view'),
+               fitsAtLoad: fits(), headsAtLoad: visibleHeads(),
+               views: [...q('button.colview')].map(b => b.textContent.replace(/\\s+/g, ' ').trim())};
+  q('#score-table tr.gh')[2].click();  // torch
+  out.scoreOpened = q('#score-table tr.gd').length;
+  const back = [...q('button.colview')].find(b => b.textContent.startsWith('backward pass'));
+  back.click();
+  q('#matrix-table tr.gh')[2].click();
+  out.back = {fits: fits(), heads: visibleHeads(),
+              rowCells: shown(q('#matrix-table tr.gd')[0].cells).length};
+  q('button.colview[data-view="all"]')[0].click();
+  out.all = {fits: fits(), heads: visibleHeads().length};
+  document.getElementById('failures').scrollIntoView();
+  await wait(400);
+  const flat = r => r.textContent.replace(/\\s+/g, ' ').trim();
+  const rows = [...q('#fails-table tr')].map(r => r.className + '|' + flat(r));
+  out.fails = rows;
+  q('#fails-table tr.kh')[0].click();
+  out.knownOpened = [...q('#fails-table tbody.known tr')]
+    .map(r => r.className || r.querySelector('.pill').textContent);
+  out.height = document.documentElement.scrollHeight;
+  return JSON.stringify(out);
+})()"""
+
+
+def test_report_layout_at_1400px(tmp_path, browser):
+    """At a 1400 px window: the scoreboard opens as one row per framework (rows on click); the
+    matrix fits without horizontal scrolling in the view chosen at load and in each column group
+    (gradient columns one click away, their unexpected count on the button); the failure list puts
+    the unexpected result first and groups the expected failures per known-discrepancy id."""
+    out = tmp_path / "report.html"
+    assert main(["report", str(wide_run(tmp_path / "run")), "-o", str(out)]) == 0
+    session = open_page(browser, out.as_uri(), width=1400)
+    probe = evaluate(browser, session, LAYOUT)
+    screenshot(browser, session, tmp_path, "report-browser-layout.png")
+
+    assert probe["scoreGroups"] == 5 and probe["scoreRows"] == 0 and probe["matrixRows"] == 0
+    assert probe["scoreOpened"] == 3
+    assert probe["view"] == "0" and probe["fitsAtLoad"], probe
+    assert probe["headsAtLoad"][:3] == ["implementation", "shape & dtype", "precision"]
+    assert "∇ precision" not in probe["headsAtLoad"]
+    assert probe["views"][0].startswith("forward pass") and "✗1" in probe["views"][0]
+    assert any(v.startswith("backward pass") and "✗" not in v for v in probe["views"])  # expected-fail only
+    assert probe["back"]["fits"] and probe["back"]["heads"] == [
+        "implementation",
+        "∇ precision",
+        "∇ finite",
+        "∇ sums to 0",
+        "∇ masked = 0",
+    ]
+    assert probe["back"]["rowCells"] == 5
+    assert probe["all"]["heads"] == 18 and not probe["all"]["fits"]  # every column: wider than the window
+    fails = probe["fails"]
+    assert fails[1].startswith("ksec bad|Unexpected: 1 cell") and "jax" in fails[2] and "fail" in fails[2]
+    known = [r for r in fails if r.startswith("kh")]
+    assert len(known) == 2 and "reg-a — reason of reg-a" in known[0] and "≈ 2" in known[0]
+    assert "reg-b" in known[1]
+    assert not any("expected-fail" in r.split("|")[0] for r in fails)  # cells stay closed until clicked
+    assert probe["knownOpened"][:4] == ["ksec", "kh open", "expected-fail", "expected-fail"]
+    assert probe["height"] < 4000, probe["height"]
     assert problems(browser) == []
