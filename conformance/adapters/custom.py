@@ -33,6 +33,11 @@ The contract of a Python function (``--impl package.module:function``)
   ``sum(g * function(x))`` with respect to ``x`` (``g``: the cotangent, ``x``'s
   shape and dtype), as a NumPy array of ``x``'s shape and dtype. It is judged by
   the gradient properties (``conformance.gradient_properties``).
+* A function that computes an API with its own contract (``reference.contracts``) declares it
+  with ``contract=``: ``Contract(temperature=3.0)`` for a composite ``softmax(x / T)`` that gets
+  ``x`` and divides by ``T`` itself (judged as the exact softmax of ``round(x / T)``, so that a
+  rewrite of the division is caught), ``Contract(kind="l1_normalize", eps=...)`` for an L1
+  normalization. The function is called exactly as above; only the oracle changes.
 * Whatever the function raises, or returns of the wrong shape, dtype or type,
   becomes a verdict of the checks concerned, with the message; it never stops
   the run. A custom implementation declares its dtypes (all four unless
@@ -69,6 +74,7 @@ import numpy as np
 
 from conformance.adapters.base import OPS, Implementation
 from conformance.adapters.bridges import Bridge, get_bridge
+from reference.contracts import Contract, with_contract
 from reference.dtypes import FLOAT_DTYPE_NAMES, output_dtype_for
 
 DEFAULT_NAME = "custom"
@@ -327,16 +333,24 @@ def function_implementation(
     api: str | None = None,
     source: str | None = None,
     origin: str = "",
+    contract: Contract | None = None,
 ) -> CustomImplementation:
     """An Implementation calling the Python function ``fn`` (see the module docstring for the contract).
 
     ``framework`` is the kind of arrays ``fn`` takes and returns (``numpy``,
     ``torch``, ``tensorflow``, ``jax``); ``name`` is the framework shown in
     records; ``source`` is Python that defines ``function`` as ``fn`` in a repro
-    (derived from ``fn``'s module and qualified name when omitted).
+    (derived from ``fn``'s module and qualified name when omitted); ``contract``: the API
+    contract ``fn`` follows where it is not exactly ``op`` (``reference.contracts``; None: ``op``'s
+    own, or the one an ``op`` built with ``with_contract`` carries).
     """
     if op not in OPS:
         raise CustomImplError(f"unknown op {op!r}; valid: {', '.join(OPS)}")
+    if contract is not None:
+        try:
+            op = with_contract(str(op), contract)
+        except ValueError as exc:
+            raise CustomImplError(str(exc)) from None
     validate_name(name)
     bridge = get_bridge(framework)
     keywords = _accepted_keywords(fn)

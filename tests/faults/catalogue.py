@@ -24,10 +24,11 @@ import ml_dtypes
 import numpy as np
 
 import conformance
-from conformance.adapters.base import Implementation
+from conformance.adapters.base import TEMPERATURE, TEMPERATURE_CONTRACT, Implementation
 from conformance.adapters.custom import function_implementation
 from conformance.api import CheckResult
 from conformance.property_registry import SEMANTICS
+from reference.contracts import Contract
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
@@ -41,7 +42,8 @@ class Fault:
     compiled mode's, judged against it by ``compiled_consistency``. ``special`` (semantics faults):
     the special-input category (``conformance.report.cells.SEMANTICS_ORDER``) on which the
     fault's behaviour is an undocumented difference from the limit, where the correct computation
-    matches it.
+    matches it. ``contract``: the API contract (``reference.contracts``) the function claims to
+    follow, declared to ``conformance.check`` (``softmax(x / T)`` composites).
     """
 
     name: str
@@ -54,6 +56,7 @@ class Fault:
     eager: Callable[..., np.ndarray] | None = None
     special: str = ""
     needs: tuple[str, ...] = ()  # corpus generators without which the corpus misses it (its input class)
+    contract: Contract | None = None  # the API contract it claims to follow (a temperature composite)
 
     @property
     def mistake(self) -> str:
@@ -65,9 +68,9 @@ class Fault:
         in mode ``jit`` whose eager counterpart is ``eager``; for a fault on a non-CPU device an
         ``Implementation`` that hands the device name to ``function`` (NumPy arrays on every device,
         as ``tests/adapters/test_gpu_devices.py`` drives the GPU code paths without a GPU)."""
-        if self.eager is None and self.device == "cpu":
+        if self.eager is None and self.device == "cpu" and self.contract is None:
             return self.function
-        impl = function_implementation(self.function, self.op, name="fault")
+        impl = function_implementation(self.function, self.op, name="fault", contract=self.contract)
         if self.eager is not None:
             eager = function_implementation(self.eager, self.op, name="fault")
             impl = dataclasses.replace(impl, mode="jit", eager_call=eager.call, eager_snippet=eager.snippet)
@@ -113,13 +116,17 @@ def fault(
     eager: Callable[..., np.ndarray] | None = None,
     special: str = "",
     needs: tuple[str, ...] = (),
+    contract: Contract | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register ``fn`` as a planted fault for ``op``, shown in ``dtype``, caught by ``expected``
     (on ``device``; against ``eager`` for a compiled mode; on the special input ``special``;
-    ``needs``: the corpus generators, an input class, that alone catch it in the corpus)."""
+    ``needs``: the corpus generators, an input class, that alone catch it in the corpus;
+    ``contract``: the API contract it claims to follow)."""
 
     def register(fn: Callable) -> Callable:
-        FAULTS.append(Fault(fn.__name__, op, dtype, expected, fn, escapes, device, eager, special, needs))
+        FAULTS.append(
+            Fault(fn.__name__, op, dtype, expected, fn, escapes, device, eager, special, needs, contract)
+        )
         return fn
 
     return register
@@ -354,6 +361,37 @@ def flush_to_zero_outputs(x: np.ndarray, axis: int) -> np.ndarray:
     return np.where(np.abs(y) < ml_dtypes.finfo(y.dtype).tiny, np.zeros((), y.dtype), y)
 
 
+# ---- composites judged by their contract: softmax(x / T) gets x and divides by T itself -----------
+
+OVER_T = TEMPERATURE_CONTRACT  # softmax(x / T), T = TEMPERATURE = 3, as the frameworks' composites
+
+
+def correct_softmax_over_t(x: np.ndarray, axis: int) -> np.ndarray:
+    """softmax(x / T): the quotient rounded to x's dtype (as the expression computes it), then the
+    correct softmax: what every faithful evaluation of the composite returns."""
+    return correct_softmax((_f64(x) / TEMPERATURE).astype(x.dtype), axis)
+
+
+@fault("softmax", "float32", "precision", contract=OVER_T)
+def temperature_by_reciprocal(x: np.ndarray, axis: int) -> np.ndarray:
+    """softmax(x / T) rewritten as softmax(x * (1 / T)) (a compiler's reciprocal substitution, as
+    fast-math allows): 1 / 3 rounds, the product rounds again, and x * (1/T) differs from the correctly
+    rounded x / T by one ULP on about a third of all inputs; at logits of magnitude 100 and more one
+    ULP of the quotient moves the output by more than the error model allows."""
+    return correct_softmax(x * x.dtype.type(1 / TEMPERATURE), axis)
+
+
+@fault("softmax", "float16", "precision", contract=OVER_T)
+def temperature_contracted(x: np.ndarray, axis: int) -> np.ndarray:
+    """softmax(x / T) fused into one kernel that upcasts half input to float32 and never rounds the
+    quotient back to float16 (a contraction, like an FMA): the result is softmax of the unrounded
+    x / T, up to half a float16 ULP of each logit away from the expression's, which at logits of
+    magnitude 100 and more is beyond the allowance."""
+    return correct_softmax((x.astype(np.float32) / np.float32(TEMPERATURE)).astype(np.float32), axis).astype(
+        x.dtype
+    )
+
+
 @fault("softmax", "float32", "shape_dtype", needs=("one_d",))
 def batch_shape_not_restored_for_1d(x: np.ndarray, axis: int) -> np.ndarray:
     """Flattened to (batch, n) and reshaped back only when there was a batch: 1-D input comes back (1, n)."""
@@ -536,6 +574,8 @@ CORRECT: dict[str, Callable[..., np.ndarray]] = {
     "log_softmax": correct_log_softmax,
     "sum_normalize": _sum_normalize,
 }
+# The same for the faults that claim a contract: the faithful computation of that contract.
+CORRECT_FOR_CONTRACT: dict[Contract, Callable[..., np.ndarray]] = {OVER_T: correct_softmax_over_t}
 
 
 # ---- faults of one device or one execution mode: the CPU's eager path is right ------------------

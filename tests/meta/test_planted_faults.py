@@ -90,3 +90,16 @@ def test_every_input_class_from_the_limits_has_a_fault():
     limit_classes |= {"large_outer_extent"}
     assert limit_classes <= set(CORPUS)
     assert limit_classes <= {name for f in FAULTS for name in f.needs}
+
+
+@pytest.mark.parametrize(
+    "fault", [pytest.param(f, id=f"{f.name}-correct") for f in FAULTS if f.contract is not None]
+)
+def test_the_same_contract_computation_without_the_mistake_passes(fault):
+    """A fault that claims a contract (a temperature composite) is caught for its mistake: the faithful
+    computation of the same contract passes the same check."""
+    from faults.catalogue import CORRECT_FOR_CONTRACT
+
+    correct = CORRECT_FOR_CONTRACT[fault.contract]
+    result = conformance.check(correct, fault.op, dtypes=[fault.dtype], seed=SEED, contract=fault.contract)
+    assert result.ok, result.summary()
