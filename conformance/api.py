@@ -194,7 +194,14 @@ def as_implementation(
     if not callable(function):
         raise TypeError(f"function must be callable or 'module:function', not {type(function).__name__}")
     return function_implementation(
-        function, op, name=name, framework=framework, timeout=timeout, api=api, source=source, contract=contract
+        function,
+        op,
+        name=name,
+        framework=framework,
+        timeout=timeout,
+        api=api,
+        source=source,
+        contract=contract,
     )
 
 
