@@ -361,6 +361,18 @@ def flush_to_zero_outputs(x: np.ndarray, axis: int) -> np.ndarray:
     return np.where(np.abs(y) < ml_dtypes.finfo(y.dtype).tiny, np.zeros((), y.dtype), y)
 
 
+@fault("sum_normalize", "bfloat16", "gradual_underflow", needs=("subnormal_ratios",))
+def flush_to_zero_ratios(x: np.ndarray, axis: int) -> np.ndarray:
+    """x / sum(x) on flush-to-zero arithmetic: subnormal quotients come back as 0.
+
+    In bfloat16 no softmax output can show it (a subnormal softmax output needs logits 87 apart,
+    where the error model allows almost the whole output), and no other input has a subnormal ratio
+    that 0 misses by more than the allowance: only the ``subnormal_ratios`` class catches it.
+    """
+    y = _sum_normalize(x, axis)
+    return np.where(np.abs(y) < ml_dtypes.finfo(y.dtype).tiny, np.zeros((), y.dtype), y)
+
+
 # ---- composites judged by their contract: softmax(x / T) gets x and divides by T itself -----------
 
 OVER_T = TEMPERATURE_CONTRACT  # softmax(x / T), T = TEMPERATURE = 3, as the frameworks' composites

@@ -80,14 +80,17 @@ def _corpus_verdict(fault, exclude: tuple[str, ...]) -> str:
 def test_each_input_class_from_the_limits_catches_a_fault_nothing_else_in_the_corpus_does(fault):
     """The input class earns its place: with it the corpus catches the fault, without it not."""
     assert _corpus_verdict(fault, ()) == "fail"
-    assert _corpus_verdict(fault, fault.needs) == "pass", f"{fault.name} is caught without {fault.needs}"
+    # without the class the property passes, or has no input to apply to (skipped)
+    assert _corpus_verdict(fault, fault.needs) in ("pass", "skipped"), (
+        f"{fault.name} is caught without {fault.needs}"
+    )
 
 
 def test_every_input_class_from_the_limits_has_a_fault():
     from conformance.cases.corpus import CORPUS
 
     limit_classes = {"one_d", "beyond_float16_max", "power_of_two_lengths", "wide_non_last_axes"}
-    limit_classes |= {"large_outer_extent"}
+    limit_classes |= {"large_outer_extent", "subnormal_ratios"}
     assert limit_classes <= set(CORPUS)
     assert limit_classes <= {name for f in FAULTS for name in f.needs}
 
