@@ -28,7 +28,7 @@ from conformance.adapters.base import TEMPERATURE, TEMPERATURE_CONTRACT, Impleme
 from conformance.adapters.custom import function_implementation
 from conformance.api import CheckResult
 from conformance.property_registry import SEMANTICS
-from reference.contracts import Contract
+from reference.contracts import MASKED, Contract
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
@@ -373,6 +373,40 @@ def flush_to_zero_ratios(x: np.ndarray, axis: int) -> np.ndarray:
     return np.where(np.abs(y) < ml_dtypes.finfo(y.dtype).tiny, np.zeros((), y.dtype), y)
 
 
+# ---- masked APIs (mask-taking, like jax.nn.softmax(x, where=m)): the suite passes where= and puts
+# the dtype's largest finite value under the mask (conformance.adapters.custom) ---------------------
+
+MASKED_API = MASKED
+
+
+def correct_masked_softmax(x: np.ndarray, axis: int, where: np.ndarray) -> np.ndarray:
+    """softmax over the entries ``where`` keeps: the max and the sum over them only, masked outputs 0
+    (an all-False mask: all zeros, as JAX and Keras document)."""
+    w = np.where(where, _wide(x), -np.inf)
+    top = np.max(w, axis, keepdims=True)
+    e = np.where(where, np.exp(w - np.where(np.isfinite(top), top, 0)), 0)
+    total = e.sum(axis, keepdims=True)
+    return np.where(total == 0, 0, e / np.where(total == 0, 1, total)).astype(x.dtype)
+
+
+@fault("softmax", "float32", "precision", contract=MASKED_API)
+def masked_max_over_all_entries(x: np.ndarray, axis: int, where: np.ndarray) -> np.ndarray:
+    """A masked softmax whose max is taken over every entry, masked ones included: harmless while -inf
+    sits under the mask, but with a large finite value there (as the suite puts the dtype's max)
+    exp(x - max) underflows for every kept entry and the slice becomes 0/0 = NaN."""
+    w = _wide(x)
+    e = np.where(where, np.exp(w - _max(w, axis)), 0)
+    return (e / e.sum(axis, keepdims=True)).astype(x.dtype)
+
+
+@fault("softmax", "float32", "precision", contract=MASKED_API)
+def masked_fill_uniform_when_all_masked(x: np.ndarray, axis: int, where: np.ndarray) -> np.ndarray:
+    """A masked softmax as masked_fill(-1e9) then softmax: right wherever something is kept, but an
+    all-False mask gives a uniform row (every entry -1e9) where the API's contract says zeros (Keras
+    before 3.10 did this)."""
+    return correct_softmax(np.where(where, x, x.dtype.type(-1e9)), axis)
+
+
 # ---- composites judged by their contract: softmax(x / T) gets x and divides by T itself -----------
 
 OVER_T = TEMPERATURE_CONTRACT  # softmax(x / T), T = TEMPERATURE = 3, as the frameworks' composites
@@ -587,7 +621,10 @@ CORRECT: dict[str, Callable[..., np.ndarray]] = {
     "sum_normalize": _sum_normalize,
 }
 # The same for the faults that claim a contract: the faithful computation of that contract.
-CORRECT_FOR_CONTRACT: dict[Contract, Callable[..., np.ndarray]] = {OVER_T: correct_softmax_over_t}
+CORRECT_FOR_CONTRACT: dict[Contract, Callable[..., np.ndarray]] = {
+    OVER_T: correct_softmax_over_t,
+    MASKED_API: correct_masked_softmax,
+}
 
 
 # ---- faults of one device or one execution mode: the CPU's eager path is right ------------------

@@ -3,6 +3,7 @@ it violates; the same computation without the mistake must pass."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from faults.catalogue import CORRECT, FAULTS
 
@@ -106,3 +107,20 @@ def test_the_same_contract_computation_without_the_mistake_passes(fault):
     correct = CORRECT_FOR_CONTRACT[fault.contract]
     result = conformance.check(correct, fault.op, dtypes=[fault.dtype], seed=SEED, contract=fault.contract)
     assert result.ok, result.summary()
+
+
+def test_a_leaking_masked_max_shows_only_with_a_large_value_under_the_mask():
+    """masked_max_over_all_entries earns the masked inputs' fill: with -inf under the mask (the old
+    inputs) it computes the right thing; with the dtype's max there (what the suite passes) NaN."""
+    from faults.catalogue import correct_masked_softmax, masked_max_over_all_entries
+
+    from conformance.adapters.custom import masked_input
+
+    x = np.array([[-np.inf, 0.5, 2.0, -np.inf], [1.0, -np.inf, -3.0, 4.0]], np.float32)
+    m = x != -np.inf
+    np.testing.assert_array_equal(masked_max_over_all_entries(x, -1, m), correct_masked_softmax(x, -1, m))
+    m, filled = masked_input(x)
+    assert np.all(filled[~m] == np.finfo(np.float32).max)
+    with np.errstate(all="ignore"):
+        assert np.isnan(masked_max_over_all_entries(filled, -1, m)).all()
+    assert np.isfinite(correct_masked_softmax(filled, -1, m)).all()
