@@ -28,7 +28,7 @@ from conformance.adapters.base import TEMPERATURE, TEMPERATURE_CONTRACT, Impleme
 from conformance.adapters.custom import function_implementation
 from conformance.api import CheckResult
 from conformance.property_registry import SEMANTICS
-from reference.contracts import MASKED, Contract
+from reference.contracts import L1_NORMALIZE, MASKED, Contract
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
@@ -747,6 +747,58 @@ def backward_float16_dot(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
         dot = (dot + terms[..., k]).astype(np.float16)
     dot = np.expand_dims(dot, axis)
     return (s.astype(np.float32) * (g16.astype(np.float32) - dot.astype(np.float32))).astype(x.dtype)
+
+
+# ---- an L1 normalization's backward pass (x / max(sum|x|, eps), as F.normalize(p=1)) -------------
+
+L1_TORCH = Contract(L1_NORMALIZE, eps=1e-12)
+
+
+def correct_l1_normalize(x: np.ndarray, axis: int) -> np.ndarray:
+    """x / max(sum|x|, eps) in float64, rounded once (eps = 1e-12 rounded to x's dtype, as torch does)."""
+    eps = float(np.array(1e-12, dtype=np.float64).astype(x.dtype).astype(np.float64))
+    return (_f64(x) / np.maximum(np.abs(_f64(x)).sum(axis, keepdims=True), eps)).astype(x.dtype)
+
+
+def correct_l1_normalize_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """(g - sign(x) sum(g * y)) / D, D = max(sum|x|, eps); g / eps below the eps (D constant there)."""
+    eps = float(np.array(1e-12, dtype=np.float64).astype(x.dtype).astype(np.float64))
+    x64, g64 = _f64(x), _f64(g)
+    abs_sum = np.abs(x64).sum(axis, keepdims=True)
+    below = abs_sum < eps
+    total = np.where(below, eps, abs_sum)
+    sign = np.where(below, 0.0, np.sign(x64))
+    return ((g64 - sign * (g64 * (x64 / total)).sum(axis, keepdims=True)) / total).astype(x.dtype)
+
+
+correct_l1_normalize.vjp = correct_l1_normalize_vjp  # type: ignore[attr-defined]
+
+
+def l1_backward_of_sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
+    """An L1 normalization whose backward pass is x / sum(x)'s, (g - sum(g * y)) / D: the derivative of
+    sum|x| taken as 1 instead of sign(x), wrong wherever an entry is negative (the quotient-rule term
+    has the wrong sign there)."""
+    return correct_l1_normalize(x, axis)
+
+
+def _l1_wrong_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    x64, g64 = _f64(x), _f64(g)
+    total = np.abs(x64).sum(axis, keepdims=True)
+    return ((g64 - (g64 * (x64 / total)).sum(axis, keepdims=True)) / total).astype(x.dtype)
+
+
+l1_backward_of_sum_normalize.vjp = _l1_wrong_vjp  # type: ignore[attr-defined]
+FAULTS.append(
+    Fault(
+        "l1_backward_of_sum_normalize",
+        "sum_normalize",
+        "float32",
+        "grad_precision",
+        l1_backward_of_sum_normalize,
+        contract=L1_TORCH,
+    )
+)
+CORRECT_FOR_CONTRACT[L1_TORCH] = correct_l1_normalize
 
 
 def by_name(name: str) -> Fault:
