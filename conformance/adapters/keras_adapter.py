@@ -39,7 +39,8 @@ puts -1e9 at the masked positions (-3e4 where it computes in float16), takes the
 softmax, and sets the masked outputs to 0 (since Keras 3.10, keras-team/keras#21149: the masked
 variants declare that as their contract, ``reference.contracts.MASKED``, so an all-masked slice is
 judged against zeros;
-before, a fully masked slice came back uniform, which the registry lists for Keras < 3.10); so a
+before, a fully masked slice came back uniform: on those releases the masked variants fail
+``precision`` there, an entry for the version sweep to confirm and register); so a
 slice with every entry ``-inf`` (all masked) comes back all zeros, and unmasked logits below -1e9
 lose to the masked positions. NaN is not ``-inf``, so a NaN entry is not masked (but a
 masked entry's output is 0 even where a NaN elsewhere makes the rest of its slice NaN).
