@@ -50,6 +50,7 @@ from conformance.evaluation import Cell, CellEvaluation, cell_seed
 from conformance.profiles import get_profile
 from conformance.property_registry import cell_properties
 from conformance.recording import outcome_fields
+from reference.contracts import Contract
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
 FAILING = ("fail", "error")
@@ -174,6 +175,7 @@ def as_implementation(
     framework: str = "numpy",
     name: str = DEFAULT_NAME,
     timeout: float | None = DEFAULT_TIMEOUT,
+    contract: Contract | None = None,
 ) -> Implementation:
     """The Implementation ``check`` runs: from a callable, a ``"module:function"`` string, a command,
     or an ``Implementation`` passed through unchanged."""
@@ -192,7 +194,14 @@ def as_implementation(
     if not callable(function):
         raise TypeError(f"function must be callable or 'module:function', not {type(function).__name__}")
     return function_implementation(
-        function, op, name=name, framework=framework, timeout=timeout, api=api, source=source
+        function,
+        op,
+        name=name,
+        framework=framework,
+        timeout=timeout,
+        api=api,
+        source=source,
+        contract=contract,
     )
 
 
@@ -225,6 +234,7 @@ def check(
     command: str | Sequence[str] | None = None,
     name: str = DEFAULT_NAME,
     timeout: float | None = DEFAULT_TIMEOUT,
+    contract: Contract | None = None,
 ) -> CheckResult:
     """Run the conformance suite on ``function`` (or ``command``) for ``op``, in this process.
 
@@ -233,6 +243,9 @@ def check(
     float16, bfloat16, float32, float64 (default: all four). ``profile``: quick,
     default or thorough. ``framework``: the arrays the function takes and returns
     (numpy, torch, tensorflow, jax). ``timeout``: seconds per call (None: no limit).
+    ``contract``: the API contract the function follows where it is not exactly ``op``
+    (``reference.contracts.Contract``: a temperature composite ``softmax(x / T)``, an L1
+    normalization's eps); not with an ``Implementation``, whose ``op`` carries its own.
     Raises ValueError for an unknown op, dtype or profile, CustomImplError (a
     ValueError) for a function or command that cannot be set up; everything the
     function itself does wrong is a verdict in the result.
@@ -244,7 +257,11 @@ def check(
     for dtype in names:
         if dtype not in FLOAT_DTYPE_NAMES:
             raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(FLOAT_DTYPE_NAMES)}")
-    impl = as_implementation(function, op, command=command, framework=framework, name=name, timeout=timeout)
+    if contract is not None and (isinstance(function, Implementation) or command is not None):
+        raise ValueError("contract= applies to a Python function; an Implementation's op carries its own")
+    impl = as_implementation(
+        function, op, command=command, framework=framework, name=name, timeout=timeout, contract=contract
+    )
     if impl.op != op:
         raise ValueError(f"the implementation computes {impl.op!r}, not {op!r}")
     start = time.perf_counter()

@@ -21,7 +21,7 @@ import numpy as np
 from conformance.oracle_cache import ORACLE_CACHE, array_key
 from conformance.properties import SliceResults, _slices, flush_accepted
 from reference import dtype_info, slice_kinds, spacing
-from reference.contracts import contract_of, effective_input
+from reference.contracts import L1_NORMALIZE, contract_of, effective_input
 from reference.gradient import ForwardParts, forward_parts, vjp_allowed_error, vjp_exact
 from reference.rounding import round_to_dtype
 from reference.special import REGULAR
@@ -75,16 +75,18 @@ def compute_gradient_oracle(
 
     Under a temperature contract (``softmax(x / T)``) the backward pass is ``J(x') g / T`` at the input
     the softmax sees, ``x' = round(x / T)``: the softmax model at ``x'``, divided by T, with one more
-    rounding (the product by ``1 / T``) allowed. Other contracts (an L1 normalization) keep the op's
-    own gradient: the gradient oracle judges ``x / sum(x)``'s backward pass.
+    rounding (the product by ``1 / T``) allowed. An L1 normalization is judged against its own VJP,
+    that of ``x / max(sum|x|, eps)`` (``reference.gradient``); its mixed-sign and below-eps slices
+    are defined and judged. Other contracts keep the op's own gradient.
     """
     temperature = contract_of(op).temperature
     if temperature is not None:
         x = effective_input(op, x)
         parts = None
-    op = str(op)
+    if contract_of(op).kind != L1_NORMALIZE:
+        op = str(op)
     if parts is None:
-        key = ("gradient-parts", op, axis, dtype_info(dtype).name, *array_key(x))
+        key = ("gradient-parts", op, contract_of(op).key, axis, dtype_info(dtype).name, *array_key(x))
         parts = ORACLE_CACHE.get(key, lambda: forward_parts(op, x, axis, dtype))
     grad, scale = vjp_exact(op, x, g, axis, parts)
     allowed = vjp_allowed_error(op, x, g, axis, dtype, parts, (grad, scale), renormalized)
@@ -98,6 +100,8 @@ def compute_gradient_oracle(
 
 def _judged(oracle: GradientOracle, op: str) -> np.ndarray:
     kinds = np.asarray(oracle.kinds).reshape(-1)
+    if contract_of(op).kind == L1_NORMALIZE:  # x / max(sum|x|, eps): mixed signs and sums below eps too
+        return (kinds == REGULAR) | (kinds == "negative") | (kinds == "below_eps")
     return (kinds == REGULAR) | ((kinds == "neginf") & (op != "sum_normalize"))
 
 

@@ -135,6 +135,14 @@ def _judged(oracle: OracleResult, op: str) -> np.ndarray:
     return (kinds == REGULAR) | (kinds == extra) | (kinds == "below_eps")
 
 
+def _contract_defined(oracle: OracleResult, op: str) -> np.ndarray:
+    """Slices the op leaves undefined but the API's contract defines, judged by precision alone: a
+    masked API's all-masked slices (documented 0 / -inf, ``reference.contracts``). Their sum is not
+    1, so sum-to-one and the other properties do not apply to them."""
+    kinds = np.asarray(oracle.kinds).reshape(-1)
+    return (kinds == "all_neginf") & contract_of(op).masked
+
+
 def flush_accepted(exact: np.ndarray, allowed: np.ndarray, dtype: object) -> np.ndarray:
     """Where an output of 0 is accepted for ``exact``: a result within the allowance would be
     subnormal in ``dtype``, so flush-to-zero arithmetic may return 0 (every property that compares
@@ -162,7 +170,8 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
     in magnitude an error counts in ULPs of 1.0, since an output of -1e-300 may be
     1e15 of its own ULPs off and still be as accurate as the arithmetic allows.
     Outputs flushed to zero where the exact result, or a result within its
-    allowance, is subnormal (flush-to-zero arithmetic) are not counted as errors.
+    allowance, is subnormal (flush-to-zero arithmetic) are not counted as errors. A masked API's
+    all-masked slices are judged too, against its documented 0 / -inf (``_contract_defined``).
     """
     allowed = _slices(oracle.allowed, axis)
     work = error_work_type(oracle.exact, dtype)  # holds y and the difference exactly
@@ -191,7 +200,7 @@ def precision(x, y, oracle: OracleResult, op: str, dtype, axis: int) -> SliceRes
         abs_err = np.where(flushed, 0.0, abs_err)
         ratio = np.where(abs_err == 0, 0.0, abs_err / allowed)
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
-    applicable = _judged(oracle, op) & (err.shape[1] > 0)
+    applicable = (_judged(oracle, op) | _contract_defined(oracle, op)) & (err.shape[1] > 0)
     if err.shape[1] == 0:
         return SliceResults(applicable, np.zeros(len(err)), np.ones(len(err)), np.ones(len(err), bool))
     worst = np.argmax(ratio, axis=1)

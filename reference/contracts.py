@@ -21,6 +21,15 @@ oracle defines it. Some document something else, and are judged by that:
   (``effective_input``), the quotient each correct implementation forms. A rewrite to
   ``x * (1 / T)`` rounds twice and differs on many inputs when T is not a power of two.
 
+* **Masked APIs** (``masked=True``): ``jax.nn.softmax(x, where=m)`` / ``log_softmax`` and Keras's
+  ``layers.Softmax()(x, mask=m)``, called with ``m = x != -inf``. Each documents the output of a
+  masked-out element: 0 for softmax ("The output for any masked-out element is zero", JAX's
+  docstring; Keras 3.10+ zeroes masked positions after the softmax, keras-team/keras#21149), -inf
+  for log-softmax ("minus infinity"). So a slice with *every* entry masked (all -inf, an
+  all-False mask) is defined for these APIs: all zeros (all -inf), where the plain op is 0/0; a
+  uniform row or NaN there contradicts the API's own contract and is a failure. The numerical
+  assumption: masked entries are not inputs at all, whatever value sits under the mask.
+
 The contract travels with the op name: ``ContractOp`` is a ``str`` equal to the op's name (so
 op selection, the property registry and records see ``"softmax"``) carrying a ``Contract``.
 The oracle and the properties read it with ``contract_of``; a plain ``str`` op has the default
@@ -39,18 +48,22 @@ from reference.rounding import round_to_dtype
 PLAIN = "plain"
 L1_NORMALIZE = "l1_normalize"
 CONTRACT_KINDS = (PLAIN, L1_NORMALIZE)
+# The temperature of the composite softmax(x / T) the suite runs (not a power of two: x / T rounds).
+COMPOSITE_TEMPERATURE = 3.0
 
 
 @dataclass(frozen=True)
 class Contract:
     """What an API documents: ``kind`` (``PLAIN`` or ``L1_NORMALIZE``), the L1 ``eps`` (None: no
-    floor), the ``output_dtype`` name where it is not the input's, and a ``temperature`` the input
-    is divided by (softmax only)."""
+    floor), the ``output_dtype`` name where it is not the input's, a ``temperature`` the input
+    is divided by (softmax only), and ``masked``: a masked API (mask = ``x != -inf``) whose
+    masked-out outputs are 0 / -inf by its documentation, an all-masked slice included."""
 
     kind: str = PLAIN
     eps: float | None = None
     output_dtype: str | None = None
     temperature: float | None = None
+    masked: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in CONTRACT_KINDS:
@@ -63,7 +76,7 @@ class Contract:
     @property
     def key(self) -> tuple:
         """What an oracle answer depends on besides the op (part of every cache key)."""
-        return (self.kind, self.eps, self.output_dtype, self.temperature)
+        return (self.kind, self.eps, self.output_dtype, self.temperature, self.masked)
 
     @property
     def is_plain(self) -> bool:
@@ -71,6 +84,7 @@ class Contract:
 
 
 DEFAULT = Contract()
+MASKED = Contract(masked=True)
 
 
 class ContractOp(str):
@@ -98,6 +112,8 @@ def with_contract(op: str, contract: Contract | None) -> str:
         raise ValueError(f"an L1-normalization contract belongs to sum_normalize, not {op}")
     if contract.temperature is not None and op != "softmax":
         raise ValueError(f"a temperature belongs to softmax, not {op}")
+    if contract.masked and op not in ("softmax", "log_softmax"):
+        raise ValueError(f"a mask belongs to softmax or log_softmax, not {op}")
     return ContractOp(op, contract)
 
 
@@ -121,6 +137,28 @@ def effective_input(op: str, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     with np.errstate(over="ignore", invalid="ignore"):
         return round_to_dtype(x.astype(np.float64) / t, x.dtype)
+
+
+def all_masked(op: str, x: np.ndarray, axis: int) -> np.ndarray:
+    """Slices (``x``'s shape without ``axis``, kept as size 1) that a masked API defines although the
+    op does not: every entry -inf (masked out) under a ``masked`` contract; all False otherwise."""
+    x = np.asarray(x)
+    if x.ndim == 0:
+        return np.zeros((), dtype=bool)
+    if not contract_of(op).masked or x.shape[axis] == 0:
+        return np.zeros(_kept(x.shape, axis), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return np.all(x.astype(np.float64) == -np.inf, axis=axis, keepdims=True)
+
+
+def _kept(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
+    axis = axis % len(shape)
+    return tuple(1 if i == axis else n for i, n in enumerate(shape))
+
+
+def masked_limit(op: str) -> float:
+    """The documented output of a masked-out element: 0 for softmax, -inf for log-softmax."""
+    return -np.inf if op == "log_softmax" else 0.0
 
 
 def rounded_eps(op: str, dtype: object) -> float | None:

@@ -129,8 +129,10 @@ def allowed_error(op: str, x: np.ndarray, exact: np.ndarray, axis: int, dtype: o
             finite_slice = np.all(np.isfinite(xl), axis=-1, keepdims=True)
         else:  # -inf entries are a mask: the model applies to the finite entries
             masked = xl == -np.inf
-            finite_slice = np.all(np.isfinite(xl) | masked, axis=-1, keepdims=True) & ~np.all(
-                masked, axis=-1, keepdims=True
+            # a slice with every entry masked is undefined, unless the API defines it (its
+            # documented 0 / -inf: reference.contracts, masked=True): then only the masked rule applies
+            finite_slice = np.all(np.isfinite(xl) | masked, axis=-1, keepdims=True) & (
+                ~np.all(masked, axis=-1, keepdims=True) | contract_of(op).masked
             )
         xs = np.where(finite_slice & ~masked, xl, 0)
         if op == "sum_normalize":

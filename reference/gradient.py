@@ -11,8 +11,14 @@ log-softmax            ``I - 1 s^T``                   ``g_j - s_j sum_i g_i``
 sum-normalization      ``(I - y 1^T) / S``             ``(g_j - sum_i g_i y_i) / S``
 =====================  ==============================  ====================================
 
-(``s`` the softmax, ``y = x / S``, ``S = sum x``). They are evaluated in long
-double (80-bit on x86-64) from the exactly converted ``x`` and ``g``, with ``s``
+(``s`` the softmax, ``y = x / S``, ``S = sum x``). An L1 normalization (``reference.contracts``:
+``F.normalize(p=1)``, ``keras.ops.normalize(order=1)``, ``tf.linalg.normalize(ord=1)``) is
+``y = x / D`` with ``D = max(sum|x|, eps)``; its Jacobian is ``(I - y sign(x)^T) / D`` where
+``sum|x| > eps`` (VJP ``(g_j - sign(x_j) sum_i g_i y_i) / D``, with ``sign(0) = 0``, the
+subgradient autodiff takes for ``|x|`` at 0) and ``I / eps`` below the eps, where ``D`` is the
+constant eps (VJP ``g_j / eps``); ``eps`` is rounded to the input's dtype, as the frameworks use it.
+
+They are evaluated in long double (80-bit on x86-64) from the exactly converted ``x`` and ``g``, with ``s``
 and ``y`` from ``reference.oracle.exact``: the cancellation in ``g_j - sum`` then
 costs about ``2**-64`` relative to the terms, far below any tolerance.
 
@@ -62,6 +68,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reference.contracts import L1_NORMALIZE, contract_of, rounded_eps
 from reference.dtypes import dtype_info
 from reference.error_model import (
     ABSOLUTE_ULPS,
@@ -108,6 +115,7 @@ class ForwardParts:
     kappa: np.ndarray | None = None
     delta: np.ndarray | None = None
     dtype: object = None
+    sign: np.ndarray | None = None  # an L1 normalization: sign(x), 0 where the slice is below eps
 
 
 def forward_parts(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> ForwardParts:
@@ -117,6 +125,8 @@ def forward_parts(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) 
     x = np.asarray(x)
     xl = _last(x, axis)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if op == "sum_normalize" and contract_of(op).kind == L1_NORMALIZE:
+            return _l1_parts(op, x, axis, dtype)
         if op == "sum_normalize":
             total = _exact_sum(xl)
             y = _last(exact("sum_normalize", x, axis, np.float64), axis).astype(np.longdouble)
@@ -130,6 +140,22 @@ def forward_parts(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) 
             forward = exact(forward_op, x, axis, dtype)
             delta = _last(allowed_error(forward_op, x, forward, axis, dtype), axis).astype(np.longdouble)
     return ForwardParts(op, axis, s, xl == -np.inf, delta=delta, dtype=dtype)
+
+
+def _l1_parts(op: str, x: np.ndarray, axis: int, dtype: object) -> ForwardParts:
+    """``forward_parts`` of an L1 normalization: ``total`` is ``D = max(sum|x|, eps)`` (eps rounded to
+    x's dtype), ``sign`` is sign(x) (0 in slices below eps, where D does not depend on x), kappa 1."""
+    xl = _last(x, axis)
+    xdtype = x.dtype if x.dtype.kind == "f" or x.dtype.name == "bfloat16" else np.dtype(np.float64)
+    eps = rounded_eps(op, xdtype)
+    abs_sum = _exact_sum(np.abs(xl.astype(np.float64)))
+    floor = np.longdouble(eps if eps is not None else 0.0)
+    below = abs_sum < floor
+    total = np.where(below, floor, abs_sum)
+    y = _last(exact(op, x, axis, np.float64), axis).astype(np.longdouble)
+    sign = np.where(below, 0, np.sign(xl.astype(np.float64))).astype(np.longdouble)
+    kappa = np.ones_like(total)
+    return ForwardParts(op, axis, y, np.zeros(xl.shape, bool), total, kappa, None, dtype, sign)
 
 
 def vjp_exact(
@@ -154,9 +180,12 @@ def vjp_exact(
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if op == "sum_normalize":
             y, total = parts.values, parts.total
+            sign = parts.sign if parts.sign is not None else np.ones_like(y)  # L1: d sum|x| / dx = sign
             dot = np.sum(gl * y, axis=-1, keepdims=True)
-            grad = (gl - dot) / total
-            scale = (np.abs(gl) + np.sum(np.abs(gl * y), axis=-1, keepdims=True)) / np.abs(total)
+            grad = (gl - sign * dot) / total
+            scale = (np.abs(gl) + np.abs(sign) * np.sum(np.abs(gl * y), axis=-1, keepdims=True)) / np.abs(
+                total
+            )
         else:
             s = parts.values
             gl = np.where(parts.masked, 0, gl)

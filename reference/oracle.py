@@ -45,7 +45,14 @@ import math
 
 import numpy as np
 
-from reference.contracts import L1_NORMALIZE, contract_of, effective_input, rounded_eps
+from reference.contracts import (
+    L1_NORMALIZE,
+    all_masked,
+    contract_of,
+    effective_input,
+    masked_limit,
+    rounded_eps,
+)
 from reference.dtypes import dtype_info, output_dtype_for
 from reference.rounding import overflow_safe_scale, round_to_dtype
 
@@ -162,7 +169,7 @@ def exact(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.nd
     out_dtype = np.dtype(dtype) if dtype is not None else output_dtype_for(x.dtype)
     work = _working_dtype(out_dtype)
     if work is np.longdouble and not _LONGDOUBLE_IS_EXTENDED:
-        return _exact_mpmath(op, x, axis, eps)
+        return _masked_slices(op, x, axis, _exact_mpmath(op, x, axis, eps))
     scalar = x.ndim == 0
     if x.dtype.kind in "iu" and contract_of(op).kind == L1_NORMALIZE:
         x = x.astype(np.float64)  # |x| < 2**53 for the integers anyone normalizes: exact
@@ -177,7 +184,15 @@ def exact(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.nd
     else:
         result = _exact_last_axis(op, xl, work, eps)
     result = np.moveaxis(result, -1, axis if not scalar else 0)
-    return result.reshape(()) if scalar else result
+    return result.reshape(()) if scalar else _masked_slices(op, x, axis, result)
+
+
+def _masked_slices(op: str, x: np.ndarray, axis: int, result: np.ndarray) -> np.ndarray:
+    """``result`` with the slices a masked API defines (every entry masked) set to its documented
+    output (``reference.contracts``: 0 for softmax, -inf for log-softmax)."""
+    if not contract_of(op).masked or np.ndim(result) == 0:
+        return result
+    return np.where(all_masked(op, x, axis), result.dtype.type(masked_limit(op)), result)
 
 
 def _exact_integer_sum_normalize(x: np.ndarray, axis: int, work: type) -> np.ndarray:

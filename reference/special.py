@@ -53,6 +53,12 @@ LIMITS_TABLE: tuple[tuple[str, str, str, str], ...] = (
         "undefined: NaN",
         "-inf entries share the mass: 1/n each",
     ),
+    (
+        "masked API (JAX where=, Keras mask=), every entry masked",
+        "0 for each entry: the documented output of a masked-out element (contract masked)",
+        "-inf for each entry (contract masked)",
+        "-",
+    ),
     ("finite slice with exact sum 0", "(regular)", "(regular)", "undefined: NaN (0/0 or a pole)"),
     (
         "L1 normalization contract (F.normalize p=1, ops.normalize order=1, linalg.normalize ord=1)",

@@ -31,8 +31,19 @@ The contract of a Python function (``--impl package.module:function``)
 * A backward pass is judged too when the function carries a ``vjp`` attribute
   (NumPy functions): ``function.vjp(x, g, axis=axis)`` returns the gradient of
   ``sum(g * function(x))`` with respect to ``x`` (``g``: the cotangent, ``x``'s
-  shape and dtype), as a NumPy array of ``x``'s shape and dtype. It is judged by
+  shape and dtype; a masked function's gets ``where=`` and ``x`` as its forward call does), as a
+  NumPy array of ``x``'s shape and dtype. It is judged by
   the gradient properties (``conformance.gradient_properties``).
+* A function that computes an API with its own contract (``reference.contracts``) declares it
+  with ``contract=``: ``Contract(temperature=3.0)`` for a composite ``softmax(x / T)`` that gets
+  ``x`` and divides by ``T`` itself (judged as the exact softmax of ``round(x / T)``, so that a
+  rewrite of the division is caught), ``Contract(kind="l1_normalize", eps=...)`` for an L1
+  normalization. The function is called exactly as above; only the oracle changes. A masked
+  function (``Contract(masked=True)``, NumPy arrays only) is called as
+  ``function(x, axis=axis, where=m)`` like ``jax.nn.softmax(x, where=m)``: ``m = x != -inf`` and
+  the masked entries of ``x`` replaced by the dtype's largest finite value (a masked entry that
+  leaks into the max or the sum shows); masked outputs must be 0 (-inf for log-softmax), and an
+  all-False mask gives all zeros (all -inf), as JAX and Keras document.
 * Whatever the function raises, or returns of the wrong shape, dtype or type,
   becomes a verdict of the checks concerned, with the message; it never stops
   the run. A custom implementation declares its dtypes (all four unless
@@ -65,10 +76,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from conformance.adapters.base import OPS, Implementation
 from conformance.adapters.bridges import Bridge, get_bridge
+from reference.contracts import Contract, with_contract
 from reference.dtypes import FLOAT_DTYPE_NAMES, output_dtype_for
 
 DEFAULT_NAME = "custom"
@@ -327,16 +340,27 @@ def function_implementation(
     api: str | None = None,
     source: str | None = None,
     origin: str = "",
+    contract: Contract | None = None,
 ) -> CustomImplementation:
     """An Implementation calling the Python function ``fn`` (see the module docstring for the contract).
 
     ``framework`` is the kind of arrays ``fn`` takes and returns (``numpy``,
     ``torch``, ``tensorflow``, ``jax``); ``name`` is the framework shown in
     records; ``source`` is Python that defines ``function`` as ``fn`` in a repro
-    (derived from ``fn``'s module and qualified name when omitted).
+    (derived from ``fn``'s module and qualified name when omitted); ``contract``: the API
+    contract ``fn`` follows where it is not exactly ``op`` (``reference.contracts``; None: ``op``'s
+    own, or the one an ``op`` built with ``with_contract`` carries).
     """
     if op not in OPS:
         raise CustomImplError(f"unknown op {op!r}; valid: {', '.join(OPS)}")
+    if contract is not None:
+        try:
+            op = with_contract(str(op), contract)
+        except ValueError as exc:
+            raise CustomImplError(str(exc)) from None
+        if contract.masked and framework != "numpy":
+            raise CustomImplError(f"a masked function takes NumPy arrays, not {framework} ones")
+    masked = contract is not None and contract.masked
     validate_name(name)
     bridge = get_bridge(framework)
     keywords = _accepted_keywords(fn)
@@ -351,8 +375,12 @@ def function_implementation(
                 extra["dtype"] = output_dtype_for(x.dtype).name
             if "device" in keywords:
                 extra["device"] = device
+            if masked:
+                extra["where"], x_in = masked_input(x)
+            else:
+                x_in = x
             with np.errstate(all="ignore"), bridge.context(device):
-                out = fn(bridge.to_native(x, device), axis=axis, **extra)
+                out = fn(bridge.to_native(x_in, device), axis=axis, **extra)
             return bridge.to_numpy(out)
 
         return timer.run(invoke)
@@ -367,19 +395,28 @@ def function_implementation(
 
             def invoke() -> Any:
                 with np.errstate(all="ignore"):
+                    if masked:
+                        m, x_in = masked_input(x)
+                        return bridge.to_numpy(vjp_fn(x_in, g, axis=axis, where=m))
                     return bridge.to_numpy(vjp_fn(x, g, axis=axis))
 
             return timer.run(invoke)
 
     return CustomImplementation(
         vjp=vjp,
-        vjp_snippet=f"{source}\ngx = np.asarray(function.vjp(x, g, axis=axis))" if vjp else "",
+        vjp_snippet=(
+            f"{source}\n{_MASKED_SNIPPET}gx = np.asarray(function.vjp(t, g, axis=axis, where=m))"
+            if masked
+            else f"{source}\ngx = np.asarray(function.vjp(x, g, axis=axis))"
+        )
+        if vjp
+        else "",
         framework=name,
         api=api or qualified_name(fn),
         op=op,
         mode="eager",
         call=call,
-        snippet=_function_snippet(source, bridge, keywords),
+        snippet=_function_snippet(source, bridge, keywords, masked),
         imports=bridge.imports if "ml_dtypes" in bridge.imports else "import ml_dtypes\n" + bridge.imports,
         dtypes=tuple(dtypes),
         notes=f"user function ({framework} arrays), per-call time limit {timer.timeout or 'none'}",
@@ -393,8 +430,24 @@ _SNIPPET_KEYWORDS = {
 }
 
 
-def _function_snippet(source: str, bridge: Bridge, keywords: tuple[str, ...]) -> str:
-    call = f"out = function(t, axis=axis{''.join(_SNIPPET_KEYWORDS[k] for k in keywords)})"
+_MASKED_SNIPPET = "m = x != -np.inf\nt = np.where(m, x, ml_dtypes.finfo(x.dtype).max).astype(x.dtype)\n"
+
+
+def masked_input(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, input) for a masked function: ``m = x != -inf``, and ``x`` with the masked entries set
+    to the dtype's largest finite value (integer input: unchanged, as nothing is masked)."""
+    m = x != -np.inf
+    if x.dtype.kind in "iub":
+        return m, x
+    return m, np.where(m, x, ml_dtypes.finfo(x.dtype).max).astype(x.dtype)
+
+
+def _function_snippet(source: str, bridge: Bridge, keywords: tuple[str, ...], masked: bool = False) -> str:
+    where = ", where=m" if masked else ""
+    call = f"out = function(t, axis=axis{''.join(_SNIPPET_KEYWORDS[k] for k in keywords)}{where})"
+    if masked:
+        call = _MASKED_SNIPPET + call
+        return f"{source}\n{call}\n{bridge.snippet_out}"
     if bridge.snippet_context:
         call = f"{bridge.snippet_context}\n    {call}"
     return f"{source}\n{bridge.snippet_in}\n{call}\n{bridge.snippet_out}"

@@ -19,8 +19,12 @@ replaced by the dtype's largest finite value (an adversarial value: a masked ent
 the max, the sum or an output shows at once), so that they compute the function the oracle's -inf
 entries define; a masked entry is then not an input, and must get exactly zero gradient. The
 ``-where-neginf`` variants leave the -inf under the mask.
-An all -inf slice is an all-False mask, which JAX maps to 0 (softmax) or -inf
-(log-softmax), not NaN: a documented difference in the semantics table.
+An all -inf slice is an all-False mask, which JAX's docstrings define ("the output for any
+masked-out element is zero" / "minus infinity"): the masked variants declare that contract
+(``reference.contracts.MASKED``), so such a slice is judged by precision against all 0 / all -inf
+(a NaN or a uniform row there is a failure) and its observed value is still recorded in the
+semantics table. JAX 0.10 has no ``initial=`` keyword any more (it was removed after 0.4.x), so
+no variant passes one.
 
 Every implementation has a backward pass (``jax.vjp``; under ``jax.jit`` in jit
 mode). jit mode also runs two expressions around softmax that a compiler may
@@ -47,6 +51,7 @@ from conformance.adapters.base import (
     composite_specs,
     import_namespace,
 )
+from reference.contracts import MASKED
 
 _IMPORTS = (
     'import jax\njax.config.update("jax_enable_x64", True)\nimport jax.numpy as jnp\nimport numpy as np'
@@ -139,10 +144,18 @@ class JaxAdapter(FrameworkAdapter):
             "scipy.special.log_softmax", "log_softmax", "jax.scipy.special.log_softmax(t, axis=axis)", _BOTH
         ),
         ApiSpec("x/sum", "sum_normalize", "t / jnp.sum(t, axis=axis, keepdims=True)", _BOTH),
-        ApiSpec("nn.softmax-where", "softmax", _WHERE.format("softmax"), _BOTH),
-        ApiSpec("nn.log_softmax-where", "log_softmax", _WHERE.format("log_softmax"), _BOTH),
-        ApiSpec("nn.softmax-where-neginf", "softmax", _WHERE_NEGINF.format("softmax"), _BOTH),
-        ApiSpec("nn.log_softmax-where-neginf", "log_softmax", _WHERE_NEGINF.format("log_softmax"), _BOTH),
+        ApiSpec("nn.softmax-where", "softmax", _WHERE.format("softmax"), _BOTH, contract=MASKED),
+        ApiSpec("nn.log_softmax-where", "log_softmax", _WHERE.format("log_softmax"), _BOTH, contract=MASKED),
+        ApiSpec(
+            "nn.softmax-where-neginf", "softmax", _WHERE_NEGINF.format("softmax"), _BOTH, contract=MASKED
+        ),
+        ApiSpec(
+            "nn.log_softmax-where-neginf",
+            "log_softmax",
+            _WHERE_NEGINF.format("log_softmax"),
+            _BOTH,
+            contract=MASKED,
+        ),
         *composite_specs("jax.nn.softmax({}, axis=axis)", "jnp.sum({}, axis=axis, keepdims=True)", ("jit",)),
     )
 

@@ -36,9 +36,12 @@ entries of ``x`` set to the dtype's largest finite value (in NumPy, before the c
 an adversarial value under the mask; ``layers.Softmax-mask-neginf`` leaves the -inf), so that on a slice with
 some ``-inf`` entries it computes what the oracle's softmax computes there. The layer
 puts -1e9 at the masked positions (-3e4 where it computes in float16), takes the
-softmax, and sets the masked outputs to 0 (since Keras 3.10, keras-team/keras#21149;
-before, a fully masked slice came back uniform); so a slice with every entry ``-inf``
-(all masked) comes back all zeros (the oracle: NaN), and unmasked logits below -1e9
+softmax, and sets the masked outputs to 0 (since Keras 3.10, keras-team/keras#21149: the masked
+variants declare that as their contract, ``reference.contracts.MASKED``, so an all-masked slice is
+judged against zeros;
+before, a fully masked slice came back uniform: on those releases the masked variants fail
+``precision`` there, an entry for the version sweep to confirm and register); so a
+slice with every entry ``-inf`` (all masked) comes back all zeros, and unmasked logits below -1e9
 lose to the masked positions. NaN is not ``-inf``, so a NaN entry is not masked (but a
 masked entry's output is 0 even where a NaN elsewhere makes the rest of its slice NaN).
 """
@@ -56,7 +59,7 @@ import ml_dtypes
 import numpy as np
 
 from conformance.adapters.base import ApiSpec, CallFn, FrameworkAdapter, VjpFn, bind
-from reference.contracts import L1_NORMALIZE, Contract
+from reference.contracts import L1_NORMALIZE, MASKED, Contract
 
 BACKENDS: tuple[str, ...] = ("jax", "torch", "tensorflow")
 
@@ -69,7 +72,7 @@ _MASK_NOTES = (
     "of x set to the dtype's largest finite value first (-mask-neginf: left -inf), so that on a slice "
     "with some -inf entries it computes the oracle's "
     "softmax; the layer puts -1e9 at masked positions (-3e4 under a float16 policy) and sets their "
-    "outputs to 0: an all -inf slice gives all zeros (oracle: NaN), and unmasked logits below -1e9 "
+    "outputs to 0: an all -inf slice gives all zeros (the contract), and unmasked logits below -1e9 "
     "lose to the masked positions; NaN entries are not masked"
 )
 _POLICY_NOTES = "the layer computes in its dtype policy (float32 by default) and returns float32"
@@ -179,6 +182,7 @@ class KerasAdapter(FrameworkAdapter):
             "keras.layers.Softmax(axis=axis)(t, mask=m)",
             operation="masked softmax (mask = x != -inf; masked outputs 0, so an all -inf slice gives 0)",
             notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
+            contract=MASKED,
         ),
         ApiSpec(
             "layers.Softmax-mask-neginf",
@@ -186,6 +190,7 @@ class KerasAdapter(FrameworkAdapter):
             "keras.layers.Softmax(axis=axis)(t, mask=m)",
             operation="masked softmax (mask = x != -inf, the -inf left under it; masked outputs 0)",
             notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
+            contract=MASKED,
         ),
         ApiSpec("x/ops.sum", "sum_normalize", "t / keras.ops.sum(t, axis=axis, keepdims=True)"),
         ApiSpec(

@@ -250,6 +250,25 @@ def subnormal_outputs(dtype: str, rng: np.random.Generator) -> list[tuple[np.nda
 
 
 @corpus_case(ops=("sum_normalize",))
+def subnormal_ratios(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
+    """Normal entries whose ratios to the sum are subnormal: a large entry M and small ones M * tiny * c.
+
+    Every entry is normal, so only the outputs x_i / S (about tiny * c, c in [1/64, 3/4]) are
+    subnormal, with enough significant bits that 0 misses them by more than the allowance in every
+    dtype, bfloat16 included (softmax cannot do that in bfloat16: a subnormal softmax output needs
+    x_i - max < -87, where the error model allows about 97% of the output).
+    """
+    info = dtype_info(dtype_from_name(dtype))
+    big = 2.0 ** (np.floor(np.log2(info.max)) // 2)  # M: a power of two, the sum stays finite
+    c = np.array([0.75, 0.5, 0.375, 0.25, 0.125, 1 / 16, 1 / 64])
+    rows = [
+        np.concatenate([[big], big * info.tiny * c]),
+        np.concatenate([big * info.tiny * c[::-1], [big / 2]]),
+    ]
+    return _rows(dtype, np.stack(rows))
+
+
+@corpus_case(ops=("sum_normalize",))
 def nonnegative_ranges(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
     """Non-negative entries: uniform, exponential, and spanning six decades."""
     rows = np.stack([rng.random(64) + 0.01, rng.exponential(size=64), 10.0 ** rng.uniform(-3, 3, 64)])

@@ -13,7 +13,10 @@ a limit is only covered when a curated case crosses it in every run.
 
 The numerical assumption behind each limit is in its ``why``: float16 counts exactly up to 2,048
 (bfloat16 to 256), a float16 sum of more than 65,504 ones overflows, vector and tile widths end at
-powers of two, exp overflows above log(max) and underflows below log(smallest subnormal / 2).
+powers of two, exp overflows above log(max) and underflows below log(smallest subnormal / 2). Two
+rows ask the oracle (``reference``): whether an output is subnormal beyond the error model's
+allowance, and whether a rewrite of the composite's x / T moves an output beyond it. Input classes
+that live in how an API is called (a temperature, a mask, a dtype keyword) are ``API_VARIANTS``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ import numpy as np
 from conformance.cases import Case
 from conformance.cases.corpus import POWER_OF_TWO_EXPONENTS, corpus_cases
 from conformance.profiles import PROFILES, Profile
+from reference.contracts import COMPOSITE_TEMPERATURE, Contract, with_contract
 from reference.dtypes import dtype_from_name, dtype_info
+from reference.error_model import allowed_error
+from reference.oracle import exact
+from reference.rounding import round_to_dtype
 
 OPS = ("softmax", "log_softmax", "sum_normalize")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -85,6 +92,77 @@ def _all_above_overflow(case: Case, dtype: str) -> bool:
 def _all_below_underflow(case: Case, dtype: str) -> bool:
     x = _finite(case)
     return x.size > 0 and float(x.max()) < dtype_info(dtype_from_name(dtype)).exp_underflow
+
+
+_JUDGED: dict[tuple, bool] = {}  # (predicate, op, case name, shape, dtype) -> crosses (oracle-based rows)
+
+
+def _memo(kind: str, op: str, case: Case, dtype: str, compute: Callable[[], bool]) -> bool:
+    """An oracle-based predicate's answer, computed once per case and dtype (corpus cases are fixed)."""
+    key = (kind, op, case.name, case.x.shape, case.axis, dtype)
+    if key not in _JUDGED:
+        _JUDGED[key] = compute()
+    return _JUDGED[key]
+
+
+def _own_dtype(case: Case, dtype: str) -> np.ndarray | None:
+    """The case's input when it is in ``dtype`` and not empty (the oracle rows need a float input)."""
+    x = np.asarray(case.x)
+    return x if x.size and x.dtype == dtype_from_name(dtype) else None
+
+
+def _subnormal_output(op: str) -> Predicate:
+    """Some correctly rounded output of ``op`` is a non-zero subnormal that 0 misses by more than the
+    error model's allowance: a flush to zero there fails ``gradual_underflow`` (precision accepts it)."""
+
+    def crosses(case: Case, dtype: str) -> bool:
+        x = _own_dtype(case, dtype)
+        if x is None:
+            return False
+
+        def compute() -> bool:
+            dt = dtype_from_name(dtype)
+            with np.errstate(all="ignore"):
+                ex = exact(op, x, case.axis, dt)
+                allowed = allowed_error(op, x, ex, case.axis, dt)
+                rounded = round_to_dtype(np.asarray(ex, np.float64), dt).astype(np.float64)
+                hit = (rounded != 0) & (np.abs(rounded) < dtype_info(dt).tiny) & (np.abs(ex) > allowed)
+            return bool(np.any(hit))
+
+        return _memo("subnormal", op, case, dtype, compute)
+
+    return crosses
+
+
+_OVER_T = with_contract("softmax", Contract(temperature=COMPOSITE_TEMPERATURE))
+
+
+def _temperature_rewrite_visible(case: Case, dtype: str) -> bool:
+    """softmax(x / T) with x / T rewritten (x * round(1 / T), or the quotient left unrounded as a
+    contraction would) moves some output beyond the allowance of the exact softmax of round(x / T)."""
+    x = _own_dtype(case, dtype)
+    if x is None:
+        return False
+
+    def compute() -> bool:
+        dt = dtype_from_name(dtype)
+        with np.errstate(all="ignore"):
+            ex = exact(_OVER_T, x, case.axis, dt)
+            q = round_to_dtype(np.asarray(x, np.float64) / COMPOSITE_TEMPERATURE, dt)
+            allowed = allowed_error("softmax", q, ex, case.axis, dt)
+            reciprocal = round_to_dtype(
+                np.asarray(x, np.float64) * float(round_to_dtype(np.array(1 / COMPOSITE_TEMPERATURE), dt)), dt
+            )
+            rewrites = [reciprocal]
+            if dt != np.float64:  # the unrounded quotient differs from round(x / T) only below float64
+                rewrites.append(np.asarray(x, np.float64) / COMPOSITE_TEMPERATURE)
+            for rewritten in rewrites:
+                moved = exact("softmax", np.asarray(rewritten, np.float64), case.axis, np.float64)
+                if np.any(np.abs(moved - ex) > allowed):
+                    return True
+        return False
+
+    return _memo("temperature", "softmax", case, dtype, compute)
 
 
 @dataclass(frozen=True)
@@ -248,6 +326,33 @@ LIMITS: tuple[Limit, ...] = (
         ops=("sum_normalize",),
     ),
     Limit(
+        "subnormal outputs (softmax)",
+        "magnitude",
+        "a correctly rounded output in the subnormal range that 0 misses by more than the allowance:"
+        " only there is a flush to zero visible (gradual_underflow). Not bfloat16: a subnormal softmax"
+        " output needs logits 87 apart, where bfloat16's error model allows about 97% of the output",
+        _subnormal_output("softmax"),
+        dtypes=("float16", "float32", "float64"),
+        ops=("softmax",),
+    ),
+    Limit(
+        "subnormal outputs (sum-normalization)",
+        "magnitude",
+        "a quotient x_i / sum(x) in the subnormal range that 0 misses by more than the allowance (the"
+        " only way to see a bfloat16 flush to zero)",
+        _subnormal_output("sum_normalize"),
+        ops=("sum_normalize",),
+    ),
+    Limit(
+        f"temperature rewrite visible (T = {COMPOSITE_TEMPERATURE:g})",
+        "magnitude x temperature",
+        f"softmax(x / T), T = {COMPOSITE_TEMPERATURE:g} (not a power of two): rewriting x / T as"
+        " x * round(1 / T), or leaving the quotient unrounded (contraction), moves an output beyond"
+        " the allowance of the exact softmax of round(x / T)",
+        _temperature_rewrite_visible,
+        ops=("softmax",),
+    ),
+    Limit(
         "sum overflow",
         "magnitude",
         "finite entries whose sum overflows the dtype",
@@ -256,13 +361,59 @@ LIMITS: tuple[Limit, ...] = (
     ),
 )
 
+
+@dataclass(frozen=True)
+class ApiVariant:
+    """An input class that lives in how an API is called, not in the corpus: every corpus case runs
+    through ``apis`` (``framework: api`` names, as records show them), which the adapters declare
+    with ``contract`` / ``source`` as said in ``how`` (``tests/cases/test_input_limits.py`` checks
+    each against the adapters)."""
+
+    name: str
+    how: str
+    apis: tuple[str, ...]
+
+
+API_VARIANTS: tuple[ApiVariant, ...] = (
+    ApiVariant(
+        f"temperature not a power of two (T = {COMPOSITE_TEMPERATURE:g})",
+        "softmax(x / T) in compiled modes, judged as the exact softmax of round(x / T) (contract"
+        " temperature); see the limit 'temperature rewrite visible'",
+        ("torch: softmax-x-over-T", "tensorflow: softmax-x-over-T", "jax: softmax-x-over-T"),
+    ),
+    ApiVariant(
+        "large finite values under a mask",
+        "mask = x != -inf with the dtype's largest finite value under it; masked outputs 0 / -inf and"
+        " an all-False mask all 0 / all -inf (contract masked)",
+        (
+            "jax: nn.softmax-where",
+            "jax: nn.log_softmax-where",
+            "keras-jax: layers.Softmax-mask",
+            "keras-torch: layers.Softmax-mask",
+            "keras-tensorflow: layers.Softmax-mask",
+        ),
+    ),
+    ApiVariant(
+        "-inf under a mask",
+        "the same masks with the -inf left under them (contract masked)",
+        (
+            "jax: nn.softmax-where-neginf",
+            "jax: nn.log_softmax-where-neginf",
+            "keras-jax: layers.Softmax-mask-neginf",
+        ),
+    ),
+    ApiVariant(
+        "mixed precision keyword (dtype=float32 on half input)",
+        "F.softmax / F.log_softmax(x, dim, dtype=torch.float32) on float16 and bfloat16 input, judged in"
+        " float32 (contract output_dtype)",
+        ("torch: F.softmax-dtype-float32", "torch: F.log_softmax-dtype-float32"),
+    ),
+)
+
 # Input classes issue 14 asks for that no case covers yet: listed in the generated page, never
 # counted as covered.
 OPEN_LIMITS: tuple[tuple[str, str], ...] = (
     ("tuple axes / axis=None", "needs a tuple-axis case kind and per-API support declarations"),
-    ("temperatures that are not powers of two", "the x / T composite still pre-scales by T = 0.5"),
-    ("large finite values under a mask", "masked variants fill masked entries with 0"),
-    ("F.softmax(x, dim, dtype=float32) on half input", "no mixed-precision keyword variant yet"),
 )
 
 
@@ -356,6 +507,15 @@ def coverage_markdown() -> str:
                 for p in ALL_PROFILES
             ]
             lines.append(f"| {limit.name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## API variants",
+        "",
+        "Input classes in how an API is called: every corpus case runs through",
+    ]
+    lines += ["these APIs (checked against the adapters by the tests).", ""]
+    lines += ["| input class | how | APIs |", "|---|---|---|"]
+    lines += [f"| {v.name} | {v.how} | {', '.join(f'`{a}`' for a in v.apis)} |" for v in API_VARIANTS]
     lines += ["", "## Not covered yet", "", "| input class | why not yet |", "|---|---|"]
     lines += [f"| {name} | {why} |" for name, why in OPEN_LIMITS]
     return "\n".join(lines) + "\n"

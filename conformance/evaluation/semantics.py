@@ -14,6 +14,7 @@ import numpy as np
 
 from conformance.outcome import listing
 from conformance.properties import classify_semantics, oracle_for
+from reference.contracts import contract_of
 
 # The one fixed, positive vector every cell is also called on, for the report's pictures
 # (sum-normalization against softmax; sorted input against sorted output).
@@ -46,8 +47,11 @@ class SemanticsMixin:
         for obs in self.observations:
             if not obs.case.special:
                 continue
+            op = self.cell.impl.op
             kinds = set(np.asarray(obs.oracle.kinds).reshape(-1).tolist())
-            undefined = bool(kinds & {"all_neginf", "zero_sum"})
+            # undefined for the op, unless the API's contract defines it (a masked API's all-masked
+            # slice: its observed value is still recorded here, and precision judges it)
+            undefined = bool(kinds & {"zero_sum"}) or ("all_neginf" in kinds and not contract_of(op).masked)
             classification, note = classify_semantics(obs.y, obs.oracle, undefined)
             rows.append(
                 {

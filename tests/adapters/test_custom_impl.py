@@ -499,3 +499,46 @@ def test_failing_check_lines_stop_at_twenty_and_count_the_rest(tmp_path):
     lines = failing_check_lines(read_run(syn.write_run(tmp_path / "run", records)), {"mine"})
     assert len(lines) == 21 and lines[0].startswith("k0 float32") and " fail 0 ULP" in lines[0]
     assert lines[-1].startswith("... and 5 more failing checks")
+
+
+def test_a_function_declares_its_contract():
+    """contract=: a masked function gets where= and the dtype's max under the mask, and its repro does
+    the same; a temperature composite is judged on round(x / T); bad combinations are one clear error."""
+    from reference.contracts import L1_NORMALIZE, MASKED, Contract
+
+    seen = {}
+
+    def masked(x, axis, where):
+        seen["x"], seen["where"] = x.copy(), where.copy()
+        w = np.where(where, x.astype(np.float64), -np.inf)
+        e = np.where(where, np.exp(w - w.max(axis, keepdims=True)), 0)
+        return (e / e.sum(axis, keepdims=True)).astype(x.dtype)
+
+    impl = function_implementation(masked, "softmax", contract=MASKED)
+    x = np.array([[-np.inf, 1.0, 2.0]], np.float32)
+    y = impl.call(x, -1, "cpu")
+    assert seen["x"][0, 0] == np.finfo(np.float32).max and seen["where"].tolist() == [[False, True, True]]
+    assert y[0, 0] == 0 and "where=m" in impl.snippet and "finfo" in impl.snippet
+    namespace = {"x": x, "axis": -1}
+    exec(
+        f"import ml_dtypes\nimport numpy as np\nfunction = masked_fn\n{impl.snippet.split(chr(10), 2)[2]}",
+        {
+            **namespace,
+            "masked_fn": masked,
+        },
+    )
+    with pytest.raises(CustomImplError, match="masked function takes NumPy"):
+        function_implementation(masked, "softmax", framework="torch", contract=MASKED)
+    with pytest.raises(CustomImplError, match="belongs to sum_normalize"):
+        function_implementation(masked, "softmax", contract=Contract(L1_NORMALIZE, eps=1e-7))
+    with pytest.raises(ValueError, match="applies to a Python function"):
+        conformance.check(impl, "softmax", dtypes=["float32"], contract=MASKED)
+
+    def over_t(x, axis):  # softmax(x / 3), dividing in the input dtype, as the expression does
+        q = (x.astype(np.float64) / 3).astype(x.dtype).astype(np.float64)
+        e = np.exp(q - q.max(axis, keepdims=True))
+        return (e / e.sum(axis, keepdims=True)).astype(x.dtype)
+
+    judged = conformance.check(over_t, "softmax", dtypes=["float32"], contract=Contract(temperature=3.0))
+    assert judged.ok, judged.summary()
+    assert not conformance.check(over_t, "softmax", dtypes=["float32"]).ok  # not softmax(x) itself

@@ -95,3 +95,63 @@ LIMIT_CLASSES += ["large_outer_extent"]
 @pytest.mark.parametrize("name", LIMIT_CLASSES)
 def test_limit_cases_are_in_the_corpus_for_every_op(name):
     assert set(CORPUS[name].ops) == set(OPS)
+
+
+def test_api_variants_are_what_the_adapters_declare():
+    """The page's API-variant rows stay true: each named API exists with the contract and call said."""
+    from conformance.adapters import all_adapters
+    from conformance.adapters.keras_adapter import _conversion
+    from conformance.cases.limits import API_VARIANTS, OPEN_LIMITS
+    from reference.contracts import COMPOSITE_TEMPERATURE
+
+    adapters = all_adapters()
+    assert np.log2(COMPOSITE_TEMPERATURE) % 1 != 0, "a power-of-two temperature hides every rewrite"
+    for variant in API_VARIANTS:
+        assert variant.apis
+        for name in variant.apis:
+            framework, api = name.split(": ")
+            specs = {s.api: s for s in adapters[framework].specs}
+            assert api in specs, f"{variant.name}: {name} is not declared"
+            spec = specs[api]
+            contract = spec.contract
+            if variant.name.startswith("temperature"):
+                assert (
+                    contract.temperature == COMPOSITE_TEMPERATURE
+                    and f"/ {COMPOSITE_TEMPERATURE!r}" in spec.source
+                )
+                assert set(spec.modes) & {"jit", "xla", "compiled"}
+            elif "mask" in variant.name:
+                assert contract.masked, name
+                fill = spec.source if framework == "jax" else _conversion(spec)
+                assert ("finfo" in fill) == variant.name.startswith("large finite"), name
+            else:
+                assert contract.output_dtype == "float32" and "dtype=torch.float32" in spec.source
+    covered = " ".join(v.name for v in API_VARIANTS).lower()
+    for name, _ in OPEN_LIMITS:
+        assert not any(word in name.lower() for word in ("temperature", "mask", "dtype")), name
+    assert "tuple" not in covered
+
+
+def test_the_temperature_case_makes_a_rewrite_of_x_over_t_visible_in_every_dtype():
+    """One ULP of x / T moves the output beyond the allowance on the corpus case ``temperature``."""
+    from conformance.cases.limits import _temperature_rewrite_visible
+
+    for dtype in DTYPES:
+        cases = [c for c in corpus_cases(dtype, "softmax") if c.name.startswith("temperature")]
+        assert any(_temperature_rewrite_visible(c, dtype) for c in cases), dtype
+
+
+def test_no_softmax_output_can_show_a_bfloat16_flush():
+    """The claim behind 'subnormal outputs (softmax)' leaving bfloat16 out: a subnormal softmax output
+    needs logits about 87 apart, where the allowance covers (nearly) the whole output."""
+    import ml_dtypes
+
+    from reference.error_model import allowed_error
+    from reference.oracle import exact
+
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    for gap in (87.5, 88.0, 90.0, 92.0):
+        x = np.array([[0.0, -gap]]).astype(bf16)
+        ex = exact("softmax", x, -1, bf16)
+        assert ex[0, 1] < ml_dtypes.finfo(bf16).tiny
+        assert allowed_error("softmax", x, ex, -1, bf16)[0, 1] > 0.9 * ex[0, 1]

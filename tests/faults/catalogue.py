@@ -24,10 +24,11 @@ import ml_dtypes
 import numpy as np
 
 import conformance
-from conformance.adapters.base import Implementation
+from conformance.adapters.base import TEMPERATURE, TEMPERATURE_CONTRACT, Implementation
 from conformance.adapters.custom import function_implementation
 from conformance.api import CheckResult
 from conformance.property_registry import SEMANTICS
+from reference.contracts import L1_NORMALIZE, MASKED, Contract
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
@@ -41,7 +42,8 @@ class Fault:
     compiled mode's, judged against it by ``compiled_consistency``. ``special`` (semantics faults):
     the special-input category (``conformance.report.cells.SEMANTICS_ORDER``) on which the
     fault's behaviour is an undocumented difference from the limit, where the correct computation
-    matches it.
+    matches it. ``contract``: the API contract (``reference.contracts``) the function claims to
+    follow, declared to ``conformance.check`` (``softmax(x / T)`` composites).
     """
 
     name: str
@@ -54,6 +56,7 @@ class Fault:
     eager: Callable[..., np.ndarray] | None = None
     special: str = ""
     needs: tuple[str, ...] = ()  # corpus generators without which the corpus misses it (its input class)
+    contract: Contract | None = None  # the API contract it claims to follow (a temperature composite)
 
     @property
     def mistake(self) -> str:
@@ -65,9 +68,9 @@ class Fault:
         in mode ``jit`` whose eager counterpart is ``eager``; for a fault on a non-CPU device an
         ``Implementation`` that hands the device name to ``function`` (NumPy arrays on every device,
         as ``tests/adapters/test_gpu_devices.py`` drives the GPU code paths without a GPU)."""
-        if self.eager is None and self.device == "cpu":
+        if self.eager is None and self.device == "cpu" and self.contract is None:
             return self.function
-        impl = function_implementation(self.function, self.op, name="fault")
+        impl = function_implementation(self.function, self.op, name="fault", contract=self.contract)
         if self.eager is not None:
             eager = function_implementation(self.eager, self.op, name="fault")
             impl = dataclasses.replace(impl, mode="jit", eager_call=eager.call, eager_snippet=eager.snippet)
@@ -113,13 +116,17 @@ def fault(
     eager: Callable[..., np.ndarray] | None = None,
     special: str = "",
     needs: tuple[str, ...] = (),
+    contract: Contract | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register ``fn`` as a planted fault for ``op``, shown in ``dtype``, caught by ``expected``
     (on ``device``; against ``eager`` for a compiled mode; on the special input ``special``;
-    ``needs``: the corpus generators, an input class, that alone catch it in the corpus)."""
+    ``needs``: the corpus generators, an input class, that alone catch it in the corpus;
+    ``contract``: the API contract it claims to follow)."""
 
     def register(fn: Callable) -> Callable:
-        FAULTS.append(Fault(fn.__name__, op, dtype, expected, fn, escapes, device, eager, special, needs))
+        FAULTS.append(
+            Fault(fn.__name__, op, dtype, expected, fn, escapes, device, eager, special, needs, contract)
+        )
         return fn
 
     return register
@@ -354,6 +361,83 @@ def flush_to_zero_outputs(x: np.ndarray, axis: int) -> np.ndarray:
     return np.where(np.abs(y) < ml_dtypes.finfo(y.dtype).tiny, np.zeros((), y.dtype), y)
 
 
+@fault("sum_normalize", "bfloat16", "gradual_underflow", needs=("subnormal_ratios",))
+def flush_to_zero_ratios(x: np.ndarray, axis: int) -> np.ndarray:
+    """x / sum(x) on flush-to-zero arithmetic: subnormal quotients come back as 0.
+
+    In bfloat16 no softmax output can show it (a subnormal softmax output needs logits 87 apart,
+    where the error model allows almost the whole output), and no other input has a subnormal ratio
+    that 0 misses by more than the allowance: only the ``subnormal_ratios`` class catches it.
+    """
+    y = _sum_normalize(x, axis)
+    return np.where(np.abs(y) < ml_dtypes.finfo(y.dtype).tiny, np.zeros((), y.dtype), y)
+
+
+# ---- masked APIs (mask-taking, like jax.nn.softmax(x, where=m)): the suite passes where= and puts
+# the dtype's largest finite value under the mask (conformance.adapters.custom) ---------------------
+
+MASKED_API = MASKED
+
+
+def correct_masked_softmax(x: np.ndarray, axis: int, where: np.ndarray) -> np.ndarray:
+    """softmax over the entries ``where`` keeps: the max and the sum over them only, masked outputs 0
+    (an all-False mask: all zeros, as JAX and Keras document)."""
+    w = np.where(where, _wide(x), -np.inf)
+    top = np.max(w, axis, keepdims=True)
+    e = np.where(where, np.exp(w - np.where(np.isfinite(top), top, 0)), 0)
+    total = e.sum(axis, keepdims=True)
+    return np.where(total == 0, 0, e / np.where(total == 0, 1, total)).astype(x.dtype)
+
+
+@fault("softmax", "float32", "precision", contract=MASKED_API)
+def masked_max_over_all_entries(x: np.ndarray, axis: int, where: np.ndarray) -> np.ndarray:
+    """A masked softmax whose max is taken over every entry, masked ones included: harmless while -inf
+    sits under the mask, but with a large finite value there (as the suite puts the dtype's max)
+    exp(x - max) underflows for every kept entry and the slice becomes 0/0 = NaN."""
+    w = _wide(x)
+    e = np.where(where, np.exp(w - _max(w, axis)), 0)
+    return (e / e.sum(axis, keepdims=True)).astype(x.dtype)
+
+
+@fault("softmax", "float32", "precision", contract=MASKED_API)
+def masked_fill_uniform_when_all_masked(x: np.ndarray, axis: int, where: np.ndarray) -> np.ndarray:
+    """A masked softmax as masked_fill(-1e9) then softmax: right wherever something is kept, but an
+    all-False mask gives a uniform row (every entry -1e9) where the API's contract says zeros (Keras
+    before 3.10 did this)."""
+    return correct_softmax(np.where(where, x, x.dtype.type(-1e9)), axis)
+
+
+# ---- composites judged by their contract: softmax(x / T) gets x and divides by T itself -----------
+
+OVER_T = TEMPERATURE_CONTRACT  # softmax(x / T), T = TEMPERATURE = 3, as the frameworks' composites
+
+
+def correct_softmax_over_t(x: np.ndarray, axis: int) -> np.ndarray:
+    """softmax(x / T): the quotient rounded to x's dtype (as the expression computes it), then the
+    correct softmax: what every faithful evaluation of the composite returns."""
+    return correct_softmax((_f64(x) / TEMPERATURE).astype(x.dtype), axis)
+
+
+@fault("softmax", "float32", "precision", contract=OVER_T)
+def temperature_by_reciprocal(x: np.ndarray, axis: int) -> np.ndarray:
+    """softmax(x / T) rewritten as softmax(x * (1 / T)) (a compiler's reciprocal substitution, as
+    fast-math allows): 1 / 3 rounds, the product rounds again, and x * (1/T) differs from the correctly
+    rounded x / T by one ULP on about a third of all inputs; at logits of magnitude 100 and more one
+    ULP of the quotient moves the output by more than the error model allows."""
+    return correct_softmax(x * x.dtype.type(1 / TEMPERATURE), axis)
+
+
+@fault("softmax", "float16", "precision", contract=OVER_T)
+def temperature_contracted(x: np.ndarray, axis: int) -> np.ndarray:
+    """softmax(x / T) fused into one kernel that upcasts half input to float32 and never rounds the
+    quotient back to float16 (a contraction, like an FMA): the result is softmax of the unrounded
+    x / T, up to half a float16 ULP of each logit away from the expression's, which at logits of
+    magnitude 100 and more is beyond the allowance."""
+    return correct_softmax((x.astype(np.float32) / np.float32(TEMPERATURE)).astype(np.float32), axis).astype(
+        x.dtype
+    )
+
+
 @fault("softmax", "float32", "shape_dtype", needs=("one_d",))
 def batch_shape_not_restored_for_1d(x: np.ndarray, axis: int) -> np.ndarray:
     """Flattened to (batch, n) and reshaped back only when there was a batch: 1-D input comes back (1, n)."""
@@ -536,6 +620,11 @@ CORRECT: dict[str, Callable[..., np.ndarray]] = {
     "log_softmax": correct_log_softmax,
     "sum_normalize": _sum_normalize,
 }
+# The same for the faults that claim a contract: the faithful computation of that contract.
+CORRECT_FOR_CONTRACT: dict[Contract, Callable[..., np.ndarray]] = {
+    OVER_T: correct_softmax_over_t,
+    MASKED_API: correct_masked_softmax,
+}
 
 
 # ---- faults of one device or one execution mode: the CPU's eager path is right ------------------
@@ -658,6 +747,58 @@ def backward_float16_dot(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
         dot = (dot + terms[..., k]).astype(np.float16)
     dot = np.expand_dims(dot, axis)
     return (s.astype(np.float32) * (g16.astype(np.float32) - dot.astype(np.float32))).astype(x.dtype)
+
+
+# ---- an L1 normalization's backward pass (x / max(sum|x|, eps), as F.normalize(p=1)) -------------
+
+L1_TORCH = Contract(L1_NORMALIZE, eps=1e-12)
+
+
+def correct_l1_normalize(x: np.ndarray, axis: int) -> np.ndarray:
+    """x / max(sum|x|, eps) in float64, rounded once (eps = 1e-12 rounded to x's dtype, as torch does)."""
+    eps = float(np.array(1e-12, dtype=np.float64).astype(x.dtype).astype(np.float64))
+    return (_f64(x) / np.maximum(np.abs(_f64(x)).sum(axis, keepdims=True), eps)).astype(x.dtype)
+
+
+def correct_l1_normalize_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """(g - sign(x) sum(g * y)) / D, D = max(sum|x|, eps); g / eps below the eps (D constant there)."""
+    eps = float(np.array(1e-12, dtype=np.float64).astype(x.dtype).astype(np.float64))
+    x64, g64 = _f64(x), _f64(g)
+    abs_sum = np.abs(x64).sum(axis, keepdims=True)
+    below = abs_sum < eps
+    total = np.where(below, eps, abs_sum)
+    sign = np.where(below, 0.0, np.sign(x64))
+    return ((g64 - sign * (g64 * (x64 / total)).sum(axis, keepdims=True)) / total).astype(x.dtype)
+
+
+correct_l1_normalize.vjp = correct_l1_normalize_vjp  # type: ignore[attr-defined]
+
+
+def l1_backward_of_sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
+    """An L1 normalization whose backward pass is x / sum(x)'s, (g - sum(g * y)) / D: the derivative of
+    sum|x| taken as 1 instead of sign(x), wrong wherever an entry is negative (the quotient-rule term
+    has the wrong sign there)."""
+    return correct_l1_normalize(x, axis)
+
+
+def _l1_wrong_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    x64, g64 = _f64(x), _f64(g)
+    total = np.abs(x64).sum(axis, keepdims=True)
+    return ((g64 - (g64 * (x64 / total)).sum(axis, keepdims=True)) / total).astype(x.dtype)
+
+
+l1_backward_of_sum_normalize.vjp = _l1_wrong_vjp  # type: ignore[attr-defined]
+FAULTS.append(
+    Fault(
+        "l1_backward_of_sum_normalize",
+        "sum_normalize",
+        "float32",
+        "grad_precision",
+        l1_backward_of_sum_normalize,
+        contract=L1_TORCH,
+    )
+)
+CORRECT_FOR_CONTRACT[L1_TORCH] = correct_l1_normalize
 
 
 def by_name(name: str) -> Fault:

@@ -141,3 +141,23 @@ def test_contract_ops_are_distinct_cache_keys():
     assert oracle_for("sum_normalize", x, -1, np.float32).rounded[0, 1] == np.float32(-1.5)
     assert oracle_for(TORCH_L1, x, -1, np.float32).rounded[0, 1] == np.float32(-3 / 8)
     assert oracle_for("sum_normalize", x, -1, np.float32).rounded[0, 1] == np.float32(-1.5)
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_a_masked_apis_all_masked_slice_is_judged_by_its_contract(op):
+    """Under the masked contract an all -inf slice is all 0 (all -inf): a uniform row or NaN there fails
+    precision (the plain op leaves it undefined, unjudged); sum-to-one does not apply to it."""
+    from reference.contracts import MASKED
+
+    masked = with_contract(op, MASKED)
+    x = np.array([[-np.inf, -np.inf, -np.inf]], np.float32)
+    limit = np.float32(0.0 if op == "softmax" else -np.inf)
+    assert _judge(precision, masked, x, np.full((1, 3), limit), np.float32).passed.all()
+    uniform = np.full((1, 3), 1 / 3 if op == "softmax" else -np.log(3), np.float32)
+    for wrong in (uniform, np.full((1, 3), np.nan, np.float32)):
+        judged = _judge(precision, masked, x, wrong, np.float32)
+        assert judged.applicable.all() and not judged.passed.any()
+        assert not _judge(precision, op, x, wrong, np.float32).applicable.any()  # plain op: undefined
+    assert not _judge(sum_to_one, masked, x, np.full((1, 3), limit), np.float32).applicable.any()
+    with pytest.raises(ValueError, match="mask belongs"):
+        with_contract("sum_normalize", MASKED)

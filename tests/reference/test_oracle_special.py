@@ -221,13 +221,28 @@ def check_integer(dt: np.dtype) -> None:
         np.testing.assert_array_equal(got, oracle.evaluate(op, b.astype(np.float64)))
 
 
+def check_all_masked(dt: np.dtype) -> None:
+    from reference.contracts import MASKED, with_contract
+
+    x = np.array([[-INF, -INF, -INF], [-INF, 0.0, 1.0]]).astype(dt)
+    for op, limit in (("softmax", 0.0), ("log_softmax", -INF)):
+        masked = with_contract(op, MASKED)
+        for xs, axis in ((x, -1), (np.ascontiguousarray(x.T), 0)):
+            got = np.moveaxis(oracle.evaluate(masked, xs, axis=axis), axis, -1).astype(np.float64)
+            assert np.all(got[0] == limit), (op, got[0])
+            # the partly masked slice is the op's own answer; the plain op leaves the full one NaN
+            np.testing.assert_array_equal(got[1], oracle.evaluate(op, x[1:], axis=-1)[0].astype(np.float64))
+            assert np.isnan(oracle.evaluate(op, x[:1], axis=-1).astype(np.float64)).all()
+
+
 CHECKS = {
     "NaN anywhere in a slice": check_nan,
     "+inf entries (k of them), no NaN": check_posinf,
     "some -inf entries, not all": check_partial_neginf,
     "every entry -inf": check_all_neginf,
+    LIMITS_TABLE[4][0]: check_all_masked,  # a masked API's contract
     "finite slice with exact sum 0": check_zero_sum,
-    LIMITS_TABLE[5][0]: check_l1_contract,  # the L1 normalization contract
+    LIMITS_TABLE[6][0]: check_l1_contract,  # the L1 normalization contract
     "negative entries, non-zero sum": check_negative,
     "axis of length 0 (empty slice)": check_empty,
     "0-d input": check_zero_d,
