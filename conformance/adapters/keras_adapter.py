@@ -31,6 +31,15 @@ on the JAX and torch backends it takes the norm of float64 input in float32 (Ker
 the float64 input by it. In ``x/ops.sum`` the ``/`` is the backend tensor's own operator.
 These are judged as Keras computes them, not corrected here.
 
+Joint axes (a tuple of axes, None): ``keras.layers.Softmax`` documents "Integer, or list of
+Integers" (a tuple of several axes is computed as ``exp(x - logsumexp(x, axis))``);
+``keras.ops.softmax`` and ``activations.softmax`` document "Integer" but transpose a tuple's axes
+last and flatten them, ``ops.log_softmax`` and ``ops.sum`` hand the tuple to the backend, and None
+goes to the backend as is. All of these are given the joint-axes cases (``JOINT_AXES``; in Keras
+3.15 ``ops.softmax`` with negative entries in the tuple raises on every backend: a registered
+discrepancy). ``ops.normalize(order=1)`` is not: with two axes ``norm(ord=1)`` is the matrix
+1-norm (the largest column sum), a different operation from an L1 normalization.
+
 ``layers.Softmax-mask`` calls the layer with ``mask = x != -inf`` and the masked
 entries of ``x`` set to the dtype's largest finite value (in NumPy, before the conversion:
 an adversarial value under the mask; ``layers.Softmax-mask-neginf`` leaves the -inf), so that on a slice with
@@ -55,7 +64,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance.adapters.base import ApiSpec, CallFn, FrameworkAdapter, VjpFn, bind
+from conformance.adapters.base import JOINT_AXES, ApiSpec, CallFn, FrameworkAdapter, VjpFn, bind
 from reference.contracts import L1_NORMALIZE, Contract
 
 BACKENDS: tuple[str, ...] = ("jax", "torch", "tensorflow")
@@ -169,16 +178,23 @@ class KerasAdapter(FrameworkAdapter):
     module = distribution = "keras"
     min_version = "3.0"
     specs = (
-        ApiSpec("ops.softmax", "softmax", "keras.ops.softmax(t, axis=axis)"),
-        ApiSpec("ops.log_softmax", "log_softmax", "keras.ops.log_softmax(t, axis=axis)"),
-        ApiSpec("activations.softmax", "softmax", "keras.activations.softmax(t, axis=axis)"),
-        ApiSpec("layers.Softmax", "softmax", "keras.layers.Softmax(axis=axis)(t)", notes=_POLICY_NOTES),
+        ApiSpec("ops.softmax", "softmax", "keras.ops.softmax(t, axis=axis)", axes=JOINT_AXES),
+        ApiSpec("ops.log_softmax", "log_softmax", "keras.ops.log_softmax(t, axis=axis)", axes=JOINT_AXES),
+        ApiSpec("activations.softmax", "softmax", "keras.activations.softmax(t, axis=axis)", axes=JOINT_AXES),
+        ApiSpec(
+            "layers.Softmax",
+            "softmax",
+            "keras.layers.Softmax(axis=axis)(t)",
+            notes=_POLICY_NOTES,
+            axes=JOINT_AXES,
+        ),
         ApiSpec(
             "layers.Softmax-mask",
             "softmax",
             "keras.layers.Softmax(axis=axis)(t, mask=m)",
             operation="masked softmax (mask = x != -inf; masked outputs 0, so an all -inf slice gives 0)",
             notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
+            axes=JOINT_AXES,
         ),
         ApiSpec(
             "layers.Softmax-mask-neginf",
@@ -186,8 +202,11 @@ class KerasAdapter(FrameworkAdapter):
             "keras.layers.Softmax(axis=axis)(t, mask=m)",
             operation="masked softmax (mask = x != -inf, the -inf left under it; masked outputs 0)",
             notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
+            axes=JOINT_AXES,
         ),
-        ApiSpec("x/ops.sum", "sum_normalize", "t / keras.ops.sum(t, axis=axis, keepdims=True)"),
+        ApiSpec(
+            "x/ops.sum", "sum_normalize", "t / keras.ops.sum(t, axis=axis, keepdims=True)", axes=JOINT_AXES
+        ),
         ApiSpec(
             "ops.normalize-order1",
             "sum_normalize",

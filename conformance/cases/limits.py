@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from conformance.cases import Case
+from conformance.cases import AXIS_INT, AXIS_NONE, AXIS_TUPLE, Case
 from conformance.cases.corpus import POWER_OF_TWO_EXPONENTS, corpus_cases
 from conformance.profiles import PROFILES, Profile
+from reference.axes import normalize_axes
 from reference.dtypes import dtype_from_name, dtype_info
 
 OPS = ("softmax", "log_softmax", "sum_normalize")
@@ -43,14 +44,16 @@ def _length(case: Case) -> int:
 
 
 def _non_last(case: Case) -> bool:
-    return case.x.ndim >= 2 and (case.axis % case.x.ndim) != case.x.ndim - 1
+    """One axis, not the last (a joint-axes case has its own limits: ``_joint_axes_limits``)."""
+    return case.axis_form == AXIS_INT and case.x.ndim >= 2 and (case.axis % case.x.ndim) != case.x.ndim - 1
 
 
 def trailing_extent(case: Case) -> int:
-    """Elements after the normalized axis (1 along the last axis): the stride a kernel walks."""
+    """Elements after the normalized axis (1 along the last axis): the stride a kernel walks (for joint
+    axes: after the last of them)."""
     if case.x.ndim == 0:
         return 1
-    axis = case.axis % case.x.ndim
+    axis = max(normalize_axes(case.axis, case.x.ndim))
     return math.prod(case.x.shape[axis + 1 :])
 
 
@@ -58,7 +61,7 @@ def outer_extent(case: Case) -> int:
     """The number of slices (1-D or 0-d input: one)."""
     if case.x.ndim <= 1:
         return 1
-    return case.x.size // max(case.x.shape[case.axis], 1)
+    return case.x.size // max(case.length, 1)
 
 
 def _finite(case: Case) -> np.ndarray:
@@ -141,6 +144,52 @@ def _power_of_two_limits() -> list[Limit]:
     return limits
 
 
+def _joint(case: Case) -> tuple[int, ...]:
+    """The sorted non-negative axes of a tuple-axis case (``()`` for any other case)."""
+    return normalize_axes(case.axis, case.x.ndim) if case.axis_form == AXIS_TUPLE else ()
+
+
+# Joint axes (a tuple of axes, axis=None): only the APIs that accept them get these cases
+# (``ApiSpec.axes``), and their coverage is counted over all cases, as for every limit.
+_JOINT_AXES_LIMITS: tuple[Limit, ...] = (
+    Limit(
+        "tuple axes (contiguous)",
+        "axis form",
+        "adjacent axes normalized jointly: an implementation may reshape them into one without a copy",
+        lambda case, dtype: (
+            len(_joint(case)) > 1 and _joint(case)[-1] - _joint(case)[0] == len(_joint(case)) - 1
+        ),
+    ),
+    Limit(
+        "tuple axes (non-contiguous)",
+        "axis form",
+        "axes with another between them: a transpose (or a strided reduction) is needed, and normalizing"
+        " over only some of the axes, or the last one, shows",
+        lambda case, dtype: (
+            len(_joint(case)) > 1 and _joint(case)[-1] - _joint(case)[0] != len(_joint(case)) - 1
+        ),
+    ),
+    Limit(
+        "tuple axes (negative)",
+        "axis form",
+        "negative entries in the tuple: an implementation that does not canonicalize them builds a wrong"
+        " permutation",
+        lambda case, dtype: case.axis_form == AXIS_TUPLE and any(a < 0 for a in case.axis),  # type: ignore[union-attr]
+    ),
+    Limit(
+        "axis=None (2-D)",
+        "axis form",
+        "every axis of a matrix: one slice of all the entries",
+        lambda case, dtype: case.axis_form == AXIS_NONE and case.x.ndim == 2,
+    ),
+    Limit(
+        "axis=None (3-D)",
+        "axis form",
+        "every axis of a rank-3 array: one slice, read across every stride",
+        lambda case, dtype: case.axis_form == AXIS_NONE and case.x.ndim >= 3,
+    ),
+)
+
 LIMITS: tuple[Limit, ...] = (
     Limit(
         "exact count (float16)",
@@ -167,6 +216,7 @@ LIMITS: tuple[Limit, ...] = (
     ),
     *_power_of_two_limits(),
     Limit("1-D input", "rank", "no batch axis: a kernel's 1-D path", lambda case, dtype: case.x.ndim == 1),
+    *_JOINT_AXES_LIMITS,
     Limit(
         "non-last axis, trailing extent >= 32",
         "trailing extent",
@@ -259,7 +309,6 @@ LIMITS: tuple[Limit, ...] = (
 # Input classes issue 14 asks for that no case covers yet: listed in the generated page, never
 # counted as covered.
 OPEN_LIMITS: tuple[tuple[str, str], ...] = (
-    ("tuple axes / axis=None", "needs a tuple-axis case kind and per-API support declarations"),
     ("temperatures that are not powers of two", "the x / T composite still pre-scales by T = 0.5"),
     ("large finite values under a mask", "masked variants fill masked entries with 0"),
     ("F.softmax(x, dim, dtype=float32) on half input", "no mixed-precision keyword variant yet"),
