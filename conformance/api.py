@@ -174,6 +174,7 @@ def as_implementation(
     framework: str = "numpy",
     name: str = DEFAULT_NAME,
     timeout: float | None = DEFAULT_TIMEOUT,
+    joint_axes: bool = False,
 ) -> Implementation:
     """The Implementation ``check`` runs: from a callable, a ``"module:function"`` string, a command,
     or an ``Implementation`` passed through unchanged."""
@@ -192,7 +193,14 @@ def as_implementation(
     if not callable(function):
         raise TypeError(f"function must be callable or 'module:function', not {type(function).__name__}")
     return function_implementation(
-        function, op, name=name, framework=framework, timeout=timeout, api=api, source=source
+        function,
+        op,
+        name=name,
+        framework=framework,
+        timeout=timeout,
+        api=api,
+        source=source,
+        joint_axes=joint_axes,
     )
 
 
@@ -225,6 +233,7 @@ def check(
     command: str | Sequence[str] | None = None,
     name: str = DEFAULT_NAME,
     timeout: float | None = DEFAULT_TIMEOUT,
+    joint_axes: bool = False,
 ) -> CheckResult:
     """Run the conformance suite on ``function`` (or ``command``) for ``op``, in this process.
 
@@ -233,7 +242,9 @@ def check(
     float16, bfloat16, float32, float64 (default: all four). ``profile``: quick,
     default or thorough. ``framework``: the arrays the function takes and returns
     (numpy, torch, tensorflow, jax). ``timeout``: seconds per call (None: no limit).
-    Raises ValueError for an unknown op, dtype or profile, CustomImplError (a
+    ``joint_axes``: the function also accepts ``axis`` as a tuple of ints or None, and is given
+    the corpus' joint-axes cases (without it they are skipped; an ``Implementation`` passed in
+    carries its own ``axes``). Raises ValueError for an unknown op, dtype or profile, CustomImplError (a
     ValueError) for a function or command that cannot be set up; everything the
     function itself does wrong is a verdict in the result.
     """
@@ -244,7 +255,9 @@ def check(
     for dtype in names:
         if dtype not in FLOAT_DTYPE_NAMES:
             raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(FLOAT_DTYPE_NAMES)}")
-    impl = as_implementation(function, op, command=command, framework=framework, name=name, timeout=timeout)
+    impl = as_implementation(
+        function, op, command=command, framework=framework, name=name, timeout=timeout, joint_axes=joint_axes
+    )
     if impl.op != op:
         raise ValueError(f"the implementation computes {impl.op!r}, not {op!r}")
     start = time.perf_counter()
