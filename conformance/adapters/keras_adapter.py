@@ -31,14 +31,15 @@ on the JAX and torch backends it takes the norm of float64 input in float32 (Ker
 the float64 input by it. In ``x/ops.sum`` the ``/`` is the backend tensor's own operator.
 These are judged as Keras computes them, not corrected here.
 
-Joint axes (a tuple of axes, None): ``keras.layers.Softmax`` documents "Integer, or list of
-Integers" (a tuple of several axes is computed as ``exp(x - logsumexp(x, axis))``);
-``keras.ops.softmax`` and ``activations.softmax`` document "Integer" but transpose a tuple's axes
-last and flatten them, ``ops.log_softmax`` and ``ops.sum`` hand the tuple to the backend, and None
-goes to the backend as is. All of these are given the joint-axes cases (``JOINT_AXES``; in Keras
-3.15 ``ops.softmax`` with negative entries in the tuple raises on every backend: a registered
-discrepancy). ``ops.normalize(order=1)`` is not: with two axes ``norm(ord=1)`` is the matrix
-1-norm (the largest column sum), a different operation from an L1 normalization.
+Joint axes (a tuple of axes, None), as each API documents them (``ApiSpec.axes``):
+``keras.layers.Softmax`` (and its masked variants) documents "Integer, or list of Integers" and
+gets the tuple-axes cases (a tuple of several axes is computed as ``exp(x - logsumexp(x, axis))``);
+``keras.ops.sum`` documents an axis or axes, None included, so ``x/ops.sum`` gets every joint
+form. ``ops.softmax``, ``ops.log_softmax`` and ``activations.softmax`` document "Integer" and get
+none, though their code has a tuple path: in Keras 3.15 it transposes without canonicalizing
+negative entries, so ``keras.ops.softmax(x, axis=(-1, -2))`` raises on every backend (a
+"permutation" error) where ``axis=(1, 2)`` works. ``ops.normalize(order=1)`` gets none: with two
+axes ``norm(ord=1)`` is the matrix 1-norm (the largest column sum), not an L1 normalization.
 
 ``layers.Softmax-mask`` calls the layer with ``mask = x != -inf`` and the masked
 entries of ``x`` set to the dtype's largest finite value (in NumPy, before the conversion:
@@ -65,6 +66,7 @@ import ml_dtypes
 import numpy as np
 
 from conformance.adapters.base import JOINT_AXES, ApiSpec, CallFn, FrameworkAdapter, VjpFn, bind
+from conformance.cases import AXIS_INT, AXIS_TUPLE
 from reference.contracts import L1_NORMALIZE, Contract
 
 BACKENDS: tuple[str, ...] = ("jax", "torch", "tensorflow")
@@ -81,6 +83,9 @@ _MASK_NOTES = (
     "outputs to 0: an all -inf slice gives all zeros (oracle: NaN), and unmasked logits below -1e9 "
     "lose to the masked positions; NaN entries are not masked"
 )
+# ``keras.layers.Softmax(axis=...)``: "Integer, or list of Integers" (a tuple of axes; None is not
+# documented, so it is not given axis=None).
+_LAYER_AXES = (AXIS_INT, AXIS_TUPLE)
 _POLICY_NOTES = "the layer computes in its dtype policy (float32 by default) and returns float32"
 # The snippets' conversions (t, and for the mask variant m, from x): the calls do the same.
 _TO_KERAS = "    t = keras.ops.convert_to_tensor(x)\n"
@@ -178,15 +183,15 @@ class KerasAdapter(FrameworkAdapter):
     module = distribution = "keras"
     min_version = "3.0"
     specs = (
-        ApiSpec("ops.softmax", "softmax", "keras.ops.softmax(t, axis=axis)", axes=JOINT_AXES),
-        ApiSpec("ops.log_softmax", "log_softmax", "keras.ops.log_softmax(t, axis=axis)", axes=JOINT_AXES),
-        ApiSpec("activations.softmax", "softmax", "keras.activations.softmax(t, axis=axis)", axes=JOINT_AXES),
+        ApiSpec("ops.softmax", "softmax", "keras.ops.softmax(t, axis=axis)"),
+        ApiSpec("ops.log_softmax", "log_softmax", "keras.ops.log_softmax(t, axis=axis)"),
+        ApiSpec("activations.softmax", "softmax", "keras.activations.softmax(t, axis=axis)"),
         ApiSpec(
             "layers.Softmax",
             "softmax",
             "keras.layers.Softmax(axis=axis)(t)",
             notes=_POLICY_NOTES,
-            axes=JOINT_AXES,
+            axes=_LAYER_AXES,
         ),
         ApiSpec(
             "layers.Softmax-mask",
@@ -194,7 +199,7 @@ class KerasAdapter(FrameworkAdapter):
             "keras.layers.Softmax(axis=axis)(t, mask=m)",
             operation="masked softmax (mask = x != -inf; masked outputs 0, so an all -inf slice gives 0)",
             notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
-            axes=JOINT_AXES,
+            axes=_LAYER_AXES,
         ),
         ApiSpec(
             "layers.Softmax-mask-neginf",
@@ -202,7 +207,7 @@ class KerasAdapter(FrameworkAdapter):
             "keras.layers.Softmax(axis=axis)(t, mask=m)",
             operation="masked softmax (mask = x != -inf, the -inf left under it; masked outputs 0)",
             notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
-            axes=JOINT_AXES,
+            axes=_LAYER_AXES,
         ),
         ApiSpec(
             "x/ops.sum", "sum_normalize", "t / keras.ops.sum(t, axis=axis, keepdims=True)", axes=JOINT_AXES
