@@ -23,6 +23,7 @@ from conformance.cases.corpus import corpus_cases
 from conformance.custom_cli import CustomOptions, build_implementations, pytest_command
 from conformance.evaluation import Cell, CellEvaluation
 from conformance.evaluation.inputs import joint_view
+from conformance.gradients import JOINT_BLOCK_AXES, GradientEvaluation, gradient_seed
 from conformance.profiles import PROFILES
 from reference.axes import joint_last
 
@@ -171,3 +172,42 @@ def test_impl_joint_axes_flag_reaches_the_implementations_and_the_pytest_command
     plain = CustomOptions(functions=(f"softmax={module}:_softmax",))
     assert [i.axes for i in build_implementations(plain)] == [INT_AXIS_ONLY]
     assert "--impl-joint-axes" not in pytest_command(["pytest"], plain)
+
+
+def _softmax_vjp_last_axis_only(x, g, axis):
+    """softmax's backward with sum(g * s) over the last of the joint axes only."""
+    one = axis[-1] if isinstance(axis, tuple) else axis
+    s, g64 = _softmax(x.astype(np.float64), one), g.astype(np.float64)
+    return (s * (g64 - (g64 * s).sum(one, keepdims=True))).astype(x.dtype)
+
+
+def _softmax_vjp(x, g, axis):
+    s, g64 = _softmax(x.astype(np.float64), axis), g.astype(np.float64)
+    return (s * (g64 - (g64 * s).sum(axis, keepdims=True))).astype(x.dtype)
+
+
+def _with_vjp(vjp):
+    def function(x, axis):
+        return _softmax(x, axis)
+
+    function.vjp = vjp
+    return function
+
+
+def _gradients(function, joint_axes: bool):
+    impl = function_implementation(function, "softmax", timeout=None, joint_axes=joint_axes)
+    return GradientEvaluation(impl, "cpu", "float32", (7,), gradient_seed("softmax", "float32")).run()
+
+
+def test_the_backward_pass_is_judged_over_joint_axes():
+    correct = _gradients(_with_vjp(_softmax_vjp), joint_axes=True)
+    joint = [o for o in correct.observations if o.called is not None]
+    assert len(joint) == 3 and all(o.called.axis == JOINT_BLOCK_AXES and o.case.axis == -1 for o in joint)
+    assert {p: correct.outcome(p).verdict for p in ("grad_precision", "grad_sum_to_zero")} == {
+        "grad_precision": "pass",
+        "grad_sum_to_zero": "pass",
+    }
+    assert not any(o.called for o in _gradients(_with_vjp(_softmax_vjp), joint_axes=False).observations)
+    wrong = _gradients(_with_vjp(_softmax_vjp_last_axis_only), joint_axes=True).outcome("grad_precision")
+    assert wrong.verdict == "fail" and "joint slice over axis=" in wrong.worst["where"]
+    assert f"\naxis = {JOINT_BLOCK_AXES!r}\n" in wrong.repro
