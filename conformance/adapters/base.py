@@ -195,8 +195,9 @@ class ApiSpec:
     normalization's eps, an output dtype, a temperature: ``reference.contracts``); the
     implementation's ``op`` carries it to the oracle. ``dtypes``: the input dtypes it runs in.
     ``axes``: the axis forms its documented signature accepts (``INT_AXIS_ONLY``, the default, or
-    ``JOINT_AXES``: also a tuple of axes and None), checked against the installed release by
-    ``tests/adapters/test_joint_axes.py``; only those forms' corpus cases are given to it.
+    ``JOINT_AXES``: also a tuple of axes and None; or a subset such as int and tuple); only those
+    forms' corpus cases (and joint gradient block) are given to it. For NumPy, SciPy and JAX the
+    declaration is checked against the installed release (``tests/adapters/test_joint_axes.py``).
     """
 
     api: str
