@@ -176,6 +176,7 @@ def as_implementation(
     name: str = DEFAULT_NAME,
     timeout: float | None = DEFAULT_TIMEOUT,
     contract: Contract | None = None,
+    joint_axes: bool = False,
 ) -> Implementation:
     """The Implementation ``check`` runs: from a callable, a ``"module:function"`` string, a command,
     or an ``Implementation`` passed through unchanged."""
@@ -202,6 +203,7 @@ def as_implementation(
         api=api,
         source=source,
         contract=contract,
+        joint_axes=joint_axes,
     )
 
 
@@ -235,6 +237,7 @@ def check(
     name: str = DEFAULT_NAME,
     timeout: float | None = DEFAULT_TIMEOUT,
     contract: Contract | None = None,
+    joint_axes: bool = False,
 ) -> CheckResult:
     """Run the conformance suite on ``function`` (or ``command``) for ``op``, in this process.
 
@@ -246,7 +249,9 @@ def check(
     ``contract``: the API contract the function follows where it is not exactly ``op``
     (``reference.contracts.Contract``: a temperature composite ``softmax(x / T)``, an L1
     normalization's eps); not with an ``Implementation``, whose ``op`` carries its own.
-    Raises ValueError for an unknown op, dtype or profile, CustomImplError (a
+    ``joint_axes``: the function also accepts ``axis`` as a tuple of ints or None, and is given
+    the corpus' joint-axes cases (without it they are skipped; an ``Implementation`` passed in
+    carries its own ``axes``). Raises ValueError for an unknown op, dtype or profile, CustomImplError (a
     ValueError) for a function or command that cannot be set up; everything the
     function itself does wrong is a verdict in the result.
     """
@@ -260,7 +265,14 @@ def check(
     if contract is not None and (isinstance(function, Implementation) or command is not None):
         raise ValueError("contract= applies to a Python function; an Implementation's op carries its own")
     impl = as_implementation(
-        function, op, command=command, framework=framework, name=name, timeout=timeout, contract=contract
+        function,
+        op,
+        command=command,
+        framework=framework,
+        name=name,
+        timeout=timeout,
+        contract=contract,
+        joint_axes=joint_axes,
     )
     if impl.op != op:
         raise ValueError(f"the implementation computes {impl.op!r}, not {op!r}")

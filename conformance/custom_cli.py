@@ -71,6 +71,15 @@ IMPL_OPTIONS: tuple[tuple[str, dict], ...] = (
         {"default": DEFAULT_NAME, "help": f"framework name in the records (default: {DEFAULT_NAME})"},
     ),
     (
+        "--impl-joint-axes",
+        {
+            "action": "store_true",
+            "default": False,
+            "help": "the functions also accept axis as a tuple of ints or None (normalize over those axes"
+            " jointly): they are then given the joint-axes cases, which are skipped otherwise",
+        },
+    ),
+    (
         "--impl-timeout",
         {
             "type": float,
@@ -99,6 +108,7 @@ def options_from_args(args: argparse.Namespace) -> CustomOptions:
         framework=getattr(args, "impl_framework", "numpy"),
         name=getattr(args, "impl_name", DEFAULT_NAME),
         timeout=getattr(args, "impl_timeout", DEFAULT_TIMEOUT),
+        joint_axes=bool(getattr(args, "impl_joint_axes", False)),
     )
 
 
@@ -136,6 +146,8 @@ def pytest_command(base: list[str], options: CustomOptions) -> list[str]:
         extra += ["--impl-op", options.op]
     extra += ["--impl-framework", options.framework, "--impl-name", options.name]
     extra += ["--impl-timeout", str(options.timeout if options.timeout is not None else 0)]
+    if options.joint_axes:
+        extra.append("--impl-joint-axes")
     return cmd + extra
 
 
@@ -149,6 +161,7 @@ class CustomOptions:
     framework: str = "numpy"  # the arrays the functions take and return
     name: str = DEFAULT_NAME
     timeout: float | None = DEFAULT_TIMEOUT
+    joint_axes: bool = False  # the functions accept a tuple of axes / None (``--impl-joint-axes``)
 
     @property
     def requested(self) -> bool:
@@ -178,6 +191,7 @@ def build_implementations(options: CustomOptions) -> list[CustomImplementation]:
             api=key[1] if attrs.count(key) == 1 else target,
             source=source,
             origin=target,
+            joint_axes=options.joint_axes,
         )
         impls.setdefault((impl.api, op), impl)
     for text in options.commands:

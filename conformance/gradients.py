@@ -6,7 +6,10 @@ constant; positive, wide, tiny, huge and mixed-sign rows for sum-normalization)
 and a 3-D block judged along its middle axis, each with three cotangents: a
 random one, the one-hot cotangent of a cross-entropy loss, and all ones (the
 gradient of ``sum(f(x))``, which is constant: the exact VJP is 0). Shapes are fixed per
-profile, so a compiled mode compiles its backward pass once per length.
+profile, so a compiled mode compiles its backward pass once per length. A last block is judged
+over axes ``JOINT_BLOCK_AXES`` jointly, for implementations that accept a tuple of axes
+(``Implementation.axes``): like the forward pass, it is judged on its joint view (the joint axes
+moved last and flattened, ``reference.axes.joint_last``), and its repro calls the tuple.
 
 ``GradientEvaluation`` calls the implementation's ``vjp`` on each (input,
 cotangent) once and ``outcome(property)`` aggregates one gradient property over
@@ -22,17 +25,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from conformance.adapters.base import RENORMALIZED_API, Implementation, decline_reason
+from conformance.cases import axis_form
 from conformance.gradient_properties import GradientOracle, gradient_oracle
 from conformance.outcome import PropertyOutcome, failure_message, listing, short_error, summarize
 from conformance.properties import _slices
 from conformance.property_registry import GRADIENT_PROPERTIES
 from conformance.repro import gradient_repro
 from reference import dtype_from_name, dtype_info, round_to_dtype
+from reference.axes import Axis, is_single_axis, joint_last, restore
 
 ROWS_PER_BATCH = 16
 LONG_ROWS = 4  # rows per batch beyond 1,024 elements (5 beyond FLOAT16_MAX: a constant row is added)
 FLOAT16_MAX = 65_504.0
 BLOCK_SHAPE = (4, 6, 5)  # judged along axis 1
+JOINT_BLOCK_AXES = (0, 2)  # a block of BLOCK_SHAPE judged over axes 0 and 2 jointly (30 entries)
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,15 @@ class GradientCase:
     name: str
     x: np.ndarray
     g: np.ndarray
-    axis: int
+    axis: Axis  # an int, or a tuple of axes (the joint block)
     description: str
+
+    def joint(self) -> GradientCase:
+        """This case with its joint axes moved last and flattened (``axis=-1``); itself for one axis."""
+        if is_single_axis(self.axis):
+            return self
+        x, g = (np.ascontiguousarray(joint_last(a, self.axis)) for a in (self.x, self.g))
+        return GradientCase(self.name, x, g, -1, self.description)
 
 
 def _softmax_rows(n: int, rows: int, dtype: np.dtype, rng: np.random.Generator) -> tuple[np.ndarray, list]:
@@ -144,15 +157,27 @@ def gradient_cases(op: str, dtype_name: str, lengths: tuple[int, ...], seed: int
     for name, x, axis, description in inputs:
         for label, g in _cotangents(x, axis, rng):
             cases.append(GradientCase(f"{name}/{label}", x, g, axis, f"{description}; {label} cotangent"))
+    # The joint block last, so that the other cases' random draws do not depend on it.
+    joint = (
+        rng.uniform(0.5, 10.0, size=BLOCK_SHAPE)
+        if op == "sum_normalize"
+        else rng.normal(size=BLOCK_SHAPE) * 2
+    )
+    xj = round_to_dtype(joint, dtype).astype(dtype)
+    for label, g in _cotangents(joint_last(xj, JOINT_BLOCK_AXES), -1, rng):
+        description = f"a {BLOCK_SHAPE} block over axes {JOINT_BLOCK_AXES} jointly; {label} cotangent"
+        g_block = restore(g, xj.shape, JOINT_BLOCK_AXES)
+        cases.append(GradientCase(f"grad_block3d_joint/{label}", xj, g_block, JOINT_BLOCK_AXES, description))
     return cases
 
 
 @dataclass
 class GradientObservation:
-    case: GradientCase
+    case: GradientCase  # a joint-axes case: its joint view (``called``: as called)
     gx: np.ndarray | None
     error: str | None
     oracle: GradientOracle
+    called: GradientCase | None = None
 
 
 @dataclass
@@ -202,11 +227,17 @@ class GradientEvaluation:
             return self
         renormalized = self.impl.op == "softmax" and self.impl.api == RENORMALIZED_API
         for case in gradient_cases(self.impl.op, self.dtype, self.lengths, self.seed):
+            if axis_form(case.axis) not in self.impl.axes:
+                continue  # a joint-axes case for an API with one int axis
             gx, error = self._vjp(case.x, case.g, case.axis)
+            called = None if is_single_axis(case.axis) else case
+            if called is not None:  # judged on the joint view, like the forward pass
+                case = called.joint()
+                gx = None if gx is None else np.ascontiguousarray(joint_last(gx, called.axis))
             oracle = gradient_oracle(
                 self.impl.op, case.x, case.g, case.axis, dtype, renormalized=renormalized
             )
-            self.observations.append(GradientObservation(case, gx, error, oracle))
+            self.observations.append(GradientObservation(case, gx, error, oracle, called))
         return self
 
     def outcome(self, name: str):
@@ -260,4 +291,11 @@ class GradientEvaluation:
             "bound": bound,
             "dtype": self.dtype,
         }
-        out.repro = gradient_repro(self.impl, x1, g1, -1, self.device, expected)
+        if obs.called is None:
+            out.repro = gradient_repro(self.impl, x1, g1, -1, self.device, expected)
+        else:  # the whole block as called, with its tuple of axes
+            c = obs.called
+            exact = restore(obs.oracle.exact, c.x.shape, c.axis)
+            whole = round_to_dtype(exact, c.x.dtype).astype(c.x.dtype)
+            out.worst["where"] += f"; joint slice over axis={c.axis!r} of shape {c.x.shape}"
+            out.repro = gradient_repro(self.impl, c.x, c.g, c.axis, self.device, whole)

@@ -25,6 +25,7 @@ import numpy as np
 
 from conformance.oracle_cache import ORACLE_CACHE, array_key
 from reference import allowed_error, dtype_info, exact, round_to_dtype, slice_kinds, spacing, sum_tolerance
+from reference.axes import Axis, is_single_axis, joint_last, restore
 from reference.contracts import L1_NORMALIZE, contract_of, effective_input, output_dtype
 from reference.special import REGULAR
 from reference.ulp import error_work_type, ulp_distance
@@ -68,10 +69,25 @@ def contract_dtype(judge: Callable[..., SliceResults]) -> Callable[..., SliceRes
     return judged
 
 
-def oracle_for(op: str, x: np.ndarray, axis: int, dtype: object) -> OracleResult:
+def oracle_for(op: str, x: np.ndarray, axis: Axis, dtype: object) -> OracleResult:
     """The oracle's answer for ``x`` and a cell of ``dtype`` (rounded to ``judged_dtype``): computed
     once per process for each (op and its API's contract, input values and shape, axis, dtype) and
-    shared read-only (``conformance.oracle_cache``)."""
+    shared read-only (``conformance.oracle_cache``).
+
+    ``axis`` may be a tuple of axes or None: the answer is then the flattened joint slices'
+    (``reference.axes.joint_last``), with every per-element array put back in ``x``'s shape
+    (``kinds`` has the joint axes removed). The properties themselves judge one axis: the
+    evaluation hands them the flattened view (``conformance.evaluation.inputs``)."""
+    if not is_single_axis(axis):
+        flat = oracle_for(op, joint_last(x, axis), -1, dtype)
+        shape = np.shape(x)
+
+        def back(a: np.ndarray) -> np.ndarray:
+            return restore(a, shape, axis)
+
+        return OracleResult(
+            back(flat.exact), back(flat.rounded), flat.kinds, back(flat.allowed), back(flat.tolerance)
+        )
     dtype = judged_dtype(op, dtype)
     key = ("forward", op, contract_of(op).key, axis, dtype_info(dtype).name, *array_key(x))
     return ORACLE_CACHE.get(key, lambda: compute_oracle(op, x, axis, dtype))

@@ -14,6 +14,7 @@ import zlib
 import numpy as np
 
 from conformance.adapters.base import Implementation
+from reference.axes import Axis
 from reference.dtypes import dtype_name
 
 
@@ -51,7 +52,7 @@ def array_literal(a: np.ndarray) -> str:
     return f"{src}.astype({dtype_src})"
 
 
-def _header(impl: Implementation, x: np.ndarray, axis: int, device: str, *others: np.ndarray) -> list[str]:
+def _header(impl: Implementation, x: np.ndarray, axis: Axis, device: str, *others: np.ndarray) -> list[str]:
     """Imports (ml_dtypes for bfloat16, base64/zlib for packed arrays), then x, axis and device."""
     arrays = (x, *others)
     lines = [impl.imports]
@@ -62,7 +63,7 @@ def _header(impl: Implementation, x: np.ndarray, axis: int, device: str, *others
     return [*lines, "", f"x = {array_literal(x)}", f"axis = {axis}", f"device = {device!r}"]
 
 
-def repro_snippet(impl: Implementation, x: np.ndarray, axis: int, device: str, expected: np.ndarray) -> str:
+def repro_snippet(impl: Implementation, x: np.ndarray, axis: Axis, device: str, expected: np.ndarray) -> str:
     """A script that prints the implementation's output and the oracle's correctly rounded answer."""
     lines = [
         *_header(impl, x, axis, device, expected),
@@ -75,7 +76,7 @@ def repro_snippet(impl: Implementation, x: np.ndarray, axis: int, device: str, e
     return "\n".join(lines) + "\n"
 
 
-def device_repro(impl: Implementation, x: np.ndarray, axis: int, device: str, compare_with: str) -> str:
+def device_repro(impl: Implementation, x: np.ndarray, axis: Axis, device: str, compare_with: str) -> str:
     """A script that makes the call on ``device`` and again (``"repeat"``), on the CPU (``"cpu"``) or in
     eager mode (``"eager"``: the implementation's ``eager_snippet``), and prints both outputs."""
     second = {"repeat": device, "cpu": "cpu", "eager": device}[compare_with]
@@ -97,7 +98,7 @@ def device_repro(impl: Implementation, x: np.ndarray, axis: int, device: str, co
 
 
 def gradient_repro(
-    impl: Implementation, x: np.ndarray, g: np.ndarray, axis: int, device: str, expected: np.ndarray
+    impl: Implementation, x: np.ndarray, g: np.ndarray, axis: Axis, device: str, expected: np.ndarray
 ) -> str:
     """A script that prints the implementation's gradient for cotangent ``g`` and the exact one, rounded."""
     lines = [

@@ -82,6 +82,7 @@ def custom_options(config: pytest.Config) -> CustomOptions:
         framework=config.getoption("impl_framework"),
         name=config.getoption("impl_name"),
         timeout=config.getoption("impl_timeout"),
+        joint_axes=bool(config.getoption("impl_joint_axes")),
     )
 
 

@@ -4,7 +4,8 @@ Contract
 --------
 ``softmax(x, axis=-1, dtype=None)`` and its siblings accept a NumPy array of
 float16, bfloat16 (``ml_dtypes``), float32, float64 or an integer type, of any
-rank (0-d included), and any axis, negative axes included. ``dtype`` names the
+rank (0-d included), and any axis, negative axes included; ``axis`` may also be a
+tuple of axes or None (every axis), normalized over jointly (``reference.axes``). ``dtype`` names the
 output dtype; by default it is the input's floating dtype, float64 for integers.
 
 Numerical method and achieved accuracy
@@ -45,6 +46,7 @@ import math
 
 import numpy as np
 
+from reference.axes import Axis, is_single_axis, joint_last, restore
 from reference.contracts import (
     L1_NORMALIZE,
     all_masked,
@@ -156,13 +158,18 @@ def _exact_l1(xl: np.ndarray, work: type, eps: float | None) -> np.ndarray:
     return result.astype(work).reshape(xl.shape)
 
 
-def exact(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
+def exact(op: str, x: np.ndarray, axis: Axis = -1, dtype: object = None) -> np.ndarray:
     """The unrounded result in working precision (float64, or longdouble for float64 outputs).
 
-    Special values are already replaced by their limits (see ``reference.special``).
+    Special values are already replaced by their limits (see ``reference.special``). ``axis`` may
+    be a tuple of axes or None (every axis): the result is then that of each joint slice,
+    flattened, put back in place (exact: ``reference.axes``).
     """
     if op not in OPS:
         raise ValueError(f"unknown op {op!r}; valid: {', '.join(OPS)}")
+    if not is_single_axis(axis):
+        x = np.asarray(x)
+        return restore(exact(op, joint_last(x, axis), -1, dtype), x.shape, axis)
     x, axis = _prepare(x, axis)
     x = effective_input(op, x)
     eps = rounded_eps(op, x.dtype if x.dtype.kind == "f" or x.dtype.name == "bfloat16" else np.float64)
@@ -305,24 +312,24 @@ def _exact_mpmath(op: str, x: np.ndarray, axis: int, eps: float | None = None) -
     return result.reshape(()) if scalar else result
 
 
-def _evaluate(op: str, x: np.ndarray, axis: int, dtype: object) -> np.ndarray:
+def _evaluate(op: str, x: np.ndarray, axis: Axis, dtype: object) -> np.ndarray:
     x = np.asarray(x)
     out_dtype = np.dtype(dtype) if dtype is not None else output_dtype_for(x.dtype)
     dtype_info(out_dtype)  # rejects a dtype the oracle cannot round to
     return round_to_dtype(exact(op, x, axis, out_dtype), out_dtype)
 
 
-def softmax(x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
+def softmax(x: np.ndarray, axis: Axis = -1, dtype: object = None) -> np.ndarray:
     """exp(x) / sum(exp(x)) along ``axis``, correctly rounded to ``dtype`` (see the module docstring)."""
     return _evaluate("softmax", x, axis, dtype)
 
 
-def log_softmax(x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
+def log_softmax(x: np.ndarray, axis: Axis = -1, dtype: object = None) -> np.ndarray:
     """x - log(sum(exp(x))) along ``axis``, correctly rounded to ``dtype``."""
     return _evaluate("log_softmax", x, axis, dtype)
 
 
-def sum_normalize(x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
+def sum_normalize(x: np.ndarray, axis: Axis = -1, dtype: object = None) -> np.ndarray:
     """x / sum(x) along ``axis`` with an exactly computed sum, correctly rounded to ``dtype``.
 
     Negative entries are allowed (the result is then not bounded by [0, 1]); a
@@ -331,7 +338,7 @@ def sum_normalize(x: np.ndarray, axis: int = -1, dtype: object = None) -> np.nda
     return _evaluate("sum_normalize", x, axis, dtype)
 
 
-def evaluate(op: str, x: np.ndarray, axis: int = -1, dtype: object = None) -> np.ndarray:
+def evaluate(op: str, x: np.ndarray, axis: Axis = -1, dtype: object = None) -> np.ndarray:
     """Dispatch to ``softmax``, ``log_softmax`` or ``sum_normalize`` by name."""
     if op not in OPS:
         raise ValueError(f"unknown op {op!r}; valid: {', '.join(OPS)}")

@@ -39,17 +39,23 @@ from typing import Any
 
 import numpy as np
 
+from conformance.cases import AXIS_INT, AXIS_NONE, AXIS_TUPLE
 from conformance.errors import Declined
+from reference.axes import Axis
 from reference.contracts import COMPOSITE_TEMPERATURE, Contract, with_contract
 from reference.dtypes import FLOAT_DTYPE_NAMES
 
 OPS = ("softmax", "log_softmax", "sum_normalize")
 MODES = ("eager", "jit", "xla", "compiled")
 
-# call(x, axis, device) -> np.ndarray
-CallFn = Callable[[np.ndarray, int, str], np.ndarray]
+# call(x, axis, device) -> np.ndarray; axis an int, or a tuple / None where the API accepts them
+CallFn = Callable[[np.ndarray, Axis, str], np.ndarray]
 # vjp(x, cotangent, axis, device) -> the gradient with respect to x, as a NumPy array of x's dtype
-VjpFn = Callable[[np.ndarray, np.ndarray, int, str], np.ndarray]
+VjpFn = Callable[[np.ndarray, np.ndarray, Axis, str], np.ndarray]
+# The axis forms an API accepts (``conformance.cases.AXIS_FORMS``): one int only (torch's ``dim``,
+# TensorFlow's and ONNX Runtime's ``axis``), or also a tuple of axes and None (every axis).
+INT_AXIS_ONLY: tuple[str, ...] = (AXIS_INT,)
+JOINT_AXES: tuple[str, ...] = (AXIS_INT, AXIS_TUPLE, AXIS_NONE)
 # Modes that run only when selected by name (``--mode compiled``): their compile time is large.
 OPT_IN_MODES = ("compiled",)
 
@@ -88,6 +94,9 @@ class Implementation:
     # Compiled modes: the same API's eager call, for the compiled-vs-eager consistency property.
     eager_call: CallFn | None = field(default=None, compare=False, repr=False)
     eager_snippet: str = field(default="", compare=False, repr=False)
+    # The axis forms ``call`` accepts (``ApiSpec.axes``): corpus cases of any other form are not
+    # given to it at all (they are not "unsupported": the API has no such argument).
+    axes: tuple[str, ...] = field(default=INT_AXIS_ONLY, compare=False)
 
     @property
     def id(self) -> str:
@@ -187,6 +196,10 @@ class ApiSpec:
     API's documented contract where it is not exactly ``op`` in the input dtype (an L1
     normalization's eps, an output dtype, a temperature: ``reference.contracts``); the
     implementation's ``op`` carries it to the oracle. ``dtypes``: the input dtypes it runs in.
+    ``axes``: the axis forms its documented signature accepts (``INT_AXIS_ONLY``, the default, or
+    ``JOINT_AXES``: also a tuple of axes and None; or a subset such as int and tuple); only those
+    forms' corpus cases (and joint gradient block) are given to it. For NumPy, SciPy and JAX the
+    declaration is checked against the installed release (``tests/adapters/test_joint_axes.py``).
     """
 
     api: str
@@ -198,14 +211,18 @@ class ApiSpec:
     vjp_source: str = ""
     contract: Contract | None = None
     dtypes: tuple[str, ...] = FLOAT_DTYPE_NAMES
+    axes: tuple[str, ...] = INT_AXIS_ONLY
 
 
-def composite_specs(softmax: str, total: str, modes: tuple[str, ...]) -> tuple[ApiSpec, ApiSpec]:
+def composite_specs(
+    softmax: str, total: str, modes: tuple[str, ...], axes: tuple[str, ...] = INT_AXIS_ONLY
+) -> tuple[ApiSpec, ApiSpec]:
     """The two expressions around softmax that compiled modes also run (``COMPOSITE_OPERATIONS``).
 
     ``softmax`` and ``total`` are the framework's softmax along ``axis`` and its sum along ``axis``
     keeping the dimension, each with ``{}`` where the argument goes
-    (``"tf.nn.softmax({}, axis=axis)"``, ``"tf.reduce_sum({}, axis=axis, keepdims=True)"``).
+    (``"tf.nn.softmax({}, axis=axis)"``, ``"tf.reduce_sum({}, axis=axis, keepdims=True)"``);
+    ``axes``: the axis forms both accept (``ApiSpec.axes``).
     """
     scaled = softmax.format(f"t / {TEMPERATURE!r}")
     renormalized = f"(lambda s: s / {total.format('s')})({softmax.format('t')})"
@@ -217,8 +234,16 @@ def composite_specs(softmax: str, total: str, modes: tuple[str, ...]) -> tuple[A
             modes,
             COMPOSITE_OPERATIONS[TEMPERATURE_API],
             contract=TEMPERATURE_CONTRACT,
+            axes=axes,
         ),
-        ApiSpec(RENORMALIZED_API, "softmax", renormalized, modes, COMPOSITE_OPERATIONS[RENORMALIZED_API]),
+        ApiSpec(
+            RENORMALIZED_API,
+            "softmax",
+            renormalized,
+            modes,
+            COMPOSITE_OPERATIONS[RENORMALIZED_API],
+            axes=axes,
+        ),
     )
 
 
@@ -416,6 +441,7 @@ class FrameworkAdapter:
                         vjp_snippet=self.vjp_snippet(spec, mode),
                         eager_call=eager if mode != "eager" else None,
                         eager_snippet=self.snippet(spec, "eager") if mode != "eager" else "",
+                        axes=spec.axes,
                     )
                 )
         return impls
@@ -457,7 +483,7 @@ class SourceAdapter(FrameworkAdapter):
         return found
 
     def make_call(self, spec: ApiSpec, mode: str) -> CallFn:
-        def call(x: np.ndarray, axis: int, device: str) -> np.ndarray:
+        def call(x: np.ndarray, axis: Axis, device: str) -> np.ndarray:
             self.device_index(device)
             return np.asarray(run_source(spec.source, self._namespace(), x=x, axis=axis)["y"])
 
@@ -467,7 +493,7 @@ class SourceAdapter(FrameworkAdapter):
         if not spec.vjp_source:
             return None
 
-        def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> np.ndarray:
+        def vjp(x: np.ndarray, g: np.ndarray, axis: Axis, device: str) -> np.ndarray:
             self.device_index(device)
             return np.asarray(run_source(spec.vjp_source, self._namespace(), x=x, g=g, axis=axis)["gx"])
 

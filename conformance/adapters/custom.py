@@ -23,6 +23,11 @@ The contract of a Python function (``--impl package.module:function``)
   ``tensorflow`` and ``jax``) it takes and returns that framework's arrays
   instead: the suite converts exactly both ways, bfloat16 included, with the
   same helpers as the framework's adapter (``conformance.adapters.bridges``).
+* ``axis`` is an int unless the user says the function accepts joint axes (``joint_axes=True``,
+  ``--impl-joint-axes``): it is then also given the corpus' joint-axes cases, with ``axis`` a
+  tuple of ints (possibly negative, in any order) or None (every axis), and must normalize over
+  those axes jointly. Without the flag those cases are not given to it (skipped, not failed).
+  An external command (``--impl-command``) takes one int axis.
 * Each call has a time limit (``timeout`` seconds, ``--impl-timeout``, default
   ``DEFAULT_TIMEOUT``; ``0`` or ``None``: none). The call runs in a daemon
   thread; one that overruns is reported as a ``TimeoutError`` for that input, and
@@ -79,8 +84,9 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance.adapters.base import OPS, Implementation
+from conformance.adapters.base import INT_AXIS_ONLY, JOINT_AXES, OPS, Implementation
 from conformance.adapters.bridges import Bridge, get_bridge
+from reference.axes import Axis
 from reference.contracts import Contract, with_contract
 from reference.dtypes import FLOAT_DTYPE_NAMES, output_dtype_for
 
@@ -341,6 +347,7 @@ def function_implementation(
     source: str | None = None,
     origin: str = "",
     contract: Contract | None = None,
+    joint_axes: bool = False,
 ) -> CustomImplementation:
     """An Implementation calling the Python function ``fn`` (see the module docstring for the contract).
 
@@ -349,7 +356,8 @@ def function_implementation(
     records; ``source`` is Python that defines ``function`` as ``fn`` in a repro
     (derived from ``fn``'s module and qualified name when omitted); ``contract``: the API
     contract ``fn`` follows where it is not exactly ``op`` (``reference.contracts``; None: ``op``'s
-    own, or the one an ``op`` built with ``with_contract`` carries).
+    own, or the one an ``op`` built with ``with_contract`` carries); ``joint_axes``: ``fn`` accepts
+    ``axis`` as a tuple of ints or None too, and is given the joint-axes cases.
     """
     if op not in OPS:
         raise CustomImplError(f"unknown op {op!r}; valid: {', '.join(OPS)}")
@@ -366,7 +374,7 @@ def function_implementation(
     keywords = _accepted_keywords(fn)
     timer = CallTimer(timeout)
 
-    def call(x: np.ndarray, axis: int, device: str) -> Any:
+    def call(x: np.ndarray, axis: Axis, device: str) -> Any:
         x = x.copy(order="K")  # the suite's inputs stay untouched whatever the function does
 
         def invoke() -> Any:
@@ -390,7 +398,7 @@ def function_implementation(
     vjp = None
     if callable(vjp_fn) and framework == "numpy":
 
-        def vjp(x: np.ndarray, g: np.ndarray, axis: int, device: str) -> Any:
+        def vjp(x: np.ndarray, g: np.ndarray, axis: Axis, device: str) -> Any:
             x, g = x.copy(order="K"), g.copy(order="K")
 
             def invoke() -> Any:
@@ -421,6 +429,7 @@ def function_implementation(
         dtypes=tuple(dtypes),
         notes=f"user function ({framework} arrays), per-call time limit {timer.timeout or 'none'}",
         origin=origin or qualified_name(fn),
+        axes=JOINT_AXES if joint_axes else INT_AXIS_ONLY,
     )
 
 

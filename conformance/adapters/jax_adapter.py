@@ -31,6 +31,10 @@ mode). jit mode also runs two expressions around softmax that a compiler may
 rewrite (a softmax of ``x / T``, a softmax renormalized by its own sum), and each
 jit implementation carries its eager counterpart for the compiled-vs-eager
 consistency property. The calls bind the snippets' own expressions (``ApiSpec.source``).
+
+Every API here documents ``axis`` as an int, a tuple of ints or None (all axes), ``jnp.sum``
+likewise, so all of them are given the corpus' joint-axes cases (``JOINT_AXES``); under
+``jax.jit`` the axis is static, so each (shape, axis) compiles once.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from conformance.adapters.base import (
+    JOINT_AXES,
     ApiSpec,
     CallFn,
     FrameworkAdapter,
@@ -137,26 +142,53 @@ class JaxAdapter(FrameworkAdapter):
     imports = _IMPORTS
     mode_notes = {"eager": "jax_enable_x64 is on", "jit": "jax_enable_x64 is on; jax.jit with static axis"}  # noqa: RUF012
     specs = (
-        ApiSpec("nn.softmax", "softmax", "jax.nn.softmax(t, axis=axis)", _BOTH),
-        ApiSpec("nn.log_softmax", "log_softmax", "jax.nn.log_softmax(t, axis=axis)", _BOTH),
-        ApiSpec("scipy.special.softmax", "softmax", "jax.scipy.special.softmax(t, axis=axis)", _BOTH),
+        ApiSpec("nn.softmax", "softmax", "jax.nn.softmax(t, axis=axis)", _BOTH, axes=JOINT_AXES),
+        ApiSpec("nn.log_softmax", "log_softmax", "jax.nn.log_softmax(t, axis=axis)", _BOTH, axes=JOINT_AXES),
         ApiSpec(
-            "scipy.special.log_softmax", "log_softmax", "jax.scipy.special.log_softmax(t, axis=axis)", _BOTH
+            "scipy.special.softmax",
+            "softmax",
+            "jax.scipy.special.softmax(t, axis=axis)",
+            _BOTH,
+            axes=JOINT_AXES,
         ),
-        ApiSpec("x/sum", "sum_normalize", "t / jnp.sum(t, axis=axis, keepdims=True)", _BOTH),
-        ApiSpec("nn.softmax-where", "softmax", _WHERE.format("softmax"), _BOTH, contract=MASKED),
-        ApiSpec("nn.log_softmax-where", "log_softmax", _WHERE.format("log_softmax"), _BOTH, contract=MASKED),
         ApiSpec(
-            "nn.softmax-where-neginf", "softmax", _WHERE_NEGINF.format("softmax"), _BOTH, contract=MASKED
+            "scipy.special.log_softmax",
+            "log_softmax",
+            "jax.scipy.special.log_softmax(t, axis=axis)",
+            _BOTH,
+            axes=JOINT_AXES,
+        ),
+        ApiSpec("x/sum", "sum_normalize", "t / jnp.sum(t, axis=axis, keepdims=True)", _BOTH, axes=JOINT_AXES),
+        ApiSpec(
+            "nn.softmax-where", "softmax", _WHERE.format("softmax"), _BOTH, axes=JOINT_AXES, contract=MASKED
+        ),
+        ApiSpec(
+            "nn.log_softmax-where",
+            "log_softmax",
+            _WHERE.format("log_softmax"),
+            _BOTH,
+            axes=JOINT_AXES,
+            contract=MASKED,
+        ),
+        ApiSpec(
+            "nn.softmax-where-neginf",
+            "softmax",
+            _WHERE_NEGINF.format("softmax"),
+            _BOTH,
+            axes=JOINT_AXES,
+            contract=MASKED,
         ),
         ApiSpec(
             "nn.log_softmax-where-neginf",
             "log_softmax",
             _WHERE_NEGINF.format("log_softmax"),
             _BOTH,
+            axes=JOINT_AXES,
             contract=MASKED,
         ),
-        *composite_specs("jax.nn.softmax({}, axis=axis)", "jnp.sum({}, axis=axis, keepdims=True)", ("jit",)),
+        *composite_specs(
+            "jax.nn.softmax({}, axis=axis)", "jnp.sum({}, axis=axis, keepdims=True)", ("jit",), JOINT_AXES
+        ),
     )
 
     def load(self) -> ModuleType:

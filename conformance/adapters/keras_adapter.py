@@ -31,6 +31,16 @@ on the JAX and torch backends it takes the norm of float64 input in float32 (Ker
 the float64 input by it. In ``x/ops.sum`` the ``/`` is the backend tensor's own operator.
 These are judged as Keras computes them, not corrected here.
 
+Joint axes (a tuple of axes, None), as each API documents them (``ApiSpec.axes``):
+``keras.layers.Softmax`` (and its masked variants) documents "Integer, or list of Integers" and
+gets the tuple-axes cases (a tuple of several axes is computed as ``exp(x - logsumexp(x, axis))``);
+``keras.ops.sum`` documents an axis or axes, None included, so ``x/ops.sum`` gets every joint
+form. ``ops.softmax``, ``ops.log_softmax`` and ``activations.softmax`` document "Integer" and get
+none, though their code has a tuple path: in Keras 3.15 it transposes without canonicalizing
+negative entries, so ``keras.ops.softmax(x, axis=(-1, -2))`` raises on every backend (a
+"permutation" error) where ``axis=(1, 2)`` works. ``ops.normalize(order=1)`` gets none: with two
+axes ``norm(ord=1)`` is the matrix 1-norm (the largest column sum), not an L1 normalization.
+
 ``layers.Softmax-mask`` calls the layer with ``mask = x != -inf`` and the masked
 entries of ``x`` set to the dtype's largest finite value (in NumPy, before the conversion:
 an adversarial value under the mask; ``layers.Softmax-mask-neginf`` leaves the -inf), so that on a slice with
@@ -58,7 +68,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance.adapters.base import ApiSpec, CallFn, FrameworkAdapter, VjpFn, bind
+from conformance.adapters.base import JOINT_AXES, ApiSpec, CallFn, FrameworkAdapter, VjpFn, bind
+from conformance.cases import AXIS_INT, AXIS_TUPLE
 from reference.contracts import L1_NORMALIZE, MASKED, Contract
 
 BACKENDS: tuple[str, ...] = ("jax", "torch", "tensorflow")
@@ -75,6 +86,9 @@ _MASK_NOTES = (
     "outputs to 0: an all -inf slice gives all zeros (the contract), and unmasked logits below -1e9 "
     "lose to the masked positions; NaN entries are not masked"
 )
+# ``keras.layers.Softmax(axis=...)``: "Integer, or list of Integers" (a tuple of axes; None is not
+# documented, so it is not given axis=None).
+_LAYER_AXES = (AXIS_INT, AXIS_TUPLE)
 _POLICY_NOTES = "the layer computes in its dtype policy (float32 by default) and returns float32"
 # The snippets' conversions (t, and for the mask variant m, from x): the calls do the same.
 _TO_KERAS = "    t = keras.ops.convert_to_tensor(x)\n"
@@ -175,7 +189,13 @@ class KerasAdapter(FrameworkAdapter):
         ApiSpec("ops.softmax", "softmax", "keras.ops.softmax(t, axis=axis)"),
         ApiSpec("ops.log_softmax", "log_softmax", "keras.ops.log_softmax(t, axis=axis)"),
         ApiSpec("activations.softmax", "softmax", "keras.activations.softmax(t, axis=axis)"),
-        ApiSpec("layers.Softmax", "softmax", "keras.layers.Softmax(axis=axis)(t)", notes=_POLICY_NOTES),
+        ApiSpec(
+            "layers.Softmax",
+            "softmax",
+            "keras.layers.Softmax(axis=axis)(t)",
+            notes=_POLICY_NOTES,
+            axes=_LAYER_AXES,
+        ),
         ApiSpec(
             "layers.Softmax-mask",
             "softmax",
@@ -183,6 +203,7 @@ class KerasAdapter(FrameworkAdapter):
             operation="masked softmax (mask = x != -inf; masked outputs 0, so an all -inf slice gives 0)",
             notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
             contract=MASKED,
+            axes=_LAYER_AXES,
         ),
         ApiSpec(
             "layers.Softmax-mask-neginf",
@@ -191,8 +212,11 @@ class KerasAdapter(FrameworkAdapter):
             operation="masked softmax (mask = x != -inf, the -inf left under it; masked outputs 0)",
             notes=f"{_MASK_NOTES}; {_POLICY_NOTES}",
             contract=MASKED,
+            axes=_LAYER_AXES,
         ),
-        ApiSpec("x/ops.sum", "sum_normalize", "t / keras.ops.sum(t, axis=axis, keepdims=True)"),
+        ApiSpec(
+            "x/ops.sum", "sum_normalize", "t / keras.ops.sum(t, axis=axis, keepdims=True)", axes=JOINT_AXES
+        ),
         ApiSpec(
             "ops.normalize-order1",
             "sum_normalize",

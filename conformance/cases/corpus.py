@@ -18,13 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.cases import Case
+from reference.axes import Axis
 from reference.dtypes import dtype_from_name, dtype_info
 from reference.rounding import round_to_dtype
 
 LENGTHS: tuple[int, ...] = (1, 2, 3, 5, 8, 16, 64, 256, 1024)
 LONG_LENGTH = 30_000  # beyond 2048, the largest count float16 holds exactly
 
-Generator = Callable[[str, np.random.Generator], list[tuple[np.ndarray, int]]]
+# A generator's cases: (x, axis); axis an int, or a tuple of ints / None (``tuple_axes`` only).
+Generator = Callable[[str, np.random.Generator], list[tuple[np.ndarray, Axis]]]
 
 
 @dataclass(frozen=True)
@@ -288,6 +290,33 @@ def sum_overflow(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray,
     """Finite entries whose sum overflows the dtype, though every quotient is representable."""
     info = dtype_info(dtype_from_name(dtype))
     return _rows(dtype, np.full((1, 8), info.max / 4) * (1 - rng.random((1, 8)) * 0.1))
+
+
+# ---- joint axes: a tuple of axes, and axis=None (only for the APIs that accept them) -------------
+
+TUPLE_AXES: tuple[tuple[tuple[int, ...], tuple[int, ...] | None], ...] = (
+    ((3, 4, 5), (1, 2)),  # a contiguous pair of trailing axes
+    ((3, 4, 5), (0, 2)),  # a non-contiguous pair
+    ((3, 4, 5), (-1, -2)),  # negative entries, listed last axis first
+    ((4, 6), None),  # every axis of a 2-D array
+    ((2, 3, 4), None),  # every axis of a 3-D array
+)
+
+
+@corpus_case()
+def tuple_axes(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, tuple[int, ...] | None]]:
+    """Joint axes: a tuple of axes (trailing pair, non-contiguous pair, negative entries) and axis=None
+    on 2-D and 3-D arrays, with a different offset per index of every axis, so that normalizing over
+    the wrong axes (or over the last one only) moves every output."""
+    out: list[tuple[np.ndarray, tuple[int, ...] | None]] = []
+    for shape, axis in TUPLE_AXES:
+        offsets = sum(
+            np.arange(n).reshape([n if i == d else 1 for i in range(len(shape))]) * (0.75 + 0.5 * d)
+            for d, n in enumerate(shape)
+        )
+        values = 0.25 + 2.0 * rng.random(shape) + offsets  # positive: a well-conditioned sum too
+        out.append((_cast(values, dtype), axis))
+    return out
 
 
 # ---- special values: observed and classified (the semantics table) ----------------------------

@@ -45,6 +45,15 @@ class Observation:
     y_repeat: np.ndarray | None = None
     y_cpu: np.ndarray | None = None
     y_eager: np.ndarray | None = None
+    # A joint-axes case (a tuple of axes, None) is judged on its joint view: ``case`` is then
+    # ``called.joint()`` (the joint axes flattened into the last one), every output above is in
+    # that view, and ``called`` is the case as the implementation was called (for repros).
+    called: Case | None = None
+
+    @property
+    def as_called(self) -> Case:
+        """The case as the implementation was called (``case`` itself unless it had joint axes)."""
+        return self.called if self.called is not None else self.case
 
     def judged_against(self) -> OracleResult:
         return self.reference if self.reference is not None else self.oracle

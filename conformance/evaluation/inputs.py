@@ -16,7 +16,7 @@ import traceback
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings, target
 
-from conformance.cases import Case
+from conformance.cases import AXIS_INT, Case
 from conformance.cases.corpus import LONG_LENGTH, corpus_cases
 from conformance.cases.strategies import batches
 from conformance.evaluation.calling import rows_of
@@ -24,7 +24,29 @@ from conformance.evaluation.cell import Observation
 from conformance.outcome import short_error
 from conformance.properties import OracleResult, check_shape_dtype, expected_output_dtype, oracle_for
 from conformance.property_registry import PROPERTIES
+from reference.axes import joint_last
 from reference.dtypes import dtype_info
+
+
+def joint_view(
+    case: Case, y: np.ndarray | None, pair: tuple[np.ndarray | None, ...]
+) -> tuple[Case, np.ndarray | None, tuple[np.ndarray | None, ...]]:
+    """A joint-axes case, its output and its paired outputs, each with the joint axes moved last and
+    flattened (``reference.axes.joint_last``): the view every property judges, along ``axis=-1``.
+
+    Exact: softmax, log-softmax and sum-normalization over joint axes are those of each flattened
+    joint slice, and the transform only moves values. An output not of the input's shape (a
+    shape error, reported as such) is left as it is; a paired output not of that shape is dropped.
+    """
+    joint = case.joint()
+
+    def view(a: np.ndarray | None) -> np.ndarray | None:
+        if not isinstance(a, np.ndarray) or a.shape != case.x.shape:
+            return None
+        return np.ascontiguousarray(joint_last(a, case.axis))
+
+    flat_y = view(y) if isinstance(y, np.ndarray) and y.shape == case.x.shape else y
+    return joint, flat_y, tuple(view(p) for p in pair)
 
 
 class InputsMixin:
@@ -52,13 +74,16 @@ class InputsMixin:
                 y, error = self._call(case.x, case.axis, pair=True)
             pair = self._pair
         expected = expected_output_dtype(self.cell.impl.op, case.x.dtype)  # the API contract's dtype
-        if oracle is None:
-            oracle = oracle_for(self.cell.impl.op, case.x, case.axis, expected)
         shape_error = None if error else check_shape_dtype(case.x, y, expected)
         if y is not None and not isinstance(y, np.ndarray):
             y = None
             error = shape_error
-        obs = Observation(case, y, error, oracle, shape_error, role, reference, *pair)
+        called = None
+        if case.axis_form != AXIS_INT:  # judged on the joint view (see ``joint_view``)
+            called, case, y, pair = case, *joint_view(case, y, pair)
+        if oracle is None:
+            oracle = oracle_for(self.cell.impl.op, case.x, case.axis, expected)
+        obs = Observation(case, y, error, oracle, shape_error, role, reference, *pair, called=called)
         self.observations.append(obs)
         return obs
 
@@ -86,6 +111,7 @@ class InputsMixin:
             for c in corpus_cases(self.cell.dtype, self.cell.impl.op)
             if c.name not in self.profile.corpus_exclude
             and (self.profile.long_axis or c.length != LONG_LENGTH)
+            and c.axis_form in self.cell.impl.axes  # an API with one int axis gets no tuple cases
         ]
         by_length: dict[int, list[tuple[Case, str, OracleResult, OracleResult | None]]] = {}
         separate: list[tuple[Case, str, OracleResult, OracleResult | None]] = []

@@ -99,18 +99,18 @@ class ReductionMixin:
             o = min(bad, key=lambda o: o.case.x.size)
             out.verdict = "fail"
             out.message = f"{len(bad)} input(s) wrong; e.g. {o.case.name}: {o.error or o.shape_error}"
+            src = o.as_called  # a joint-axes case: the input and axis as called, not the joint view
             out.worst = worst_case(
-                o.case,
+                src,
                 "whole input",
-                o.case.x,
+                src.x,
                 o.y,
                 None,
-                axis=o.case.axis,
+                axis=_axis_field(src.axis),
                 problem=o.error or o.shape_error,
             )
-            out.repro = repro_snippet(
-                self.cell.impl, o.case.x, o.case.axis, self.cell.device, o.oracle.rounded
-            )
+            expected = o.oracle.rounded if o.called is None else self._expected(src)
+            out.repro = repro_snippet(self.cell.impl, src.x, src.axis, self.cell.device, expected)
         return out
 
     def _slice(self, a: np.ndarray, axis: int, i: int) -> np.ndarray:
@@ -172,15 +172,21 @@ class ReductionMixin:
                 where = f"slice {i} of {obs.case.name}, judged against the unshifted slice's exact result"
             else:
                 where = f"slice {i} of {obs.case.name} (fails only within its batch)"
-            axis, repro_x = obs.case.axis, obs.case.x
+            axis, repro_x = obs.as_called.axis, obs.as_called.x  # joint axes: as called
             if name == "shift_invariance" or repro_x.size > 4096:
                 repro_x, axis = x1, -1
+        if obs.called is not None:
+            where += f"; joint slice over axis={obs.called.axis!r} of shape {obs.called.x.shape}"
         out.message = failure_message(len(failures), PROPERTIES[name].unit, out, obs.case.name, metric, bound)
         out.worst = worst_case(
             obs.case, where, x1, got, expected, metric=metric, bound=bound, dtype=self.cell.dtype
         )
         full_expected = oracle_for(self.cell.impl.op, repro_x, axis, self._dtype).rounded
         out.repro = repro_snippet(self.cell.impl, repro_x, axis, self.cell.device, full_expected)
+
+    def _expected(self, case: Case) -> np.ndarray:
+        """The oracle's correctly rounded answer for ``case`` as called (joint axes put back in place)."""
+        return oracle_for(self.cell.impl.op, case.x, case.axis, self._dtype).rounded
 
     # ---- GPU cells: the same call again, and on the CPU (DEVICE_PROPERTIES) --------------------
 
@@ -215,7 +221,9 @@ class ReductionMixin:
             bound=bound,
             dtype=self.cell.dtype,
         )
-        out.repro = device_repro(self.cell.impl, x1, -1, self.cell.device, prop.compare_with)
+        # A joint-axes case is repeated as called (its flattened slice would not take the tuple path).
+        repro_x, axis = (x1, -1) if obs.called is None else (obs.called.x, obs.called.axis)
+        out.repro = device_repro(self.cell.impl, repro_x, axis, self.cell.device, prop.compare_with)
 
 
 def with_generation_error(out: PropertyOutcome, hypothesis_error: str | None) -> PropertyOutcome:
@@ -225,6 +233,11 @@ def with_generation_error(out: PropertyOutcome, hypothesis_error: str | None) ->
         out.verdict = "fail" if out.verdict == "fail" else "error"
         out.message = (out.message + f"; generation failed: {hypothesis_error.splitlines()[0]}").strip("; ")
     return out
+
+
+def _axis_field(axis: object) -> object:
+    """An axis for a JSON record: an int, a list of ints (a tuple of axes) or None (every axis)."""
+    return list(axis) if isinstance(axis, tuple) else axis
 
 
 def other_output(obs: Observation, compare_with: str) -> np.ndarray | None:

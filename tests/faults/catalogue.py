@@ -57,6 +57,7 @@ class Fault:
     special: str = ""
     needs: tuple[str, ...] = ()  # corpus generators without which the corpus misses it (its input class)
     contract: Contract | None = None  # the API contract it claims to follow (a temperature composite)
+    joint_axes: bool = False  # the function takes a tuple of axes / None (given the joint-axes cases)
 
     @property
     def mistake(self) -> str:
@@ -87,7 +88,13 @@ class Fault:
     def check(self, profile: str = "default", seed: int = 0) -> CheckResult:
         """``conformance.check`` of the fault in its dtype, on its device."""
         return conformance.check(
-            self.target(), self.op, dtypes=[self.dtype], profile=profile, seed=seed, device=self.device
+            self.target(),
+            self.op,
+            dtypes=[self.dtype],
+            profile=profile,
+            seed=seed,
+            device=self.device,
+            joint_axes=self.joint_axes,
         )
 
     def caught(self, result: CheckResult) -> bool:
@@ -117,15 +124,21 @@ def fault(
     special: str = "",
     needs: tuple[str, ...] = (),
     contract: Contract | None = None,
+    joint_axes: bool = False,
 ) -> Callable[[Callable], Callable]:
     """Register ``fn`` as a planted fault for ``op``, shown in ``dtype``, caught by ``expected``
     (on ``device``; against ``eager`` for a compiled mode; on the special input ``special``;
     ``needs``: the corpus generators, an input class, that alone catch it in the corpus;
-    ``contract``: the API contract it claims to follow)."""
+    ``contract``: the API contract it claims to follow; ``joint_axes``: it accepts a tuple of axes /
+    None, and is given those cases)."""
 
     def register(fn: Callable) -> Callable:
         FAULTS.append(
-            Fault(fn.__name__, op, dtype, expected, fn, escapes, device, eager, special, needs, contract)
+            Fault(
+                *(fn.__name__, op, dtype, expected, fn, escapes, device, eager, special, needs),
+                contract,
+                joint_axes,
+            )
         )
         return fn
 
@@ -481,6 +494,15 @@ def grid_covers_65535_slices(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 # ---- log-softmax -------------------------------------------------------------------------------
+
+
+@fault("softmax", "float32", "sum_to_one", needs=("tuple_axes",), joint_axes=True)
+def last_axis_of_joint_axes(x: np.ndarray, axis: int | tuple[int, ...] | None) -> np.ndarray:
+    """Joint axes reduced to one: a tuple of axes normalized along its last entry only, and axis=None
+    along the last axis (``axis[-1]``, or -1, handed on to a one-axis kernel): each joint slice then
+    sums to the number of sub-slices, not 1."""
+    one = -1 if axis is None else axis[-1] if isinstance(axis, tuple) else axis
+    return _softmax(x, one)
 
 
 @fault("log_softmax", "float32", "bounds")

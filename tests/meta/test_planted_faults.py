@@ -73,7 +73,8 @@ def _corpus_verdict(fault, exclude: tuple[str, ...]) -> str:
         hypothesis_examples=0,
         corpus_exclude=(*PROFILES["default"].corpus_exclude, *dropped),
     )
-    cell = Cell(function_implementation(fault.function, fault.op, timeout=None), "cpu", fault.dtype)
+    impl = function_implementation(fault.function, fault.op, timeout=None, joint_axes=fault.joint_axes)
+    cell = Cell(impl, "cpu", fault.dtype)
     return CellEvaluation(cell, profile, cell_seed(SEED, cell)).run().outcome(fault.expected).verdict
 
 
@@ -91,7 +92,7 @@ def test_every_input_class_from_the_limits_has_a_fault():
     from conformance.cases.corpus import CORPUS
 
     limit_classes = {"one_d", "beyond_float16_max", "power_of_two_lengths", "wide_non_last_axes"}
-    limit_classes |= {"large_outer_extent", "subnormal_ratios"}
+    limit_classes |= {"large_outer_extent", "subnormal_ratios", "tuple_axes"}
     assert limit_classes <= set(CORPUS)
     assert limit_classes <= {name for f in FAULTS for name in f.needs}
 
