@@ -19,6 +19,10 @@ replaced by the dtype's largest finite value (an adversarial value: a masked ent
 the max, the sum or an output shows at once), so that they compute the function the oracle's -inf
 entries define; a masked entry is then not an input, and must get exactly zero gradient. The
 ``-where-neginf`` variants leave the -inf under the mask.
+JAX 0.4.23-0.4.26 accept ``where=`` only together with ``initial=`` (a ``ValueError``: "reduction
+operation max does not have an identity, so to use a where mask one has to specify 'initial'");
+``initial=`` was removed again in 0.4.27. On those releases the masked variants are declined
+(``ApiNotAvailable``, so ``unsupported`` with that reason): the form the suite calls is absent there.
 An all -inf slice is an all-False mask, which JAX maps to 0 (softmax) or -inf
 (log-softmax), not NaN: a documented difference in the semantics table.
 
@@ -32,6 +36,7 @@ consistency property. The calls bind the snippets' own expressions (``ApiSpec.so
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -47,6 +52,7 @@ from conformance.adapters.base import (
     composite_specs,
     import_namespace,
 )
+from conformance.errors import ApiNotAvailable
 
 _IMPORTS = (
     'import jax\njax.config.update("jax_enable_x64", True)\nimport jax.numpy as jnp\nimport numpy as np'
@@ -55,6 +61,32 @@ _DEVICE = (
     'dev = jax.devices("cpu")[0] if device == "cpu" else jax.devices("gpu")[int(device.split(":")[1])]\n'
 )
 _BOTH = ("eager", "jit")
+# JAX 0.4.23-0.4.26's refusal of ``where=`` without ``initial=`` (jax/_src/numpy/reductions.py).
+_WHERE_NEEDS_INITIAL = "one has to specify 'initial'"
+
+
+def declining_absent_where(fn: Any) -> Any:
+    """``fn``, with JAX 0.4.23-0.4.26's where=-needs-initial= ValueError raised as ``ApiNotAvailable``.
+
+    Only that message is converted: any other exception (another ``ValueError`` included)
+    propagates unchanged and is recorded as an ``error``.
+    """
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as exc:
+            if _WHERE_NEEDS_INITIAL not in str(exc):
+                raise
+            version = getattr(sys.modules.get("jax"), "__version__", "?")
+            raise ApiNotAvailable(
+                f"jax {version} accepts where= only with initial= (removed again in 0.4.27): "
+                f"{str(exc).splitlines()[0][:200]}"
+            ) from exc
+
+    return call
+
+
 # Under the mask: the dtype's largest finite value (any leak of a masked entry into the max, the
 # sum or an output is then as large as it can be), or the -inf itself.
 _WHERE = "jax.nn.{}(jnp.where(t != -jnp.inf, t, jnp.finfo(t.dtype).max), axis=axis, where=t != -jnp.inf)"
@@ -176,7 +208,7 @@ class JaxAdapter(FrameworkAdapter):
             f = _jitted(bind(spec.source, _ns()), mode, compiled)
             return np.asarray(f(_jax().device_put(x, _jax_device(device)), axis=axis))
 
-        return call
+        return declining_absent_where(call)
 
     def make_vjp(self, spec: ApiSpec, mode: str) -> VjpFn:
         compiled: list[Any] = []
@@ -192,7 +224,7 @@ class JaxAdapter(FrameworkAdapter):
             gx = _jitted(grad, mode, compiled)(jax.device_put(x, dev), jax.device_put(g, dev), axis=axis)
             return np.asarray(gx)
 
-        return vjp
+        return declining_absent_where(vjp)
 
     def snippet(self, spec: ApiSpec, mode: str) -> str:
         jit = 'f = jax.jit(f, static_argnames=("axis",))\n' if mode == "jit" else ""
