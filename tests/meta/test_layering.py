@@ -59,7 +59,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("report", ("conformance.report",)),
-    ("cli", ("conformance.cli", "conformance.__main__", "conformance.tox_run", "conformance.matrix")),
+    (
+        "cli",
+        (
+            "conformance.cli",
+            "conformance.__main__",
+            "conformance.tox_run",
+            "conformance.matrix",
+            "conformance.bisect",
+        ),
+    ),
 )
 # The package ``__init__`` re-exports ``check`` lazily (``conformance.check``): it sits with the
 # session layer it exposes, and only the command line may import it.
