@@ -1,13 +1,14 @@
 """``python -m conformance bisect``: the first release of a framework in which one check goes bad.
 
-Given a release where a check passes (``--good``) and one where it fails (``--bad``), the
-command lists the releases published between them (``pip index versions``; final releases
-only), installs each one it needs into an environment of its own, cached between runs
-(``uv``: ``~/.cache/softmax-conformance/envs/<distribution>-<version>``, or
+Given a release where a check passes (``--good``) and one where it fails (``--bad``; older than
+``--good`` to find the release that fixed it instead), the command lists the releases published
+between them (``pip index versions``; final releases only), installs each one it needs into an
+environment of its own, cached between runs (``uv``:
+``~/.cache/softmax-conformance/envs/<framework>-<version>-py<X.Y>``, or
 ``--envs-dir``), runs that one check there (``python -m conformance run --profile quick``
 restricted to the check's API, mode, dtype, device and property) and halves the range until
-the first bad release is found; it prints that release, the last good one, and the check's
-repro from the first bad release's record. Without ``--check`` it runs the whole quick
+the first bad (or good) release is found; it prints that release, the one before, and the check's
+repro from the (first or last) bad release's record. Without ``--check`` it runs the whole quick
 profile on both ends and bisects the first check that fails unexpectedly on ``--bad`` and
 passes on ``--good``.
 
@@ -268,19 +269,26 @@ def releases_between(versions: Sequence[str], good: str, bad: str) -> list[str]:
 
 @dataclass
 class BisectResult:
-    """The search's answer: the last good and first bad release (adjacent among the testable
-    ones), every release tried with its outcome, and the releases skipped as untestable between
-    them (non-empty: the first bad release is one of ``skipped`` or ``first_bad``)."""
+    """The search's answer: ``before`` (the last release in the older end's state) and ``first`` (the
+    first in the newer end's state: ``new_state`` BAD for a regression, GOOD for a fix), adjacent
+    among the testable releases; every release tried with its outcome; the releases skipped as
+    untestable between them (non-empty: the change is in one of ``skipped`` or ``first``)."""
 
     check: CheckId
-    last_good: str
-    first_bad: str
+    before: str
+    first: str
+    new_state: str = BAD
     tried: dict[str, Outcome] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
     @property
+    def bad_release(self) -> str:
+        """The release whose record holds the failure: the first bad one, or for a fix the last bad one."""
+        return self.first if self.new_state == BAD else self.before
+
+    @property
     def repro(self) -> str:
-        record = self.tried[self.first_bad].record or {}
+        record = self.tried[self.bad_release].record or {}
         return str(record.get("repro") or "")
 
 
@@ -292,24 +300,23 @@ def _validate(framework: str, good: str, bad: str) -> None:
             Version(value)
         except InvalidVersion:
             raise ConformanceError(f"bisect: {name} {value!r} is not a version") from None
-    if Version(good) >= Version(bad):
-        raise ConformanceError(f"bisect: --good {good} must be older than --bad {bad}")
+    if Version(good) == Version(bad):
+        raise ConformanceError(f"bisect: --good and --bad are the same release ({good})")
 
 
 def find_check(installer: Installer, runner: CheckRunner, framework: str, good: str, bad: str) -> CheckId:
     """The first check (by test id) that is bad on ``bad`` and passes on ``good`` (whole quick runs)."""
     on_bad = runner.run(installer.python(framework, bad), framework, None)
     on_good = runner.run(installer.python(framework, good), framework, None)
-    passing = {
-        (r["api"], r["mode"], r["device"], r["dtype"], r["property"])
-        for r in on_good
-        if r["verdict"] == "pass"
-    }
+
+    def key(r: dict) -> tuple:
+        return (r["api"], r["mode"], r["device"], r["dtype"], r["property"])
+
+    passing = {key(r) for r in on_good if r["verdict"] == "pass"}
     regressed = sorted(
         CheckId(r["property"], framework, r["api"], r["mode"], r["device"], r["dtype"]).test_id
         for r in on_bad
-        if r["verdict"] in ("fail", "error")
-        and (r["api"], r["mode"], r["device"], r["dtype"], r["property"]) in passing
+        if r["verdict"] in ("fail", "error") and key(r) in passing
     )
     if not regressed:
         raise ConformanceError(f"bisect: no check fails on {framework} {bad} and passes on {good}")
@@ -325,7 +332,11 @@ def bisect(
     check: CheckId,
     log: Callable[[str], None] = print,
 ) -> BisectResult:
-    """Find the first release in (``good``, ``bad``] where ``check`` is bad; both ends are verified."""
+    """Find the release in which ``check`` changed from the older end's state to the newer end's.
+
+    ``good`` older than ``bad``: the first bad release (a regression); ``good`` newer than ``bad``:
+    the first good one (a fix). Both ends are verified first (a usage error where they do not hold).
+    """
     _validate(framework, good, bad)
     tried: dict[str, Outcome] = {}
 
@@ -347,10 +358,13 @@ def bisect(
                 f"bisect: {check.test_id} is {outcome.state} ({outcome.verdict}) on {framework} {version}, "
                 f"which --{'good' if wanted == GOOD else 'bad'} says is {wanted}"
             )
-    candidates = releases_between(installer.versions(framework), good, bad)
-    log(f"bisect {framework}: {len(candidates)} release(s) between {good} and {bad}: {check.test_id}")
-    ordered = [good, *candidates, bad]
-    lo, hi = 0, len(ordered) - 1  # ordered[lo] good, ordered[hi] bad
+    regression = Version(good) < Version(bad)
+    old, new = (good, bad) if regression else (bad, good)
+    old_state, new_state = (GOOD, BAD) if regression else (BAD, GOOD)
+    candidates = releases_between(installer.versions(framework), old, new)
+    log(f"bisect {framework}: {len(candidates)} release(s) between {old} and {new}: {check.test_id}")
+    ordered = [old, *candidates, new]
+    lo, hi = 0, len(ordered) - 1  # ordered[lo] in old_state, ordered[hi] in new_state
     untestable: set[int] = set()
     while True:
         inner = [i for i in range(lo + 1, hi) if i not in untestable]
@@ -358,30 +372,32 @@ def bisect(
             break
         mid = inner[len(inner) // 2]
         state = test(ordered[mid]).state
-        if state == GOOD:
+        if state == old_state:
             lo = mid
-        elif state == BAD:
+        elif state == new_state:
             hi = mid
         else:
             untestable.add(mid)
     skipped = [ordered[i] for i in range(lo + 1, hi)]
-    return BisectResult(check, ordered[lo], ordered[hi], tried, skipped)
+    return BisectResult(check, ordered[lo], ordered[hi], new_state, tried, skipped)
 
 
 def report(result: BisectResult, framework: str) -> str:
-    """The answer as printed: the first bad release, the range if releases were untestable, the repro."""
-    lines = []
+    """The answer as printed: the first bad (or, for a fix, good) release, a range where releases
+    were untestable, the check's message and the repro of the release that fails."""
+    what, other = ("bad", "good") if result.new_state == BAD else ("good (fixed)", "bad")
     if result.skipped:
-        lines.append(
-            f"first bad release: one of {', '.join(result.skipped)}, {result.first_bad} "
-            f"({framework}; untestable: {', '.join(result.skipped)}; last good {result.last_good})"
-        )
+        lines = [
+            f"first {what} release: one of {', '.join(result.skipped)}, {result.first} "
+            f"({framework}; untestable: {', '.join(result.skipped)}; last {other} {result.before})"
+        ]
     else:
-        lines.append(f"first bad release: {framework} {result.first_bad} (last good {result.last_good})")
-    outcome = result.tried[result.first_bad]
-    lines.append(f"check: {result.check.test_id}: {outcome.verdict}: {outcome.message}")
+        lines = [f"first {what} release: {framework} {result.first} (last {other} {result.before})"]
+    for version in (result.before, result.first):
+        outcome = result.tried[version]
+        lines.append(f"{framework} {version}: {result.check.test_id}: {outcome.verdict}: {outcome.message}")
     if result.repro:
-        lines += [f"repro ({framework} {result.first_bad}):", result.repro.rstrip()]
+        lines += [f"repro ({framework} {result.bad_release}):", result.repro.rstrip()]
     return "\n".join(lines)
 
 

@@ -78,31 +78,40 @@ def _bisect(first_bad: str, installer: FakeInstaller | None = None, **kw: object
 @pytest.mark.parametrize("first_bad", ["2.0.1", "2.1.0", "2.2.2", "2.4.0", "2.5.1", "2.6.0"])
 def test_finds_the_first_bad_release_in_few_installs(first_bad: str) -> None:
     result, installer = _bisect(first_bad)
-    assert result.first_bad == first_bad and not result.skipped
+    assert result.first == first_bad and not result.skipped
     finals = [v for v in RELEASES if "rc" not in v]
-    assert result.last_good == finals[finals.index(first_bad) - 1]
+    assert result.before == finals[finals.index(first_bad) - 1]
     assert "2.2.0rc1" not in installer.installed  # pre-releases are not bisected
     assert len(installer.installed) <= 2 + 3  # both ends, then log2(7 releases between) rounded up
     assert result.repro == f"import torch  # {first_bad}\n"
     text = bs.report(result, "torch")
-    assert text.startswith(f"first bad release: torch {first_bad} (last good {result.last_good})")
+    assert text.startswith(f"first bad release: torch {first_bad} (last good {result.before})")
 
 
 def test_untestable_releases_are_skipped_and_reported_as_a_range() -> None:
     result, _ = _bisect("2.3.1", overrides={"2.2.2": "unsupported"})
-    assert (result.last_good, result.first_bad) == ("2.1.2", "2.3.1") and result.skipped == ["2.2.2"]
+    assert (result.before, result.first) == ("2.1.2", "2.3.1") and result.skipped == ["2.2.2"]
     assert bs.report(result, "torch").startswith("first bad release: one of 2.2.2, 2.3.1")
 
 
 def test_a_release_that_will_not_install_is_untestable() -> None:
     result, _ = _bisect("2.4.0", installer=FakeInstaller(broken=("2.3.1",)))
-    assert result.first_bad == "2.4.0" and result.skipped == ["2.3.1"]
+    assert result.first == "2.4.0" and result.skipped == ["2.3.1"]
 
 
 def test_error_and_expected_fail_count_as_bad() -> None:
     result, _ = _bisect("2.5.1", overrides={"2.4.0": "error"})
-    assert result.first_bad == "2.4.0"
+    assert result.first == "2.4.0"
     assert bs.classify([], bs.CheckId.parse(CHECK, "torch")).state == bs.UNTESTABLE
+
+
+def test_a_fix_is_found_when_good_is_the_newer_end() -> None:
+    check = bs.CheckId.parse(CHECK, "torch")
+    fixed = FakeRunner("9", overrides={v: "fail" for v in RELEASES[:6]})  # bad up to 2.2.2, good after
+    result = bs.bisect(FakeInstaller(), fixed, "torch", "2.6.0", "2.0.0", check, log=lambda s: None)
+    assert (result.before, result.first, result.new_state) == ("2.2.2", "2.3.1", bs.GOOD)
+    assert result.repro == "import torch  # 2.2.2\n"  # the failing side's repro
+    assert bs.report(result, "torch").startswith("first good (fixed) release: torch 2.3.1 (last bad 2.2.2)")
 
 
 @pytest.mark.parametrize(("first_bad", "end"), [("2.0.0", "2.0.0"), ("2.7.0", "2.6.0")])
@@ -142,7 +151,7 @@ def test_releases_between_and_extra_requirements() -> None:
     ("args", "message"),
     [
         (["--framework", "nope", "--good", "1", "--bad", "2"], "unknown framework 'nope'"),
-        (["--framework", "torch", "--good", "2.8.0", "--bad", "2.7.1"], "must be older than"),
+        (["--framework", "torch", "--good", "2.8.0", "--bad", "2.8"], "the same release"),
         (["--framework", "torch", "--good", "x.y", "--bad", "2.7.1"], "is not a version"),
         (
             [
