@@ -254,7 +254,8 @@ def classify(records: Sequence[dict], check: CheckId) -> Outcome:
 
 
 def releases_between(versions: Sequence[str], good: str, bad: str) -> list[str]:
-    """Final releases strictly between ``good`` and ``bad``, oldest first (pre-releases left out)."""
+    """Final releases strictly between ``good`` and ``bad``, oldest first (pre-releases left out, local
+    builds such as ``2.13.0+cpu`` counted as their release)."""
     lo, hi = Version(good), Version(bad)
     found = set()
     for text in versions:
@@ -263,7 +264,7 @@ def releases_between(versions: Sequence[str], good: str, bad: str) -> list[str]:
         except InvalidVersion:
             continue
         if not v.is_prerelease and not v.is_devrelease and lo < v < hi:
-            found.add(v)
+            found.add(Version(v.public))  # 2.13.0+cpu (a local wheel) is release 2.13.0
     return [str(v) for v in sorted(found)]
 
 

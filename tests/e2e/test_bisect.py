@@ -140,7 +140,7 @@ def test_check_ids_parse() -> None:
 
 def test_releases_between_and_extra_requirements() -> None:
     assert bs.releases_between(
-        ["2.1.0", "2.0.1", "2.2.0rc1", "x", "2.1.0.dev1", "2.3.0"], "2.0.1", "2.3.0"
+        ["2.1.0", "2.1.0+cpu", "2.0.1", "2.2.0rc1", "x", "2.1.0.dev1", "2.3.0"], "2.0.1", "2.3.0"
     ) == ["2.1.0"]
     assert bs.extra_requirements("torch", "2.0.1") == ["numpy<2"]
     assert bs.extra_requirements("torch", "2.8.0") == []
