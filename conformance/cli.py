@@ -1,4 +1,4 @@
-"""The command line: ``python -m conformance run|list|report|compare|merge`` (also ``softmax-conformance``).
+"""The command line: ``python -m conformance run|list|report|compare|merge|bisect`` (``softmax-conformance``).
 
 ``run`` writes the envelope, then runs the pytest suite once per framework in
 its own process (a framework that crashes or hangs costs its own cells, never
@@ -515,6 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
     from conformance.report.commands import add_parsers
 
     add_parsers(sub)
+    from conformance import bisect
+
+    bisect.add_parser(sub)
     return parser
 
 

@@ -314,7 +314,7 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")[:500]
 
 
-def _release(version: str) -> tuple[int, ...]:
+def release_tuple(version: str) -> tuple[int, ...]:
     """The leading numeric release of a version string (``"2.13.0+cpu"`` -> (2, 13, 0))."""
     parts = []
     for piece in version.split("."):
@@ -378,7 +378,7 @@ class FrameworkAdapter:
         except Exception as exc:  # whatever a broken install raises: the reason is recorded
             return Availability(IMPORT_FAILED, _first_line(exc))
         version = str(getattr(lib, "__version__", "unknown"))
-        if self.min_version and _release(version) < _release(self.min_version):
+        if self.min_version and release_tuple(version) < release_tuple(self.min_version):
             return Availability(
                 VERSION_TOO_OLD, f"{self.module} {version} found, {self.min_version} or newer needed"
             )

@@ -19,12 +19,15 @@ replaced by the dtype's largest finite value (an adversarial value: a masked ent
 the max, the sum or an output shows at once), so that they compute the function the oracle's -inf
 entries define; a masked entry is then not an input, and must get exactly zero gradient. The
 ``-where-neginf`` variants leave the -inf under the mask.
+JAX 0.4.23-0.4.26 accept ``where=`` only together with ``initial=`` (a ``ValueError``: "reduction
+operation max does not have an identity, so to use a where mask one has to specify 'initial'");
+``initial=`` was removed again in 0.4.27. On those releases the masked variants are declined
+(``ApiNotAvailable``, so ``unsupported`` with that reason): the form the suite calls is absent there.
 An all -inf slice is an all-False mask, which JAX's docstrings define ("the output for any
 masked-out element is zero" / "minus infinity"): the masked variants declare that contract
 (``reference.contracts.MASKED``), so such a slice is judged by precision against all 0 / all -inf
 (a NaN or a uniform row there is a failure) and its observed value is still recorded in the
-semantics table. JAX 0.10 has no ``initial=`` keyword any more (it was removed after 0.4.x), so
-no variant passes one.
+semantics table.
 
 Every implementation has a backward pass (``jax.vjp``; under ``jax.jit`` in jit
 mode). jit mode also runs two expressions around softmax that a compiler may
@@ -40,6 +43,7 @@ likewise, so all of them are given the corpus' joint-axes cases (``JOINT_AXES``)
 from __future__ import annotations
 
 import os
+import sys
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -56,6 +60,7 @@ from conformance.adapters.base import (
     composite_specs,
     import_namespace,
 )
+from conformance.errors import ApiNotAvailable
 from reference.contracts import MASKED
 
 _IMPORTS = (
@@ -65,6 +70,32 @@ _DEVICE = (
     'dev = jax.devices("cpu")[0] if device == "cpu" else jax.devices("gpu")[int(device.split(":")[1])]\n'
 )
 _BOTH = ("eager", "jit")
+# JAX 0.4.23-0.4.26's refusal of ``where=`` without ``initial=`` (jax/_src/numpy/reductions.py).
+_WHERE_NEEDS_INITIAL = "one has to specify 'initial'"
+
+
+def declining_absent_where(fn: Any) -> Any:
+    """``fn``, with JAX 0.4.23-0.4.26's where=-needs-initial= ValueError raised as ``ApiNotAvailable``.
+
+    Only that message is converted: any other exception (another ``ValueError`` included)
+    propagates unchanged and is recorded as an ``error``.
+    """
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as exc:
+            if _WHERE_NEEDS_INITIAL not in str(exc):
+                raise
+            version = getattr(sys.modules.get("jax"), "__version__", "?")
+            raise ApiNotAvailable(
+                f"jax {version} accepts where= only with initial= (removed again in 0.4.27): "
+                f"{str(exc).splitlines()[0][:200]}"
+            ) from exc
+
+    return call
+
+
 # Under the mask: the dtype's largest finite value (any leak of a masked entry into the max, the
 # sum or an output is then as large as it can be), or the -inf itself.
 _WHERE = "jax.nn.{}(jnp.where(t != -jnp.inf, t, jnp.finfo(t.dtype).max), axis=axis, where=t != -jnp.inf)"
@@ -221,7 +252,7 @@ class JaxAdapter(FrameworkAdapter):
             f = _jitted(bind(spec.source, _ns()), mode, compiled)
             return np.asarray(f(_jax().device_put(x, _jax_device(device)), axis=axis))
 
-        return call
+        return declining_absent_where(call)
 
     def make_vjp(self, spec: ApiSpec, mode: str) -> VjpFn:
         compiled: list[Any] = []
@@ -237,7 +268,7 @@ class JaxAdapter(FrameworkAdapter):
             gx = _jitted(grad, mode, compiled)(jax.device_put(x, dev), jax.device_put(g, dev), axis=axis)
             return np.asarray(gx)
 
-        return vjp
+        return declining_absent_where(vjp)
 
     def snippet(self, spec: ApiSpec, mode: str) -> str:
         jit = 'f = jax.jit(f, static_argnames=("axis",))\n' if mode == "jit" else ""

@@ -54,6 +54,12 @@ before, a fully masked slice came back uniform: on those releases the masked var
 slice with every entry ``-inf`` (all masked) comes back all zeros, and unmasked logits below -1e9
 lose to the masked positions. NaN is not ``-inf``, so a NaN entry is not masked (but a
 masked entry's output is 0 even where a NaN elsewhere makes the rest of its slice NaN).
+
+Keras 2 (``keras`` < 3, installed with TensorFlow <= 2.15 as ``tf.keras``) has none of the
+Keras 3 APIs called here (``keras.ops``, ``keras.device``, ``keras.config``) and only the
+TensorFlow backend: the adapter loads, and every call declines with ``ApiNotAvailable``
+(``unsupported``, with that reason), so a TensorFlow 2.15 environment reports its Keras cells
+rather than nothing; its ``tf.keras`` APIs are judged by the ``tensorflow`` adapter.
 """
 
 from __future__ import annotations
@@ -68,8 +74,17 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance.adapters.base import JOINT_AXES, ApiSpec, CallFn, FrameworkAdapter, VjpFn, bind
+from conformance.adapters.base import (
+    JOINT_AXES,
+    ApiSpec,
+    CallFn,
+    FrameworkAdapter,
+    VjpFn,
+    bind,
+    release_tuple,
+)
 from conformance.cases import AXIS_INT, AXIS_TUPLE
+from conformance.errors import ApiNotAvailable
 from reference.contracts import L1_NORMALIZE, MASKED, Contract
 
 BACKENDS: tuple[str, ...] = ("jax", "torch", "tensorflow")
@@ -145,6 +160,9 @@ def _keras(backend: str) -> ModuleType:
                 os.environ["KERAS_BACKEND"] = previous
     import keras
 
+    if is_keras2(keras):
+        _loaded[backend] = keras  # usable only to say so: every call declines (keras2_reason)
+        return keras
     found = keras.config.backend()
     if found != backend:
         raise KerasBackendError(
@@ -162,6 +180,20 @@ def _keras(backend: str) -> ModuleType:
         tf.get_logger().setLevel("ERROR")
     _loaded[backend] = keras
     return keras
+
+
+def is_keras2(keras: ModuleType) -> bool:
+    """True for Keras 2 (``tf.keras`` of TensorFlow <= 2.15), which has no Keras 3 API."""
+    return release_tuple(str(getattr(keras, "__version__", "3"))) < (3,)
+
+
+def keras2_reason(keras: ModuleType, backend: str) -> str:
+    """Why a Keras 2 cell is ``unsupported`` (one line)."""
+    return (
+        f"keras {keras.__version__} is Keras 2: keras.ops, keras.device and keras.config are Keras 3 "
+        f"APIs (3.0 or newer needed for keras-{backend}); its tf.keras APIs are judged by the "
+        "tensorflow adapter"
+    )
 
 
 def _masked(spec: ApiSpec) -> bool:
@@ -184,7 +216,6 @@ class KerasAdapter(FrameworkAdapter):
     """Keras 3 on one backend; ``name`` is ``keras-<backend>``."""
 
     module = distribution = "keras"
-    min_version = "3.0"
     specs = (
         ApiSpec("ops.softmax", "softmax", "keras.ops.softmax(t, axis=axis)"),
         ApiSpec("ops.log_softmax", "log_softmax", "keras.ops.log_softmax(t, axis=axis)"),
@@ -264,6 +295,12 @@ class KerasAdapter(FrameworkAdapter):
 
     def device_details(self) -> dict[str, object]:
         keras, mod = _keras(self.backend), self._backend_module()
+        if is_keras2(keras):
+            return {
+                "keras": keras.__version__,
+                "keras_backend": None,
+                "unsupported": keras2_reason(keras, self.backend),
+            }
         details: dict[str, object] = {
             "keras": keras.__version__,
             "keras_backend": keras.config.backend(),
@@ -294,6 +331,8 @@ class KerasAdapter(FrameworkAdapter):
 
     def _run(self, spec: ApiSpec, x: np.ndarray, axis: int, device: str, then: Any) -> np.ndarray:
         keras = _keras(self.backend)
+        if is_keras2(keras):
+            raise ApiNotAvailable(keras2_reason(keras, self.backend))
         with keras.device(self.keras_device(device)), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_SIZE_ONE_WARNING)
             t, m = self._inputs(spec, x)

@@ -23,11 +23,22 @@ Backward passes use ``tf.GradientTape`` with the cotangent as
 TF's soft device placement runs an op without a kernel for the requested device
 on the CPU instead of failing; that is TF's behaviour and is not masked here (but a device TF
 does not see at all is refused: ``parse_device``). The calls bind the snippets' own expressions.
+
+TensorFlow 2.15 (Keras 2: ``tf.keras`` is Keras 2.15) fails every XLA compile when
+``TF_XLA_FLAGS`` names a persistent compile cache (``--tf_xla_persistent_cache_directory``,
+which ``python -m conformance run`` sets: ``conformance.compile_cache``) with
+``InternalError: TargetRegistry::lookupTarget failed: No available targets are compatible with
+triple "unknown"``. TF reads the flags at its first XLA compile, not at import, so on a release
+older than ``CACHE_BROKEN_BEFORE`` the adapter removes that flag from the process's
+``TF_XLA_FLAGS`` right after the import and says so in ``device_details``
+(``xla_persistent_cache``), which the run writes into the framework record.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+from collections.abc import MutableMapping
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -42,6 +53,7 @@ from conformance.adapters.base import (
     bind,
     composite_specs,
     import_namespace,
+    release_tuple,
 )
 from reference.contracts import L1_NORMALIZE, Contract
 
@@ -50,10 +62,40 @@ _TF_DEVICE = 'tf_device = "/CPU:0" if device == "cpu" else "/GPU:" + device.spli
 _BOTH = ("eager", "xla")
 
 
+_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
+CACHE_BROKEN_BEFORE = (2, 16)  # the first release whose XLA compiles with the persistent cache
+_cache_note: list[str] = []  # what was done about the cache in this process, for device_details
+
+
+def drop_broken_persistent_cache(version: str, environ: MutableMapping[str, str]) -> str | None:
+    """Remove ``--tf_xla_persistent_cache_directory`` from ``environ["TF_XLA_FLAGS"]`` on TF < 2.16.
+
+    Returns the note for the record (what was removed and why), or None where nothing was
+    changed (a newer release, or no such flag). The other flags are kept in their order.
+    """
+    flags = environ.get("TF_XLA_FLAGS", "").split()
+    kept = [f for f in flags if not f.startswith(_CACHE_FLAG)]
+    if release_tuple(version) >= CACHE_BROKEN_BEFORE or len(kept) == len(flags):
+        return None
+    if kept:
+        environ["TF_XLA_FLAGS"] = " ".join(kept)
+    else:
+        environ.pop("TF_XLA_FLAGS", None)
+    return (
+        f"off: TensorFlow {version} fails every XLA compile with a persistent cache directory "
+        f'(TargetRegistry::lookupTarget: no target for triple "unknown"); {_CACHE_FLAG} removed '
+        "from TF_XLA_FLAGS in this process"
+    )
+
+
 @cache
 def _tf() -> ModuleType:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
+
+    note = drop_broken_persistent_cache(tf.__version__, os.environ)  # before any XLA compile
+    if note:
+        _cache_note.append(note)
 
     # XLA mode retraces per input shape by design; TF's "triggered tf.function retracing"
     # warnings (and other Python-side warnings) would only be noise in a conformance run.
@@ -65,6 +107,13 @@ def _tf() -> ModuleType:
 def _ns() -> dict[str, Any]:
     _tf()
     return import_namespace(_IMPORTS)
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _gpus() -> list[Any]:
@@ -142,7 +191,7 @@ class TensorflowAdapter(FrameworkAdapter):
         gpus = [tf.config.experimental.get_device_details(g) for g in _gpus()]
         return {
             "tensorflow": tf.__version__,
-            "keras": getattr(keras, "__version__", "unknown"),
+            "keras": getattr(keras, "__version__", None) or _distribution_version("keras"),
             "keras_backend": backend() if callable(backend) else None,
             "built_with_cuda": tf.test.is_built_with_cuda(),
             "cuda": build.get("cuda_version"),
@@ -155,6 +204,7 @@ class TensorflowAdapter(FrameworkAdapter):
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "xla_persistent_cache": _cache_note[0] if _cache_note else "as configured (TF_XLA_FLAGS)",
         }
 
     def make_call(self, spec: ApiSpec, mode: str) -> CallFn:

@@ -25,6 +25,7 @@ not support non-writable tensors and warns): then a C-contiguous copy is passed.
 
 from __future__ import annotations
 
+import importlib
 import re
 from functools import cache
 from types import ModuleType
@@ -89,8 +90,40 @@ def _to_numpy(out: Any) -> np.ndarray:
     return run_source(_TO_NUMPY, _ns(), out=out)["y"]
 
 
+def probe(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)`` that also survives torch's ``AssertionError`` for an unknown name.
+
+    torch < 2.1's ``torch.backends.cuda.matmul`` answers an attribute it does not know (such as
+    ``fp32_precision``, added in 2.9) with ``AssertionError("Unknown attribute ...")`` instead of
+    ``AttributeError``, so a plain ``getattr`` with a default raises on those releases.
+    """
+    try:
+        return getattr(obj, name, None)
+    except (AttributeError, AssertionError):
+        return None
+
+
+def _dynamo(torch: ModuleType) -> ModuleType | None:
+    """``torch._dynamo`` (imported here: torch < 2.1 does not import it with ``torch``), else None."""
+    found = getattr(torch, "_dynamo", None)
+    if found is not None:
+        return found
+    try:
+        return importlib.import_module(f"{torch.__name__}._dynamo")
+    except ImportError:
+        return None
+
+
 def _compile_settings(torch: ModuleType) -> dict[str, object]:
-    config = torch._dynamo.config
+    """torch.compile's recompilation limit (raised to ``RECOMPILE_LIMIT``) and dynamic-shape setting.
+
+    A release without ``torch._dynamo`` (no ``torch.compile``) says so instead; its ``compiled``
+    cells are then ``unsupported`` (``torch.compile`` is absent: an ``AttributeError``).
+    """
+    dynamo = _dynamo(torch)
+    if dynamo is None:
+        return {"available": False, "reason": f"torch {torch.__version__} has no torch._dynamo"}
+    config = dynamo.config
     for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
         if hasattr(config, name) and getattr(config, name) < RECOMPILE_LIMIT:
             setattr(config, name, RECOMPILE_LIMIT)
@@ -127,12 +160,13 @@ def _gpu_details(torch: ModuleType, cuda: bool) -> dict[str, object]:
     from conformance.environment import nvidia_driver_version
 
     matmul = torch.backends.cuda.matmul
+    get_precision = probe(torch, "get_float32_matmul_precision")
     return {
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
-        "matmul_fp32_precision": getattr(matmul, "fp32_precision", None),
+        "float32_matmul_precision": get_precision() if callable(get_precision) else None,
+        "matmul_fp32_precision": probe(matmul, "fp32_precision"),
         **{
-            f"matmul_allow_{kind}_reduced_precision_reduction": getattr(
-                matmul, f"allow_{kind}_reduced_precision_reduction", None
+            f"matmul_allow_{kind}_reduced_precision_reduction": probe(
+                matmul, f"allow_{kind}_reduced_precision_reduction"
             )
             for kind in ("fp16", "bf16")
         },
@@ -200,6 +234,9 @@ class TorchAdapter(FrameworkAdapter):
         return {
             "torch": torch.__version__,
             "cuda": torch.version.cuda,
+            # PyPI's default torch wheel is a CUDA build (it runs on the CPU too); the CPU-only one
+            # comes from https://download.pytorch.org/whl/cpu (or a local wheel): say which ran.
+            "build": "CPU-only" if torch.version.cuda is None else f"CUDA {torch.version.cuda}",
             "cudnn": torch.backends.cudnn.version() if cuda else None,
             "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
             "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,

@@ -72,6 +72,11 @@ SEMANTICS_LABEL = {
     "zero_sum": "zero sum",
     "negative_entries": "negative",
 }
+# Semantics classifications that are the oracle's behaviour (good) or a difference from it (bad):
+# ``compare`` calls a move from one to the other a semantics regression or fix, the version trend
+# a discrepancy that appeared or disappeared.
+SEMANTICS_GOOD = ("matches-limit", "undefined-input")
+SEMANTICS_BAD = ("documented-difference", "undocumented-difference", "error")
 # Classifications of semantics records from the most to the least notable.
 CLASSIFICATION_SEVERITY = (
     "error",  # the call raised where the implementation must answer (or the probe raised)

@@ -52,6 +52,8 @@ from conformance.report.cells import (
     GOOD,
     OP_ORDER,
     PROPERTY_ORDER,
+    SEMANTICS_BAD,
+    SEMANTICS_GOOD,
     SEMANTICS_ORDER,
     as_number,
     fmt_num,
@@ -64,10 +66,8 @@ from conformance.report.model import environment_rows
 from conformance.report.model import values_text as _values
 
 MAX_ROWS = 1000
-# Semantics classifications that hold (the limit, or a convention on an undefined input) and that do
-# not (a difference from the limit): a move from the first to the second is a semantic regression.
-SEMANTICS_GOOD = ("matches-limit", "undefined-input")
-SEMANTICS_BAD = ("documented-difference", "undocumented-difference", "error")
+# Semantics classifications that hold and that do not: ``cells.SEMANTICS_GOOD`` / ``SEMANTICS_BAD``
+# (a move from the first to the second is a semantic regression).
 
 
 @dataclass

@@ -12,6 +12,14 @@ error (properties measured in ULPs). Between consecutive versions that measured 
 * *changed*: any other change of state (unsupported or skipped on one side);
 * *drift*: the same state, and the worst ULP error moved by more than a factor 2 and 1 ULP.
 
+Semantics records (the behaviour on each special input: all ``-inf``, NaN, empty, ...) are
+trend rows too, one per special input (property ``semantics <case>``); a point's verdict is the
+record's classification. A classification that moves from the oracle's limit (``matches-limit``,
+``undefined-input``) to a difference (``documented-difference``, ``undocumented-difference``,
+``error``) *appeared*, the reverse *disappeared*; any other change of what was observed (the
+output's values or dtype, the exception type) is a *semantics* change, described with the
+outputs before and after.
+
 So the first version where a discrepancy appeared or disappeared reads off a row's
 transitions. Frameworks measured at one version only have no trend (listed apart).
 ``trend_markdown`` renders the changes for a CI summary; the HTML partial
@@ -31,11 +39,14 @@ from packaging.version import InvalidVersion, Version
 from conformance.records import Run
 from conformance.report.cells import (
     BAD,
+    CLASSIFICATION_SEVERITY,
     DTYPE_ORDER,
     DTYPE_SHORT,
     GOOD,
     OP_ORDER,
     PROPERTY_ORDER,
+    SEMANTICS_BAD,
+    SEMANTICS_GOOD,
     as_number,
     fmt_ulp,
     markdown_cell,
@@ -52,9 +63,10 @@ class TrendPoint:
     """One cell at one framework version: worst verdict and worst ULP error over its environments."""
 
     version: str
-    verdict: str
+    verdict: str  # a check's worst verdict; a semantics row's classification
     ulp: float | None
     sources: list[str]
+    observed: str = ""  # semantics rows: what the implementation did (values or the exception type)
 
 
 @dataclass
@@ -66,13 +78,17 @@ class Transition:
     version: str  # the first version after it
     before: str  # verdict at ``previous``
     after: str  # verdict at ``version``
+    detail: str = ""  # semantics changes: the observed outputs before and after
 
     def describe(self) -> str:
         """A few words: ``appeared in 2.18.1``, ``gone in 0.6.2``, ``pass → unsupported in 1.2``."""
+        if self.kind == "semantics":
+            return f"semantics changed in {self.version}: {self.detail}"
+        said = f" ({self.detail})" if self.detail else ""
         if self.kind == "appeared":
-            return f"appeared in {self.version}"
+            return f"appeared in {self.version}{said}"
         if self.kind == "disappeared":
-            return f"gone in {self.version}"
+            return f"gone in {self.version}{said}"
         if self.kind == "drift":
             return f"ULP error moved in {self.version}"
         return f"{self.before} → {self.after} in {self.version}"
@@ -167,12 +183,37 @@ def version_key(version: str) -> tuple:
         return (1, Version("0"), version)
 
 
+SEMANTICS_PREFIX = "semantics "  # a semantics row's property: ``semantics nan_entry[0]``
+
+
 def _state(verdict: str) -> str:
-    if verdict in GOOD:
+    if verdict in GOOD or verdict in SEMANTICS_GOOD:
         return "held"
-    if verdict in BAD:
+    if verdict in BAD or verdict in SEMANTICS_BAD:
         return "broken"
     return "not judged"
+
+
+def _observed(record: dict[str, Any]) -> str:
+    """What a semantics record says the implementation did, in short (compared between versions)."""
+    if record.get("error"):
+        return f"raises {str(record['error']).split(':')[0].strip()}"
+    observed = record.get("observed")
+    values = observed.get("values") if isinstance(observed, dict) else observed
+    text = ", ".join(str(v) for v in (values or [])[:6]) if isinstance(values, list) else str(values)
+    return f"[{text}] {record.get('observed_dtype') or ''}".rstrip()
+
+
+def _semantics_point(version: str, records: list[dict[str, Any]], run: Run) -> TrendPoint:
+    rank = {c: i for i, c in enumerate(CLASSIFICATION_SEVERITY)}
+    worst = min(records, key=lambda r: rank.get(str(r.get("classification")), len(rank)))
+    return TrendPoint(
+        version=version,
+        verdict=str(worst.get("classification") or ""),
+        ulp=None,
+        sources=sorted({run.source_of(r) for r in records}),
+        observed="; ".join(sorted({_observed(r) for r in records})),
+    )
 
 
 def _point(version: str, records: list[dict[str, Any]], run: Run) -> TrendPoint:
@@ -206,11 +247,16 @@ def transitions(points: list[TrendPoint]) -> list[Transition]:
             kind = "disappeared"
         elif s0 != s1:
             kind = "changed"
+        elif before.observed != after.observed or (before.observed and before.verdict != after.verdict):
+            kind = "semantics"
         elif _drift(before.ulp, after.ulp):
             kind = "drift"
         else:
             continue
-        found.append(Transition(kind, before.version, after.version, before.verdict, after.verdict))
+        detail = ""
+        if before.observed or after.observed:
+            detail = f"{before.verdict} {before.observed} → {after.verdict} {after.observed}"
+        found.append(Transition(kind, before.version, after.version, before.verdict, after.verdict, detail))
     return found
 
 
@@ -237,6 +283,12 @@ def build_trend(run: Run) -> VersionTrend:
         sources[framework][version].add(run.source_of(rec))
         key = tuple(str(rec.get(name) or "") for name in TREND_FIELDS)
         by_cell[key][version].append(rec)
+    for rec in run.semantics:  # one row per special input: property "semantics <case>"
+        framework, version = str(rec.get("framework") or ""), str(rec.get("framework_version") or "")
+        versions[framework].add(version)
+        sources[framework][version].add(run.source_of(rec))
+        fields = {**rec, "property": f"{SEMANTICS_PREFIX}{rec.get('case') or ''}"}
+        by_cell[tuple(str(fields.get(name) or "") for name in TREND_FIELDS)][version].append(rec)
     frameworks, single = [], {}
     for framework in sorted(versions):
         ordered = sorted(versions[framework], key=version_key)
@@ -247,7 +299,8 @@ def build_trend(run: Run) -> VersionTrend:
         for key, per_version in by_cell.items():
             if key[0] != framework:
                 continue
-            points = [_point(v, per_version[v], run) for v in ordered if v in per_version]
+            point = _semantics_point if key[4].startswith(SEMANTICS_PREFIX) else _point
+            points = [point(v, per_version[v], run) for v in ordered if v in per_version]
             rows.append(TrendRow(key, {p.version: p for p in points}, transitions(points)))
         rows.sort(key=_row_order)
         frameworks.append(
@@ -335,7 +388,7 @@ def trend_markdown(trend: VersionTrend, limit: int = MAX_MARKDOWN_ROWS) -> str:
     lines = ["### Version trend", ""]
     for f in trend.frameworks:
         counts = f.counts()
-        kinds = ("appeared", "disappeared", "changed", "drift")
+        kinds = ("appeared", "disappeared", "changed", "semantics", "drift")
         said = ", ".join(f"{counts[k]} {k}" for k in kinds if k in counts)
         lines.append(
             f"**{_md_cell(f.framework)}** at {len(f.versions)} versions ({_md_cell(', '.join(f.versions))}): "

@@ -67,6 +67,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "conformance.tox_run",
             "conformance.matrix",
             "conformance.listing",
+            "conformance.bisect",
         ),
     ),
 )

@@ -127,3 +127,54 @@ def test_report_shows_the_trend_in_html_and_markdown():
     assert "### Version trend" in report_markdown(model)
     single = build_model(run_of([check("0.4.30", "pass")]))
     assert 'id="trend"' not in render_report(single) and "Version trend" not in report_markdown(single)
+
+
+def semantics(version: str, classification: str, values: list, *, error: str | None = None) -> dict:
+    return {
+        "type": "semantics",
+        "framework": "torch",
+        "framework_version": version,
+        "implementation": "torch-F.softmax-eager",
+        "api": "F.softmax",
+        "mode": "eager",
+        "op": "softmax",
+        "device": "cpu",
+        "dtype": "float32",
+        "case": "all_neginf[0]",
+        "observed": {"shape": [len(values)], "dtype": "float32", "values": values, "truncated": False},
+        "observed_dtype": "float32",
+        "error": error,
+        "classification": classification,
+        "source": f"env-{version}",
+    }
+
+
+def test_semantics_changes_are_trend_rows_with_the_release_they_appeared_and_went_in():
+    records = [
+        semantics("2.0.1", "matches-limit", ["nan", "nan"]),
+        semantics("2.7.1", "documented-difference", [0.0, 0.0]),  # appeared
+        semantics("2.8.0", "documented-difference", [0.5, 0.5]),  # same class, other output
+        semantics("2.9.0", "error", [], error="RuntimeError: boom"),  # same state, raises now
+        semantics("2.13.0", "matches-limit", ["nan", "nan"]),  # gone
+    ]
+    run = run_of([check("2.0.1", "pass", framework="torch", source="env-2.0.1")])
+    run.semantics = records
+    (torch,) = build_trend(run).frameworks
+    assert torch.versions == ["2.0.1", "2.7.1", "2.8.0", "2.9.0", "2.13.0"]
+    (row,) = [r for r in torch.rows if r.field("property") == "semantics all_neginf[0]"]
+    assert [(t.kind, t.version) for t in row.transitions] == [
+        ("appeared", "2.7.1"),
+        ("semantics", "2.8.0"),
+        ("semantics", "2.9.0"),
+        ("disappeared", "2.13.0"),
+    ]
+    assert row.summary.startswith(
+        "appeared in 2.7.1 (matches-limit [nan, nan] float32 → documented-difference [0.0, 0.0] float32)"
+    )
+    assert (
+        "semantics changed in 2.9.0: documented-difference [0.5, 0.5] float32 → error raises RuntimeError"
+        in (row.summary)
+    )
+    assert torch.counts() == {"appeared": 1, "semantics": 1, "disappeared": 1}
+    page = render_report(build_model(run))
+    assert "semantics changed in 2.8.0" in page and "1 semantics" in page
