@@ -130,8 +130,15 @@ def test_report_columns_labels_and_ulp_columns_are_the_registry(tmp_path):
     assert model.properties == list(CHECKED)
     page = render_report(model)
     thead = re.search(r'id="matrix-table".*?<thead>(.*?)</thead>', page, re.S).group(1)
-    heads = re.findall(r"<th[^>]*>(.*?)</th>", thead)[1:]
+    groups_row, labels_row = re.findall(r"<tr[^>]*>(.*?)</tr>", thead, re.S)
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", labels_row)[1:]
     assert heads == [spec.label.replace("&", "&amp;") for spec in CHECKED.values()]
+    # The group header spans each registry group's columns, in the registry's order.
+    spans = re.findall(r'<th colspan="(\d+)"[^>]*>(.*?)</th>', groups_row)
+    expanded = [name for count, name in spans for _ in range(int(count))]
+    assert expanded == [
+        re.search(r'title="([^;]*);', th).group(1) for th in re.findall(r"<th[^>]*>", labels_row)[1:]
+    ]
     # Every column whose records measure ULPs is a wide (ULP) column, and only those.
     assert set(ULP_PROPERTIES) == {n for n, s in CHECKED.items() if s.unit.startswith("ULP")}
     matrix = json.loads(re.search(r'id="matrix-data">(.*?)</script>', page, re.S).group(1))
