@@ -78,8 +78,10 @@ def property_record(
     profile: str,
     seconds: float,
     timing: dict | None,
+    inherited_from: str | None = None,
 ) -> dict[str, Any]:
-    """The ``check`` record of one property of one cell: ``verdict`` after the registry's ``entry``."""
+    """The ``check`` record of one property of one cell: ``verdict`` after the registry's ``entry``;
+    ``inherited_from``: the canonical's test id when an alias inherited its outcome."""
     return check_record(
         cell_record_fields(cell, versions),
         property=prop,
@@ -92,6 +94,7 @@ def property_record(
         profile=profile,
         seconds=round(seconds, 4),
         timing=timing,
+        inherited_from=inherited_from,
     )
 
 

@@ -37,7 +37,13 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
   ``{"type": "framework", "framework", "status": "restarted", "message", "pid"}`` for a process
   (``pid``) that crashed and was started again for the checks it had not recorded.
 * ``timing`` in a check record: ``calls, run_seconds, compile_seconds, compiles,
-  backward_seconds`` of its cell (compile time includes loading from the compile cache).
+  backward_seconds`` of its cell (compile time includes loading from the compile cache), and
+  for an alias cell (``conformance.evaluation.aliasing``) ``alias_check``: ``{"canonical",
+  "identical", "calls", "seconds", "difference"}``, the replay of its canonical's calls.
+* ``inherited_from`` in a check record: null, or the canonical's test id
+  (``test_precision[torch-F.softmax-eager-cpu-float32]``) when the cell is an alias whose outputs
+  matched the canonical's bit for bit on every call the canonical was judged on, so its outcome
+  is the canonical's (``compile_seconds`` and ``compiles`` are then null).
 * ``{"type": "end", "frameworks", "finished", "counts", "stale_known_issues",
   "exit_status", "pid", "planned", "checks"}`` -- written by the process that ran the checks
   of ``frameworks`` (``pid``: that process, as in its ``framework`` records; ``planned``: the
@@ -164,6 +170,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "profile",
         "seconds",
         "timing",
+        "inherited_from",
     ),
     "semantics": (
         *CELL_FIELDS,

@@ -88,11 +88,21 @@ class Implementation:
     # Compiled modes: the same API's eager call, for the compiled-vs-eager consistency property.
     eager_call: CallFn | None = field(default=None, compare=False, repr=False)
     eager_snippet: str = field(default="", compare=False, repr=False)
+    # Another API of the same framework, op and mode that this one is expected to compute bit for
+    # bit (``torch.softmax`` and ``F.softmax``). A cell whose outputs match that API's on every call
+    # it was judged on inherits its verdicts (``conformance.evaluation.aliasing``); any differing
+    # bit, and it is judged in full. A declaration, never an assumption: it is checked every run.
+    alias_of: str = field(default="", compare=False)
 
     @property
     def id(self) -> str:
         """Readable id: ``torch-F.softmax-eager``."""
         return f"{self.framework}-{self.api}-{self.mode}"
+
+    @property
+    def canonical_id(self) -> str | None:
+        """The id of the implementation this one is an alias of (``alias_of``), or None."""
+        return f"{self.framework}-{self.alias_of}-{self.mode}" if self.alias_of else None
 
 
 # Expressions around softmax that compiled modes also run, because a compiler may rewrite them.
@@ -185,6 +195,8 @@ class ApiSpec:
     API's documented contract where it is not exactly ``op`` in the input dtype (an L1
     normalization's eps, an output dtype, a temperature: ``reference.contracts``); the
     implementation's ``op`` carries it to the oracle. ``dtypes``: the input dtypes it runs in.
+    ``alias_of``: another spec's ``api`` (same op, listed before this one) that this API is
+    expected to match bit for bit in every mode both run in (``Implementation.alias_of``).
     """
 
     api: str
@@ -196,6 +208,7 @@ class ApiSpec:
     vjp_source: str = ""
     contract: Contract | None = None
     dtypes: tuple[str, ...] = FLOAT_DTYPE_NAMES
+    alias_of: str = ""
 
 
 def composite_specs(softmax: str, total: str, modes: tuple[str, ...]) -> tuple[ApiSpec, ApiSpec]:
@@ -414,6 +427,7 @@ class FrameworkAdapter:
                         vjp_snippet=self.vjp_snippet(spec, mode),
                         eager_call=eager if mode != "eager" else None,
                         eager_snippet=self.snippet(spec, "eager") if mode != "eager" else "",
+                        alias_of=spec.alias_of,
                     )
                 )
         return impls

@@ -134,9 +134,19 @@ class JaxAdapter(FrameworkAdapter):
     specs = (
         ApiSpec("nn.softmax", "softmax", "jax.nn.softmax(t, axis=axis)", _BOTH),
         ApiSpec("nn.log_softmax", "log_softmax", "jax.nn.log_softmax(t, axis=axis)", _BOTH),
-        ApiSpec("scipy.special.softmax", "softmax", "jax.scipy.special.softmax(t, axis=axis)", _BOTH),
         ApiSpec(
-            "scipy.special.log_softmax", "log_softmax", "jax.scipy.special.log_softmax(t, axis=axis)", _BOTH
+            "scipy.special.softmax",
+            "softmax",
+            "jax.scipy.special.softmax(t, axis=axis)",
+            _BOTH,
+            alias_of="nn.softmax",
+        ),
+        ApiSpec(
+            "scipy.special.log_softmax",
+            "log_softmax",
+            "jax.scipy.special.log_softmax(t, axis=axis)",
+            _BOTH,
+            alias_of="nn.log_softmax",
         ),
         ApiSpec("x/sum", "sum_normalize", "t / jnp.sum(t, axis=axis, keepdims=True)", _BOTH),
         ApiSpec("nn.softmax-where", "softmax", _WHERE.format("softmax"), _BOTH),

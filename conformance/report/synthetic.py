@@ -152,6 +152,7 @@ def check(
         profile="quick",
         seconds=0.01,
         timing=None,
+        inherited_from=None,
     )
     record.update(overrides)
     return record
