@@ -61,6 +61,8 @@ class ConformanceSession:
     # of the same framework, device and dtype run (``conformance.evaluation.aliasing``).
     _judged: dict[str, JudgedCell] = field(default_factory=dict)
     _canonical_ids: set[str] | None = None
+    # The current cell's compilations as its framework reports them (``compile_counts``).
+    _compile_counts: tuple[str, dict[str, float]] | None = None
     planned: int | None = None  # check records this process will write (after collection; None under xdist)
     empty_selection: str | None = None  # the usage error of a selection that matched no checks
 
@@ -91,7 +93,11 @@ class ConformanceSession:
         """
         if self._current is None or self._current[0] != cell.id:
             self._current = None
+            adapter = self.adapters.get(cell.impl.framework)
+            before = adapter.compile_counts() if adapter is not None else None
             self._current = (cell.id, self._evaluate(cell))
+            after = adapter.compile_counts() if adapter is not None else None
+            self._compile_counts = (cell.id, compile_difference(before, after)) if after else None
         return self._current[1]
 
     def _canonical_cell_id(self, cell: Cell) -> str | None:
@@ -168,6 +174,9 @@ class ConformanceSession:
         verdict = apply_registry(outcome.verdict, entry)
         current = self._current[1] if self._current and self._current[0] == cell.id else None
         inherited = current.inherited_from if isinstance(current, InheritedEvaluation) else None
+        timing = current.timing() if current is not None else None
+        if timing is not None and self._compile_counts and self._compile_counts[0] == cell.id:
+            timing["framework_compiles"] = self._compile_counts[1]
         record = property_record(
             cell,
             prop,
@@ -178,7 +187,7 @@ class ConformanceSession:
             seed=self.seed,
             profile=self.profile_name,
             seconds=time.perf_counter() - start,
-            timing=current.timing() if current is not None else None,
+            timing=timing,
             inherited_from=f"test_{prop}[{inherited}]" if inherited else None,
         )
         request.node.user_properties.append((RECORD_KEY, record))
@@ -248,6 +257,15 @@ class ConformanceSession:
         return bool(sel.apis or sel.dtypes or sel.modes or sel.ops or sel.devices) or bool(
             self.config.getoption("keyword") or self.config.getoption("markexpr")
         )
+
+
+def compile_difference(before: dict[str, float] | None, after: dict[str, float]) -> dict[str, float]:
+    """What ``compile_counts`` grew by over one cell (counts as integers, seconds rounded)."""
+    before = before or {}
+    return {
+        k: round(v - before.get(k, 0), 4) if isinstance(v, float) else int(v - before.get(k, 0))
+        for k, v in after.items()
+    }
 
 
 def raise_for(verdict: str, outcome: PropertyOutcome, entry: KnownDiscrepancy | None) -> None:

@@ -402,6 +402,12 @@ class FrameworkAdapter:
         """Facts for the run's envelope: GPU models, CUDA/cuDNN versions, precision flags."""
         return {}
 
+    def compile_counts(self) -> dict[str, float] | None:
+        """What the framework itself reports of its compilations so far in this process (cumulative
+        counts and seconds, names of the adapter's choosing), or None where it exposes nothing.
+        The session records the difference over each cell (``timing.framework_compiles``)."""
+        return None
+
     # ---- implementations -----------------------------------------------------------------------
 
     def implementations(self) -> Sequence[Implementation]:
