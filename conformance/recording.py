@@ -156,6 +156,7 @@ def framework_records(
                     details=adapter.device_details(),
                     pid=pid,
                     compile_cache=compile_cache,
+                    import_seconds=adapter.availability().import_seconds,
                 )
             )
     for name in dict.fromkeys(impl.framework for impl in custom):
@@ -168,6 +169,7 @@ def framework_records(
                 details={"custom": origins},
                 pid=pid,
                 compile_cache=compile_cache,
+                import_seconds=None,
             )
         )
     return records

@@ -32,7 +32,8 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
 * ``{"type": "framework", "framework", "status", "version", "devices", "details", "pid",
   "compile_cache"}`` -- written by the process that imported the framework (``status``
   "ok"; ``compile_cache``: the directory where XLA programs were kept between runs, or
-  null, ``conformance.compile_cache``); ``{"type": "framework", "framework", "status",
+  null, ``conformance.compile_cache``; ``import_seconds``: how long importing the framework took
+  in that process, null for custom implementations); ``{"type": "framework", "framework", "status",
   "message"}`` for a framework that is not installed, or whose process died or timed out;
   ``{"type": "framework", "framework", "status": "restarted", "message", "pid"}`` for a process
   (``pid``) that crashed and was started again for the checks it had not recorded.
@@ -190,7 +191,16 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "known_issue",
     ),
     "sample": (*CELL_FIELDS, "input", "output", "expected", "error"),
-    "framework": ("framework", "status", "version", "devices", "details", "pid", "compile_cache"),
+    "framework": (
+        "framework",
+        "status",
+        "version",
+        "devices",
+        "details",
+        "pid",
+        "compile_cache",
+        "import_seconds",
+    ),
     "framework_status": ("framework", "status", "message"),
     "framework_restart": ("framework", "status", "message", "pid"),
     "end": (

@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -289,6 +290,7 @@ class Availability:
     status: str
     reason: str = ""
     version: str | None = None
+    import_seconds: float | None = None  # how long ``load`` (the framework's import) took
 
     @property
     def ok(self) -> bool:
@@ -359,16 +361,18 @@ class FrameworkAdapter:
     def _find_availability(self) -> Availability:
         if not self.installed():
             return Availability(NOT_INSTALLED, f"{self.name} is not installed")
+        start = time.perf_counter()
         try:
             lib = self.load()
         except Exception as exc:  # whatever a broken install raises: the reason is recorded
             return Availability(IMPORT_FAILED, _first_line(exc))
+        seconds = round(time.perf_counter() - start, 4)
         version = str(getattr(lib, "__version__", "unknown"))
         if self.min_version and _release(version) < _release(self.min_version):
             return Availability(
                 VERSION_TOO_OLD, f"{self.module} {version} found, {self.min_version} or newer needed"
             )
-        return Availability(AVAILABLE, version=version)
+        return Availability(AVAILABLE, version=version, import_seconds=seconds)
 
     def available(self) -> bool:
         """True when the framework imports (and is recent enough); never raises."""

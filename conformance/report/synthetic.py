@@ -87,6 +87,7 @@ def framework(name: str = "numpy", version: str = "2.4.6", **overrides: Any) -> 
         details={name: version},
         pid=1,
         compile_cache=None,
+        import_seconds=None,
     )
     record.update(overrides)
     return record
