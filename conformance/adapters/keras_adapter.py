@@ -171,7 +171,12 @@ class KerasAdapter(FrameworkAdapter):
     specs = (
         ApiSpec("ops.softmax", "softmax", "keras.ops.softmax(t, axis=axis)"),
         ApiSpec("ops.log_softmax", "log_softmax", "keras.ops.log_softmax(t, axis=axis)"),
-        ApiSpec("activations.softmax", "softmax", "keras.activations.softmax(t, axis=axis)"),
+        ApiSpec(
+            "activations.softmax",
+            "softmax",
+            "keras.activations.softmax(t, axis=axis)",
+            alias_of="ops.softmax",
+        ),
         ApiSpec("layers.Softmax", "softmax", "keras.layers.Softmax(axis=axis)(t)", notes=_POLICY_NOTES),
         ApiSpec(
             "layers.Softmax-mask",

@@ -108,7 +108,13 @@ class TensorflowAdapter(FrameworkAdapter):
     specs = (
         ApiSpec("nn.softmax", "softmax", "tf.nn.softmax(t, axis=axis)", _BOTH),
         ApiSpec("nn.log_softmax", "log_softmax", "tf.nn.log_softmax(t, axis=axis)", _BOTH),
-        ApiSpec("keras.activations.softmax", "softmax", "tf.keras.activations.softmax(t, axis=axis)", _BOTH),
+        ApiSpec(
+            "keras.activations.softmax",
+            "softmax",
+            "tf.keras.activations.softmax(t, axis=axis)",
+            _BOTH,
+            alias_of="nn.softmax",
+        ),
         ApiSpec("keras.layers.Softmax", "softmax", "tf.keras.layers.Softmax(axis=axis)(t)"),
         ApiSpec("x/reduce_sum", "sum_normalize", "t / tf.reduce_sum(t, axis=axis, keepdims=True)", _BOTH),
         ApiSpec(

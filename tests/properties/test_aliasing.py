@@ -182,7 +182,7 @@ def test_an_inherited_failure_carries_a_repro_that_runs_the_alias(tmp_path) -> N
     assert "y = g_softmax(x, axis)" in out.repro and "f_softmax" not in out.repro
 
 
-@pytest.mark.parametrize("framework", ["torch", "jax"])
+@pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow", "keras-jax"])
 def test_declared_aliases_name_an_earlier_api_of_the_same_op(framework: str) -> None:
     from conformance.adapters import all_adapters
 
