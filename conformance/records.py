@@ -42,7 +42,8 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
   for an alias cell (``conformance.evaluation.aliasing``) ``alias_check``: ``{"canonical",
   "identical", "calls", "seconds", "difference"}``, the replay of its canonical's calls; and,
   where the framework reports its compilations (JAX: ``jax.monitoring``), ``framework_compiles``:
-  ``{"backend_compiles", "backend_compile_seconds", "traces", "trace_seconds"}`` while the cell
+  ``{"backend_compiles", "backend_compile_seconds", "traces", "trace_seconds"}`` (a backend
+  compile includes a load from the persistent compile cache) while the cell
   was evaluated (``compiles`` above counts the suite's own first calls of a compiled shape).
 * ``inherited_from`` in a check record: null, or the canonical's test id
   (``test_precision[torch-F.softmax-eager-cpu-float32]``) when the cell is an alias whose outputs

@@ -61,8 +61,9 @@ _WHERE = "jax.nn.{}(jnp.where(t != -jnp.inf, t, jnp.finfo(t.dtype).max), axis=ax
 _WHERE_NEGINF = "jax.nn.{}(t, axis=axis, where=t != -jnp.inf)"
 
 
-# JAX's own monitoring events (``jax.monitoring``): an XLA backend compilation (a persistent-cache
-# hit is not one) and a trace to a jaxpr, each with its duration. Counted for the whole process.
+# JAX's own monitoring events (``jax.monitoring``): an XLA backend compilation (or its load from the
+# persistent compile cache: JAX times both as one event) and a trace to a jaxpr, each with its
+# duration. Counted for the whole process.
 _EVENTS = {
     "/jax/core/compile/backend_compile_duration": "backend_compiles",
     "/jax/core/compile/jaxpr_trace_duration": "traces",
