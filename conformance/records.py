@@ -41,7 +41,8 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
   backward_seconds`` of its cell (compile time includes loading from the compile cache), and
   for an alias cell (``conformance.evaluation.aliasing``) ``alias_check``: ``{"canonical",
   "identical", "calls", "seconds", "difference"}``, the replay of its canonical's calls; and,
-  where the framework reports its compilations (JAX: ``jax.monitoring``), ``framework_compiles``:
+  where the framework reports its compilations, ``framework_compiles``: TensorFlow ``{"traces"}``
+  (its ``xla`` tf.functions' tracing counts), JAX (``jax.monitoring``)
   ``{"backend_compiles", "backend_compile_seconds", "traces", "trace_seconds"}`` (a backend
   compile includes a load from the persistent compile cache) while the cell
   was evaluated (``compiles`` above counts the suite's own first calls of a compiled shape).

@@ -32,6 +32,7 @@ class FrameworkTime:
     inherited_cells: int = 0
     compiles: int = 0  # the suite's first calls of a compiled shape
     backend_compiles: int | None = None  # as the framework reports them (JAX), where it does
+    traces: int | None = None  # traces the framework reports (JAX: to a jaxpr; TF: tf.function signatures)
 
     @property
     def total_seconds(self) -> float:
@@ -73,6 +74,8 @@ def time_panel(run: Run) -> list[FrameworkTime]:
         counted = timing.get("framework_compiles")
         if isinstance(counted, dict) and "backend_compiles" in counted:
             row.backend_compiles = (row.backend_compiles or 0) + int(counted["backend_compiles"])
+        if isinstance(counted, dict) and "traces" in counted:
+            row.traces = (row.traces or 0) + int(counted["traces"])
     for rec in run.frameworks:
         seconds = rec.get("import_seconds")
         name = str(rec.get("framework"))

@@ -39,3 +39,19 @@ def test_compile_difference_subtracts_counts_and_seconds() -> None:
     after = {"backend_compiles": 7, "backend_compile_seconds": 2.25}
     assert compile_difference(before, after) == {"backend_compiles": 4, "backend_compile_seconds": 0.75}
     assert compile_difference(None, after) == after
+
+
+def test_tensorflow_counts_one_trace_per_new_input_signature_of_its_xla_functions() -> None:
+    pytest.importorskip("tensorflow")
+    import numpy as np
+
+    from conformance.adapters.tensorflow_adapter import ADAPTER as TF
+
+    impl = next(i for i in TF.implementations() if i.api == "nn.softmax" and i.mode == "xla")
+    impl.call(np.zeros((2, 3), np.float32), -1, "cpu")  # the function exists from here on
+    before = TF.compile_counts()
+    assert before is not None
+    impl.call(np.zeros((2, 5), np.float32), -1, "cpu")  # a new shape: one trace
+    impl.call(np.ones((2, 5), np.float32), -1, "cpu")  # the same shape again: none
+    after = TF.compile_counts()
+    assert after["traces"] - before["traces"] == 1

@@ -15,7 +15,7 @@ def _timing(run: float, compile: float, backward: float, **extra) -> dict:
 
 
 def _run(tmp_path):
-    jax_cell = _timing(1.0, 2.0, 3.0, framework_compiles={"backend_compiles": 5})
+    jax_cell = _timing(1.0, 2.0, 3.0, framework_compiles={"backend_compiles": 5, "traces": 7})
     alias = _timing(0.5, None, 0.25)
     records = [
         syn.envelope("timed"),
@@ -50,6 +50,7 @@ def test_each_framework_gets_import_compile_run_backward_and_judging(tmp_path) -
     assert jax.judging_seconds == (7.0 - 6.0) + (1.0 - 0.75)  # what the checks spent outside the calls
     assert (jax.cells, jax.inherited_cells, jax.compiles, jax.backend_compiles) == (2, 1, 4, 5)
     assert jax.total_seconds == 4.0 + 2.0 + 1.5 + 3.25 + 1.25
+    assert jax.traces == 7 and rows["numpy"].traces is None
     assert rows["numpy"].backend_compiles is None and rows["numpy"].judging_seconds == 0.125
     assert [r.framework for r in time_panel(_run(tmp_path))] == ["jax", "numpy"]  # slowest first
 
