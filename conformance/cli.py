@@ -473,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=float,
         default=None,
-        help="seconds per framework (default: the profile's; quick 900, default 2700, thorough 10800)",
+        help="seconds per framework (default: the profile's; quick 1800, default 3600, thorough 14400)",
     )
     run.add_argument(
         "--jobs", type=int, default=None, help="framework processes at once (default: the CPU count)"
