@@ -71,6 +71,8 @@ def _validate(args: argparse.Namespace) -> None:
             raise UsageError(f"unknown device {value!r}; valid: cpu, cuda:N (N = 0, 1, ...)")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if getattr(args, "timeout", None) is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r}; valid: {', '.join(PROFILES)}")
     if args.known and not Path(args.known).is_file():
@@ -291,7 +293,7 @@ def _run_frameworks(
         died.append(f"{p.name}: {p.status} (log: {run_dir / LOG_DIR / (p.name + '.log')})")
         writer.write(framework_status_record(p.name, "did not finish", p.status))
 
-    jobs = args.jobs or min(2, os.cpu_count() or 1)
+    jobs = args.jobs or os.cpu_count() or 1
     extra_env = {}
     if not args.no_compile_cache:
         base = Path(args.compile_cache or Path(args.results_dir) / ".compile-cache")
@@ -316,17 +318,22 @@ def _run_frameworks(
         command = [c for c in p.command if c != "--append-run"]
         return [*command, "--append-run", "--skip-recorded", str(run_dir / RESULTS_FILE)], env_again
 
-    run_processes(
+    from conformance.profiles import get_profile
+    from conformance.runner import critical_path_line
+
+    timeout = args.timeout if args.timeout is not None else get_profile(args.profile).timeout_seconds
+    procs = run_processes(
         commands,
         run_dir,
         env,
         jobs,
-        args.timeout,
+        timeout,
         finished,
         show_progress=not args.no_progress,
         extra_env=extra_env,
         on_crash=restart,
     )
+    print(critical_path_line(procs), flush=True)
 
 
 def _report_and_exit(
@@ -487,10 +494,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--known", default=None, help="registry of known discrepancies (default: the bundled one)"
     )
     run.add_argument(
-        "--timeout", type=float, default=1800, help="seconds allowed per framework (default 1800)"
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds per framework (default: the profile's; quick 1800, default 3600, thorough 14400)",
     )
     run.add_argument(
-        "--jobs", type=int, default=None, help="framework processes at once (default: min(2, CPU count))"
+        "--jobs", type=int, default=None, help="framework processes at once (default: the CPU count)"
     )
     run.add_argument(
         "--compile-cache",

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from conformance.adapters.base import RENORMALIZED_API, Implementation, decline_reason
+from conformance.call_log import LoggedCall
 from conformance.cases import axis_form
 from conformance.gradient_properties import GradientOracle, gradient_oracle
 from conformance.outcome import PropertyOutcome, failure_message, listing, short_error, summarize
@@ -194,6 +195,8 @@ class GradientEvaluation:
     observations: list[GradientObservation] = field(default_factory=list)
     call_seconds: float = 0.0
     _last_exception: BaseException | None = field(default=None, repr=False)
+    # Every VJP call, in order, for the cell's aliases (``conformance.call_log``), or None.
+    call_log: list | None = field(default=None, repr=False)
 
     def _vjp(self, x: np.ndarray, g: np.ndarray, axis: int) -> tuple[np.ndarray | None, str | None]:
         assert self.impl.vjp is not None
@@ -203,14 +206,20 @@ class GradientEvaluation:
                 gx = self.impl.vjp(x, g, axis, self.device)
         except Exception as exc:
             self._last_exception = exc
+            self._log(x, g, axis, None, short_error(exc))
             return None, short_error(exc)
         finally:
             self.call_seconds += time.perf_counter() - start
+        self._log(x, g, axis, gx, None)
         if not isinstance(gx, np.ndarray):
             return None, f"the gradient is a {type(gx).__name__}, not an array"
         if gx.shape != x.shape:
             return None, f"the gradient has shape {gx.shape}, the input {x.shape}"
         return gx, None  # another dtype is judged by its values; ``outcome`` notes it
+
+    def _log(self, x: np.ndarray, g: np.ndarray, axis: int, gx, error: str | None) -> None:
+        if self.call_log is not None:
+            self.call_log.append(LoggedCall("vjp", x, axis, self.device, g, gx, error))
 
     def run(self) -> GradientEvaluation:
         dtype = dtype_from_name(self.dtype)

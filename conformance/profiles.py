@@ -36,7 +36,8 @@ class Profile:
     corpus case; ``shrink_calls`` bounds the framework calls spent reducing a
     failing slice; ``corpus_exclude`` names corpus cases left out;
     ``gradient_lengths`` are the row lengths of the backward pass's inputs
-    (``conformance.gradients``; each is one shape a compiled mode compiles).
+    (``conformance.gradients``; each is one shape a compiled mode compiles);
+    ``timeout_seconds`` is how long one framework's process may run (``run --timeout``).
 
     ``compact_shapes`` trades shape variety for speed (compiled modes compile once
     per input shape): row inputs are padded with filler rows to a few row counts,
@@ -54,6 +55,10 @@ class Profile:
     corpus_exclude: tuple[str, ...] = ()
     compact_shapes: bool = False
     gradient_lengths: tuple[int, ...] = (3, 16, 100, 1000, 2049, 65537)
+    # Seconds one framework's process may run before it is killed (``run --timeout`` overrides):
+    # about three times the slowest framework's time on the project's 2-core machine when quiet
+    # (JAX's quick process took 902 s there with the load average at 12).
+    timeout_seconds: float = 3600.0
 
     @property
     def description(self) -> str:
@@ -73,9 +78,12 @@ PROFILES: dict[str, Profile] = {
         corpus_exclude=QUICK_CORPUS_EXCLUDE,
         compact_shapes=True,
         gradient_lengths=(7, 128, 65537),
+        timeout_seconds=1800.0,
     ),
     "default": Profile("default", hypothesis_examples=30, long_axis=True, shrink_calls=24),
-    "thorough": Profile("thorough", hypothesis_examples=150, long_axis=True, shrink_calls=64),
+    "thorough": Profile(
+        "thorough", hypothesis_examples=150, long_axis=True, shrink_calls=64, timeout_seconds=14400.0
+    ),
 }
 
 

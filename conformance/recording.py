@@ -78,8 +78,10 @@ def property_record(
     profile: str,
     seconds: float,
     timing: dict | None,
+    inherited_from: str | None = None,
 ) -> dict[str, Any]:
-    """The ``check`` record of one property of one cell: ``verdict`` after the registry's ``entry``."""
+    """The ``check`` record of one property of one cell: ``verdict`` after the registry's ``entry``;
+    ``inherited_from``: the canonical's test id when an alias inherited its outcome."""
     return check_record(
         cell_record_fields(cell, versions),
         property=prop,
@@ -92,6 +94,7 @@ def property_record(
         profile=profile,
         seconds=round(seconds, 4),
         timing=timing,
+        inherited_from=inherited_from,
     )
 
 
@@ -153,6 +156,7 @@ def framework_records(
                     details=adapter.device_details(),
                     pid=pid,
                     compile_cache=compile_cache,
+                    import_seconds=adapter.availability().import_seconds,
                 )
             )
     for name in dict.fromkeys(impl.framework for impl in custom):
@@ -165,6 +169,7 @@ def framework_records(
                 details={"custom": origins},
                 pid=pid,
                 compile_cache=compile_cache,
+                import_seconds=None,
             )
         )
     return records

@@ -32,12 +32,24 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
 * ``{"type": "framework", "framework", "status", "version", "devices", "details", "pid",
   "compile_cache"}`` -- written by the process that imported the framework (``status``
   "ok"; ``compile_cache``: the directory where XLA programs were kept between runs, or
-  null, ``conformance.compile_cache``); ``{"type": "framework", "framework", "status",
+  null, ``conformance.compile_cache``; ``import_seconds``: how long importing the framework took
+  in that process, null for custom implementations); ``{"type": "framework", "framework", "status",
   "message"}`` for a framework that is not installed, or whose process died or timed out;
   ``{"type": "framework", "framework", "status": "restarted", "message", "pid"}`` for a process
   (``pid``) that crashed and was started again for the checks it had not recorded.
 * ``timing`` in a check record: ``calls, run_seconds, compile_seconds, compiles,
-  backward_seconds`` of its cell (compile time includes loading from the compile cache).
+  backward_seconds`` of its cell (compile time includes loading from the compile cache), and
+  for an alias cell (``conformance.evaluation.aliasing``) ``alias_check``: ``{"canonical",
+  "identical", "calls", "seconds", "difference"}``, the replay of its canonical's calls; and,
+  where the framework reports its compilations, ``framework_compiles``: TensorFlow ``{"traces"}``
+  (its ``xla`` tf.functions' tracing counts), JAX (``jax.monitoring``)
+  ``{"backend_compiles", "backend_compile_seconds", "traces", "trace_seconds"}`` (a backend
+  compile includes a load from the persistent compile cache) while the cell
+  was evaluated (``compiles`` above counts the suite's own first calls of a compiled shape).
+* ``inherited_from`` in a check record: null, or the canonical's test id
+  (``test_precision[torch-F.softmax-eager-cpu-float32]``) when the cell is an alias whose outputs
+  matched the canonical's bit for bit on every call the canonical was judged on, so its outcome
+  is the canonical's (``compile_seconds`` and ``compiles`` are then null).
 * ``{"type": "end", "frameworks", "finished", "counts", "stale_known_issues",
   "exit_status", "pid", "planned", "checks"}`` -- written by the process that ran the checks
   of ``frameworks`` (``pid``: that process, as in its ``framework`` records; ``planned``: the
@@ -164,6 +176,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "profile",
         "seconds",
         "timing",
+        "inherited_from",
     ),
     "semantics": (
         *CELL_FIELDS,
@@ -180,7 +193,16 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "known_issue",
     ),
     "sample": (*CELL_FIELDS, "input", "output", "expected", "error"),
-    "framework": ("framework", "status", "version", "devices", "details", "pid", "compile_cache"),
+    "framework": (
+        "framework",
+        "status",
+        "version",
+        "devices",
+        "details",
+        "pid",
+        "compile_cache",
+        "import_seconds",
+    ),
     "framework_status": ("framework", "status", "message"),
     "framework_restart": ("framework", "status", "message", "pid"),
     "end": (

@@ -111,3 +111,24 @@ def gradient_repro(
         'print("expected:", expected.astype(np.float64))',
     ]
     return "\n".join(lines) + "\n"
+
+
+def rebase_repro(text: str | None, canonical: Implementation, alias: Implementation) -> str | None:
+    """``text``, a repro made for ``canonical``, made to run ``alias`` instead (an alias cell that
+    inherited the canonical's verdict: its outputs are the same bit for bit, so is its failure).
+
+    The canonical's imports and snippets (backward, eager, forward) are replaced by the alias's
+    wherever they appear whole; everything else (the input, the expected output) stays.
+    """
+    if not text:
+        return text
+    pairs = (
+        (canonical.imports, alias.imports),
+        (canonical.vjp_snippet.strip(), alias.vjp_snippet.strip()),
+        (canonical.eager_snippet.strip(), alias.eager_snippet.strip()),
+        (canonical.snippet.strip(), alias.snippet.strip()),
+    )
+    for old, new in pairs:
+        if old and new and old != new:
+            text = text.replace(old, new)
+    return text

@@ -26,6 +26,21 @@ PROGRESS_DIR = "progress"
 LOG_DIR = "logs"
 POLL_SECONDS = 0.25
 STOP_GRACE_SECONDS = 5.0  # an interrupted run gives each process this long to end by itself
+PROGRESS_LINE_SECONDS = 30.0  # without a terminal (a CI log), a progress line at least this often
+# Seconds each framework's quick run took on the project's 2-core machine (benchmarks/README.md):
+# processes start longest first, so that the longest one does not start last and end the run late
+# (a name not listed, e.g. the user's own implementations, starts after these).
+EXPECTED_SECONDS = {
+    "jax": 340.0,
+    "tensorflow": 170.0,
+    "keras-jax": 125.0,
+    "keras-torch": 37.0,
+    "keras-tensorflow": 35.0,
+    "torch": 27.0,
+    "numpy": 14.0,
+    "onnxruntime": 11.0,
+    "scipy": 7.0,
+}
 
 
 @dataclass
@@ -46,6 +61,7 @@ class FrameworkProcess:
     reported: bool = False
     restarts: int = 0
     resumed_at: int = 0  # checks recorded before the last restart (its progress file counts the rest)
+    slot: int | None = None  # which of the ``jobs`` slots it last ran in (one process at a time per slot)
     env: dict[str, str] = field(default_factory=dict)
     _log_handle: object = field(default=None, repr=False)
 
@@ -116,9 +132,12 @@ def run_processes(
 
     (run_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
     (run_dir / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
+    names = sorted(commands, key=lambda n: -EXPECTED_SECONDS.get(n, 0.0))  # longest first (stable)
     procs = [
-        FrameworkProcess(n, cmd, run_dir / LOG_DIR / f"{n}.log", env={**env, **(extra_env or {}).get(n, {})})
-        for n, cmd in commands.items()
+        FrameworkProcess(
+            n, commands[n], run_dir / LOG_DIR / f"{n}.log", env={**env, **(extra_env or {}).get(n, {})}
+        )
+        for n in names
     ]
     by_name = {p.name: p for p in procs}
     tail = ResultsTail(run_dir / RESULTS_FILE)
@@ -128,10 +147,13 @@ def run_processes(
     live = Live(_table(procs), console=console, refresh_per_second=4, transient=False)
     if show_progress:
         live.start()
+    run_started = last_line = time.perf_counter()
     try:
         while any(p.status in ("waiting", "running") for p in procs):
             for p in procs:
                 if p.status == "waiting" and sum(q.status == "running" for q in procs) < jobs:
+                    busy = {q.slot for q in procs if q.status == "running"}
+                    p.slot = min(set(range(jobs)) - busy)
                     p._log_handle = open(p.log, "a" if p.restarts else "w", encoding="utf-8")
                     p.proc = subprocess.Popen(
                         p.command,
@@ -188,6 +210,9 @@ def run_processes(
                     on_finish(p)
             if show_progress:
                 live.update(_table(procs))
+            elif time.perf_counter() - last_line >= PROGRESS_LINE_SECONDS:
+                last_line = time.perf_counter()
+                print(progress_line(procs, last_line - run_started), flush=True)
             time.sleep(POLL_SECONDS)
     except BaseException as exc:
         _stop(procs, interrupted_by(exc))
@@ -201,6 +226,44 @@ def run_processes(
             live.update(_table(procs))
             live.stop()
     return procs
+
+
+def progress_line(procs: list[FrameworkProcess], elapsed: float) -> str:
+    """One line for a log: the run's elapsed seconds, then each started process's checks done of
+    those planned (``?`` before it has collected) and its own seconds, then how many are waiting."""
+    parts = []
+    for p in procs:
+        if p.status == "running":
+            planned = p.planned if p.planned is not None else "?"
+            parts.append(f"{p.name} {p.done}/{planned} checks, {p.seconds:.0f} s")
+    waiting = sum(p.status == "waiting" for p in procs)
+    done = sum(p.finished is not None for p in procs)
+    tail = f"; {done} finished, {waiting} waiting" if (done or waiting) else ""
+    return f"progress at {elapsed:.0f} s: {'; '.join(parts) or 'nothing running'}{tail}"
+
+
+def critical_path(procs: list[FrameworkProcess]) -> list[FrameworkProcess]:
+    """The processes of the slot that finished last, in the order they ran: the chain whose sum is
+    the run's wall time (less the gaps); more ``--jobs`` cannot make the run shorter than its last
+    element, the slowest framework on its own."""
+    ran = [p for p in procs if p.slot is not None and p.started]
+    if not ran:
+        return []
+    last = max(ran, key=lambda p: p.finished or 0.0)
+    return sorted((p for p in ran if p.slot == last.slot), key=lambda p: p.started)
+
+
+def critical_path_line(procs: list[FrameworkProcess]) -> str:
+    """``critical path: numpy 14 s -> jax 334 s = 348 s; slowest framework: jax 334 s``."""
+    chain = critical_path(procs)
+    if not chain:
+        return "critical path: no framework process ran"
+    slowest = max(chain + procs, key=lambda p: p.seconds)
+    steps = " -> ".join(f"{p.name} {p.seconds:.0f} s" for p in chain)
+    total = sum(p.seconds for p in chain)
+    return (
+        f"critical path: {steps} = {total:.0f} s; slowest framework: {slowest.name} {slowest.seconds:.0f} s"
+    )
 
 
 def interrupted_by(exc: BaseException) -> str:

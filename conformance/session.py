@@ -22,9 +22,11 @@ import pytest
 from conformance.adapters.base import FrameworkAdapter
 from conformance.adapters.custom import CustomImplementation, declared_outcome
 from conformance.evaluation import Cell, CellEvaluation, PropertyOutcome, cell_seed
+from conformance.evaluation.aliasing import InheritedEvaluation, JudgedCell, replay
 from conformance.known import KnownDiscrepancy, apply_registry, find_entry, stale_entries
 from conformance.planning import plan_cells
 from conformance.profiles import get_profile
+from conformance.property_registry import cell_properties
 from conformance.recording import (
     Tally,
     property_record,
@@ -54,7 +56,13 @@ class ConformanceSession:
     custom: list[CustomImplementation] = field(default_factory=list)
     _missing: dict[str, str] = field(default_factory=dict)
     _unusable: dict[str, tuple[str, str]] = field(default_factory=dict)  # framework -> (status, reason)
-    _current: tuple[str, CellEvaluation] | None = None
+    _current: tuple[str, CellEvaluation | JudgedCell | InheritedEvaluation] | None = None
+    # Canonical cells of planned alias cells, kept (with their call logs and outcomes) while cells
+    # of the same framework, device and dtype run (``conformance.evaluation.aliasing``).
+    _judged: dict[str, JudgedCell] = field(default_factory=dict)
+    _canonical_ids: set[str] | None = None
+    # The current cell's compilations as its framework reports them (``compile_counts``).
+    _compile_counts: tuple[str, dict[str, float]] | None = None
     planned: int | None = None  # check records this process will write (after collection; None under xdist)
     empty_selection: str | None = None  # the usage error of a selection that matched no checks
 
@@ -74,11 +82,62 @@ class ConformanceSession:
             self._cells = plan.cells
         return self._cells
 
-    def evaluation(self, cell: Cell) -> CellEvaluation:
+    def evaluation(self, cell: Cell) -> CellEvaluation | JudgedCell | InheritedEvaluation:
+        """The cell's evaluation, made once (only the current cell's is kept, and the canonical
+        cells its aliases will replay).
+
+        An alias cell (``Implementation.alias_of``) whose canonical cell was evaluated first in this
+        process replays the canonical's logged calls: if every output matches bit for bit it
+        inherits the canonical's outcomes (``InheritedEvaluation``); otherwise it is evaluated in
+        full and its ``timing`` says where the outputs differed.
+        """
         if self._current is None or self._current[0] != cell.id:
-            profile = get_profile(self.profile_name)
-            self._current = (cell.id, CellEvaluation(cell, profile, cell_seed(self.seed, cell)).run())
+            self._current = None
+            adapter = self.adapters.get(cell.impl.framework)
+            before = adapter.compile_counts() if adapter is not None else None
+            self._current = (cell.id, self._evaluate(cell))
+            after = adapter.compile_counts() if adapter is not None else None
+            self._compile_counts = (cell.id, compile_difference(before, after)) if after else None
         return self._current[1]
+
+    def _canonical_cell_id(self, cell: Cell) -> str | None:
+        canonical = cell.impl.canonical_id
+        return f"{canonical}-{cell.device}-{cell.dtype}" if canonical else None
+
+    def _evaluate(self, cell: Cell) -> CellEvaluation | JudgedCell | InheritedEvaluation:
+        if self._canonical_ids is None:
+            self._canonical_ids = {self._canonical_cell_id(c) for c in self.cells()} - {None}
+        group = (cell.impl.framework, cell.device, cell.dtype)
+        self._judged = {
+            k: j
+            for k, j in self._judged.items()
+            if (j.cell.impl.framework, j.cell.device, j.cell.dtype) == group
+        }
+        judged = self._judged.get(self._canonical_cell_id(cell) or "")
+        alias_check = None
+        if judged is not None:
+            props = cell_properties(cell.impl, cell.device)
+            if props != cell_properties(judged.cell.impl, cell.device):
+                alias_check = {
+                    "canonical": judged.cell.id,
+                    "identical": False,
+                    "difference": "the alias and its canonical have different property sets",
+                }
+            else:
+                judged.complete(props)
+                result = replay(cell.impl, judged.call_log, judged.cell.id)
+                if result.identical:
+                    return InheritedEvaluation(cell, judged, result)
+                alias_check = result.as_record()
+        profile = get_profile(self.profile_name)
+        keep = cell.id in self._canonical_ids
+        evaluation = CellEvaluation(
+            cell, profile, cell_seed(self.seed, cell), call_log=[] if keep else None, alias_check=alias_check
+        ).run()
+        if keep:
+            self._judged[cell.id] = JudgedCell(evaluation)
+            return self._judged[cell.id]
+        return evaluation
 
     def _entry(self, cell: Cell, prop: str, cases: tuple[str, ...] | None = ()) -> KnownDiscrepancy | None:
         """The registry's entry for ``prop`` (or ``semantics:<case>``) on ``cell``, if any."""
@@ -114,6 +173,10 @@ class ConformanceSession:
         entry = self._entry(cell, prop, failing)
         verdict = apply_registry(outcome.verdict, entry)
         current = self._current[1] if self._current and self._current[0] == cell.id else None
+        inherited = current.inherited_from if isinstance(current, InheritedEvaluation) else None
+        timing = current.timing() if current is not None else None
+        if timing is not None and self._compile_counts and self._compile_counts[0] == cell.id:
+            timing["framework_compiles"] = self._compile_counts[1]
         record = property_record(
             cell,
             prop,
@@ -124,7 +187,8 @@ class ConformanceSession:
             seed=self.seed,
             profile=self.profile_name,
             seconds=time.perf_counter() - start,
-            timing=current.timing() if current is not None else None,
+            timing=timing,
+            inherited_from=f"test_{prop}[{inherited}]" if inherited else None,
         )
         request.node.user_properties.append((RECORD_KEY, record))
         raise_for(verdict, outcome, entry)
@@ -193,6 +257,15 @@ class ConformanceSession:
         return bool(sel.apis or sel.dtypes or sel.modes or sel.ops or sel.devices) or bool(
             self.config.getoption("keyword") or self.config.getoption("markexpr")
         )
+
+
+def compile_difference(before: dict[str, float] | None, after: dict[str, float]) -> dict[str, float]:
+    """What ``compile_counts`` grew by over one cell (counts as integers, seconds rounded)."""
+    before = before or {}
+    return {
+        k: round(v - before.get(k, 0), 4) if isinstance(v, float) else int(v - before.get(k, 0))
+        for k, v in after.items()
+    }
 
 
 def raise_for(verdict: str, outcome: PropertyOutcome, entry: KnownDiscrepancy | None) -> None:

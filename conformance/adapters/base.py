@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -97,11 +98,21 @@ class Implementation:
     # The axis forms ``call`` accepts (``ApiSpec.axes``): corpus cases of any other form are not
     # given to it at all (they are not "unsupported": the API has no such argument).
     axes: tuple[str, ...] = field(default=INT_AXIS_ONLY, compare=False)
+    # Another API of the same framework, op and mode that this one is expected to compute bit for
+    # bit (``torch.softmax`` and ``F.softmax``). A cell whose outputs match that API's on every call
+    # it was judged on inherits its verdicts (``conformance.evaluation.aliasing``); any differing
+    # bit, and it is judged in full. A declaration, never an assumption: it is checked every run.
+    alias_of: str = field(default="", compare=False)
 
     @property
     def id(self) -> str:
         """Readable id: ``torch-F.softmax-eager``."""
         return f"{self.framework}-{self.api}-{self.mode}"
+
+    @property
+    def canonical_id(self) -> str | None:
+        """The id of the implementation this one is an alias of (``alias_of``), or None."""
+        return f"{self.framework}-{self.alias_of}-{self.mode}" if self.alias_of else None
 
 
 # Expressions around softmax that compiled modes also run, because a compiler may rewrite them.
@@ -200,6 +211,8 @@ class ApiSpec:
     ``JOINT_AXES``: also a tuple of axes and None; or a subset such as int and tuple); only those
     forms' corpus cases (and joint gradient block) are given to it. For NumPy, SciPy and JAX the
     declaration is checked against the installed release (``tests/adapters/test_joint_axes.py``).
+    ``alias_of``: another spec's ``api`` (same op, listed before this one) that this API is
+    expected to match bit for bit in every mode both run in (``Implementation.alias_of``).
     """
 
     api: str
@@ -212,6 +225,7 @@ class ApiSpec:
     contract: Contract | None = None
     dtypes: tuple[str, ...] = FLOAT_DTYPE_NAMES
     axes: tuple[str, ...] = INT_AXIS_ONLY
+    alias_of: str = ""
 
 
 def composite_specs(
@@ -303,6 +317,7 @@ class Availability:
     status: str
     reason: str = ""
     version: str | None = None
+    import_seconds: float | None = None  # how long ``load`` (the framework's import) took
 
     @property
     def ok(self) -> bool:
@@ -373,16 +388,18 @@ class FrameworkAdapter:
     def _find_availability(self) -> Availability:
         if not self.installed():
             return Availability(NOT_INSTALLED, f"{self.name} is not installed")
+        start = time.perf_counter()
         try:
             lib = self.load()
         except Exception as exc:  # whatever a broken install raises: the reason is recorded
             return Availability(IMPORT_FAILED, _first_line(exc))
+        seconds = round(time.perf_counter() - start, 4)
         version = str(getattr(lib, "__version__", "unknown"))
         if self.min_version and release_tuple(version) < release_tuple(self.min_version):
             return Availability(
                 VERSION_TOO_OLD, f"{self.module} {version} found, {self.min_version} or newer needed"
             )
-        return Availability(AVAILABLE, version=version)
+        return Availability(AVAILABLE, version=version, import_seconds=seconds)
 
     def available(self) -> bool:
         """True when the framework imports (and is recent enough); never raises."""
@@ -416,6 +433,12 @@ class FrameworkAdapter:
         """Facts for the run's envelope: GPU models, CUDA/cuDNN versions, precision flags."""
         return {}
 
+    def compile_counts(self) -> dict[str, float] | None:
+        """What the framework itself reports of its compilations so far in this process (cumulative
+        counts and seconds, names of the adapter's choosing), or None where it exposes nothing.
+        The session records the difference over each cell (``timing.framework_compiles``)."""
+        return None
+
     # ---- implementations -----------------------------------------------------------------------
 
     def implementations(self) -> Sequence[Implementation]:
@@ -442,6 +465,7 @@ class FrameworkAdapter:
                         eager_call=eager if mode != "eager" else None,
                         eager_snippet=self.snippet(spec, "eager") if mode != "eager" else "",
                         axes=spec.axes,
+                        alias_of=spec.alias_of,
                     )
                 )
         return impls

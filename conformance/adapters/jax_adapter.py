@@ -102,6 +102,28 @@ _WHERE = "jax.nn.{}(jnp.where(t != -jnp.inf, t, jnp.finfo(t.dtype).max), axis=ax
 _WHERE_NEGINF = "jax.nn.{}(t, axis=axis, where=t != -jnp.inf)"
 
 
+# JAX's own monitoring events (``jax.monitoring``): an XLA backend compilation (or its load from the
+# persistent compile cache: JAX times both as one event) and a trace to a jaxpr, each with its
+# duration. Counted for the whole process.
+_EVENTS = {
+    "/jax/core/compile/backend_compile_duration": "backend_compiles",
+    "/jax/core/compile/jaxpr_trace_duration": "traces",
+}
+_COUNTS: dict[str, float] = {
+    "backend_compiles": 0,
+    "backend_compile_seconds": 0.0,
+    "traces": 0,
+    "trace_seconds": 0.0,
+}
+
+
+def _count_event(event: str, duration: float, **_: Any) -> None:
+    name = _EVENTS.get(event)
+    if name is not None:
+        _COUNTS[name] += 1
+        _COUNTS[name.removesuffix("s") + "_seconds"] += duration
+
+
 @cache
 def _jax() -> ModuleType:
     import jax
@@ -110,6 +132,10 @@ def _jax() -> ModuleType:
     import jax.numpy
     import jax.scipy.special  # makes jax.scipy.special an attribute
 
+    try:  # counting is a nicety: a release without the hook costs only the counts
+        jax.monitoring.register_event_duration_secs_listener(_count_event)
+    except Exception:
+        pass
     return jax
 
 
@@ -181,6 +207,7 @@ class JaxAdapter(FrameworkAdapter):
             "jax.scipy.special.softmax(t, axis=axis)",
             _BOTH,
             axes=JOINT_AXES,
+            alias_of="nn.softmax",
         ),
         ApiSpec(
             "scipy.special.log_softmax",
@@ -188,6 +215,7 @@ class JaxAdapter(FrameworkAdapter):
             "jax.scipy.special.log_softmax(t, axis=axis)",
             _BOTH,
             axes=JOINT_AXES,
+            alias_of="nn.log_softmax",
         ),
         ApiSpec("x/sum", "sum_normalize", "t / jnp.sum(t, axis=axis, keepdims=True)", _BOTH, axes=JOINT_AXES),
         ApiSpec(
@@ -230,6 +258,10 @@ class JaxAdapter(FrameworkAdapter):
 
     def gpu_count(self) -> int:
         return len(_gpus())
+
+    def compile_counts(self) -> dict[str, float] | None:
+        """XLA backend compilations and jaxpr traces so far, with their seconds (``jax.monitoring``)."""
+        return dict(_COUNTS) if _jax.cache_info().currsize else None
 
     def device_details(self) -> dict[str, object]:
         jax = _jax()

@@ -219,7 +219,12 @@ class KerasAdapter(FrameworkAdapter):
     specs = (
         ApiSpec("ops.softmax", "softmax", "keras.ops.softmax(t, axis=axis)"),
         ApiSpec("ops.log_softmax", "log_softmax", "keras.ops.log_softmax(t, axis=axis)"),
-        ApiSpec("activations.softmax", "softmax", "keras.activations.softmax(t, axis=axis)"),
+        ApiSpec(
+            "activations.softmax",
+            "softmax",
+            "keras.activations.softmax(t, axis=axis)",
+            alias_of="ops.softmax",
+        ),
         ApiSpec(
             "layers.Softmax",
             "softmax",

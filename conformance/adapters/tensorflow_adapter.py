@@ -126,12 +126,18 @@ def _tf_device(device: str) -> str:
     return "/CPU:0" if index is None else f"/GPU:{index}"
 
 
+# Every tf.function built here, so that their traces (one concrete function per input signature,
+# each compiled by XLA on its first call) can be counted (``TensorflowAdapter.compile_counts``).
+_FUNCTIONS: list[Any] = []
+
+
 def _function(fn: Any, axis: int, mode: str, compiled: dict[int, Any]) -> Any:
     """``fn`` (a function of the tensors) as it is, or one ``tf.function(jit_compile=True)`` per axis."""
     if mode == "eager":
         return fn
     if axis not in compiled:
         compiled[axis] = _tf().function(fn, jit_compile=True)
+        _FUNCTIONS.append(compiled[axis])
     return compiled[axis]
 
 
@@ -157,7 +163,13 @@ class TensorflowAdapter(FrameworkAdapter):
     specs = (
         ApiSpec("nn.softmax", "softmax", "tf.nn.softmax(t, axis=axis)", _BOTH),
         ApiSpec("nn.log_softmax", "log_softmax", "tf.nn.log_softmax(t, axis=axis)", _BOTH),
-        ApiSpec("keras.activations.softmax", "softmax", "tf.keras.activations.softmax(t, axis=axis)", _BOTH),
+        ApiSpec(
+            "keras.activations.softmax",
+            "softmax",
+            "tf.keras.activations.softmax(t, axis=axis)",
+            _BOTH,
+            alias_of="nn.softmax",
+        ),
         ApiSpec("keras.layers.Softmax", "softmax", "tf.keras.layers.Softmax(axis=axis)(t)"),
         ApiSpec("x/reduce_sum", "sum_normalize", "t / tf.reduce_sum(t, axis=axis, keepdims=True)", _BOTH),
         ApiSpec(
@@ -178,6 +190,13 @@ class TensorflowAdapter(FrameworkAdapter):
 
     def gpu_count(self) -> int:
         return len(_gpus())
+
+    def compile_counts(self) -> dict[str, float] | None:
+        """Traces of the ``xla`` mode's tf.functions so far (``experimental_get_tracing_count``: one
+        concrete function per input signature, each compiled by XLA on its first call)."""
+        if not _FUNCTIONS:
+            return None
+        return {"traces": sum(int(f.experimental_get_tracing_count()) for f in _FUNCTIONS)}
 
     def device_details(self) -> dict[str, object]:
         from conformance.environment import nvidia_driver_version

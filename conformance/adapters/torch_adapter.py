@@ -189,11 +189,13 @@ class TorchAdapter(FrameworkAdapter):
     # torch.compile runs the functional forms and the composites; the module wrappers would repeat them.
     specs = (
         ApiSpec("F.softmax", "softmax", "torch.nn.functional.softmax(t, dim=axis)", _BOTH),
-        ApiSpec("torch.softmax", "softmax", "torch.softmax(t, dim=axis)"),
-        ApiSpec("nn.Softmax", "softmax", "torch.nn.Softmax(dim=axis)(t)"),
-        ApiSpec("Tensor.softmax", "softmax", "t.softmax(dim=axis)"),
+        ApiSpec("torch.softmax", "softmax", "torch.softmax(t, dim=axis)", alias_of="F.softmax"),
+        ApiSpec("nn.Softmax", "softmax", "torch.nn.Softmax(dim=axis)(t)", alias_of="F.softmax"),
+        ApiSpec("Tensor.softmax", "softmax", "t.softmax(dim=axis)", alias_of="F.softmax"),
         ApiSpec("F.log_softmax", "log_softmax", "torch.nn.functional.log_softmax(t, dim=axis)", _BOTH),
-        ApiSpec("torch.log_softmax", "log_softmax", "torch.log_softmax(t, dim=axis)"),
+        ApiSpec(
+            "torch.log_softmax", "log_softmax", "torch.log_softmax(t, dim=axis)", alias_of="F.log_softmax"
+        ),
         ApiSpec("x/sum", "sum_normalize", "t / t.sum(dim=axis, keepdim=True)", _BOTH),
         ApiSpec(
             "F.normalize-p1",

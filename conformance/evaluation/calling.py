@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from conformance.call_log import LoggedCall
 from conformance.outcome import short_error
 from reference.dtypes import dtype_from_name
 
@@ -41,7 +42,7 @@ def rows_of(
 class CallingMixin:
     """The calls of ``CellEvaluation`` (its ``cell``, ``calls``, ``call_seconds``, ``compile_seconds``,
     ``compiles``, ``_compiled_keys``, ``paired``, ``_repeat_on_cpu``, ``_pair``, ``pair_errors``,
-    ``_last_exception`` and ``gradients`` fields)."""
+    ``_last_exception``, ``call_log`` and ``gradients`` fields)."""
 
     def _call(self, x: np.ndarray, axis: int, pair: bool = False) -> tuple[np.ndarray | None, str | None]:
         y, error = self._timed_call(x, axis)
@@ -56,9 +57,11 @@ class CallingMixin:
         first = self.cell.impl.mode != "eager" and key not in self._compiled_keys
         start = time.perf_counter()
         self.calls += 1
+        y = None
         try:
             with np.errstate(all="ignore"):
                 y = self.cell.impl.call(x, axis, self.cell.device)
+                self._log("call", x, axis, self.cell.device, y, None)
                 if first:
                     self._compiled_keys.add(key)
                     first_seconds = time.perf_counter() - start
@@ -69,20 +72,30 @@ class CallingMixin:
                     start += time.perf_counter() - again  # the second call is not run time
         except Exception as exc:
             self._last_exception = exc
+            # The call raised, or (y set) the second call of a new compiled shape did: logged too.
+            self._log("call", x, axis, self.cell.device, None, short_error(exc))
             return None, short_error(exc)
         finally:
             self.call_seconds += time.perf_counter() - start
         return y, None
 
+    def _log(self, kind: str, x: np.ndarray, axis: int, device: str, y, error: str | None) -> None:
+        """Keep the call in ``call_log`` (cells whose aliases will replay it; None: not kept)."""
+        if self.call_log is not None:
+            self.call_log.append(LoggedCall(kind, x, axis, device, None, y, error))
+
     def timing(self) -> dict:
         """Seconds spent in the implementation: forward run time, compile time (compiled modes), backward."""
-        return {
+        timing = {
             "calls": self.calls,
             "run_seconds": round(max(self.call_seconds - self.compile_seconds, 0.0), 4),
             "compile_seconds": round(self.compile_seconds, 4),
             "compiles": self.compiles,
             "backward_seconds": round(self.gradients.call_seconds, 4) if self.gradients else None,
         }
+        if self.alias_check is not None:  # an alias judged in full: where it differed from its canonical
+            timing["alias_check"] = self.alias_check
+        return timing
 
     def _call_rows(self, x: np.ndarray, pair: bool = False) -> tuple[np.ndarray | None, str | None]:
         """Call on a C-contiguous 2-D ``x`` along its last axis, padded with filler rows to a bucket.
@@ -126,6 +139,7 @@ class CallingMixin:
                         y = call(x, axis, device)
                 except Exception as exc:
                     y, problem = None, short_error(exc)
+                self._log("eager" if kind == "eager" else "call", x, axis, device, y, problem)
                 if problem is None and not isinstance(y, np.ndarray):
                     problem = f"returned a {type(y).__name__}, not an array"
                 elif problem is None and y.shape != x.shape:

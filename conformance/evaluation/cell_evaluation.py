@@ -53,6 +53,12 @@ class CellEvaluation(CallingMixin, InputsMixin, ReductionMixin, SemanticsMixin):
     compiles: int = 0
     _compiled_keys: set = field(default_factory=set)
     gradients: GradientEvaluation | None = None
+    # Every call made, in order (``conformance.call_log``), when the session keeps it
+    # for the cell's aliases; None (the default): not kept.
+    call_log: list | None = None
+    # An alias cell judged in full: the replay of its canonical's calls and where it differed
+    # (``conformance.evaluation.aliasing.Replay.as_record``), shown in ``timing``.
+    alias_check: dict | None = None
 
     def run(self) -> CellEvaluation:
         self.paired = self.cell.device != "cpu"
@@ -73,7 +79,9 @@ class CellEvaluation(CallingMixin, InputsMixin, ReductionMixin, SemanticsMixin):
             impl, dtype = self.cell.impl, self.cell.dtype
             seed = gradient_seed(impl.op, dtype)
             lengths = self.profile.gradient_lengths
-            self.gradients = GradientEvaluation(impl, self.cell.device, dtype, lengths, seed).run()
+            self.gradients = GradientEvaluation(
+                impl, self.cell.device, dtype, lengths, seed, call_log=self.call_log
+            ).run()
         return self
 
     @property

@@ -117,6 +117,17 @@ def title(entry: dict[str, Any]) -> str:
     return " · ".join(str(p or "") for p in (*parts, entry.get("p")))
 
 
+def _message(rec: dict[str, Any]) -> str:
+    """The check's message; an alias's inherited verdict says whose it is."""
+    message = rec.get("message") or ""
+    inherited = rec.get("inherited_from")
+    if inherited:
+        return f"inherited from {inherited} (outputs identical bit for bit on every call): {message}".rstrip(
+            ": "
+        )
+    return message
+
+
 def _entry(rec: dict[str, Any], level: str, source: str | None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "v": rec["verdict"],
@@ -129,7 +140,7 @@ def _entry(rec: dict[str, Any], level: str, source: str | None) -> dict[str, Any
         "dt": rec.get("dtype"),
         "p": rec.get("property"),
         "impl": rec.get("implementation"),
-        "msg": rec.get("message") or "",
+        "msg": _message(rec),
         "m": rec.get("metric"),
         "tol": rec.get("tolerance"),
         "u": rec.get("unit"),

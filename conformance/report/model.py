@@ -30,6 +30,7 @@ from conformance.report.cells import (
     worst_verdict,
 )
 from conformance.report.details import DETAIL_VERDICTS, build_details
+from conformance.report.time_panel import FrameworkTime, time_panel
 from conformance.report.trend import VersionTrend, build_trend
 from conformance.summary import incomplete_reasons
 
@@ -161,6 +162,7 @@ class ReportModel:
     trend: list[dict[str, Any]] = field(default_factory=list)
     trend_versions: dict[str, list[str]] = field(default_factory=dict)
     trend_view: VersionTrend | None = None  # conformance.report.trend: every cell across versions
+    time_view: list[FrameworkTime] | None = None  # conformance.report.time_panel: where the time went
     collapsed: bool = False
 
 
@@ -676,6 +678,7 @@ def build_model(run: Run, *, title: str | None = None) -> ReportModel:
         trend=trend,
         trend_versions=trend_versions,
         trend_view=trend_view,
+        time_view=time_panel(run),
         collapsed=len(run.checks) > COLLAPSE_ABOVE,
     )
 

@@ -87,6 +87,7 @@ def framework(name: str = "numpy", version: str = "2.4.6", **overrides: Any) -> 
         details={name: version},
         pid=1,
         compile_cache=None,
+        import_seconds=None,
     )
     record.update(overrides)
     return record
@@ -152,6 +153,7 @@ def check(
         profile="quick",
         seconds=0.01,
         timing=None,
+        inherited_from=None,
     )
     record.update(overrides)
     return record

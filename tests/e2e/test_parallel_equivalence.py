@@ -21,7 +21,7 @@ from conformance.records import read_run
 
 pytest.importorskip("xdist")
 
-VOLATILE = ("seconds", "timing", "pid", "finished", "started", "source")
+VOLATILE = ("seconds", "timing", "pid", "finished", "started", "source", "import_seconds")
 
 
 def _suite(tmp_path: Path, name: str, *extra: str) -> tuple[str, object]:

@@ -42,7 +42,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "conformance.outcome",
         ),
     ),
-    ("evaluation", ("conformance.evaluation", "conformance.gradients", "conformance.repro")),
+    (
+        "evaluation",
+        ("conformance.evaluation", "conformance.gradients", "conformance.repro", "conformance.call_log"),
+    ),
     (
         "session",
         (
