@@ -252,10 +252,14 @@ class ConformanceSession:
         return {n: r for n, r in self._missing.items() if n in self.adapters and r != "not installed"}
 
     def partial(self) -> bool:
-        """A selection narrower than everything makes "matched nothing" meaningless (no stale report)."""
+        """A selection narrower than everything makes "matched nothing" meaningless (no stale report).
+        So does ``--skip-recorded``: a process restarted after a crash judges only the checks its
+        predecessor did not record, so entries those matched look unused to it."""
         sel = self.selection
         return bool(sel.apis or sel.dtypes or sel.modes or sel.ops or sel.devices) or bool(
-            self.config.getoption("keyword") or self.config.getoption("markexpr")
+            self.config.getoption("keyword")
+            or self.config.getoption("markexpr")
+            or self.config.getoption("skip_recorded", None)
         )
 
 

@@ -419,3 +419,24 @@ def test_a_process_that_crashes_again_did_not_finish(tmp_path):
     died = [r for r in run.frameworks if r["status"] == "did not finish"]
     assert [r["message"] for r in died] == ["killed by signal 11"]
     _assert_not_green(run_dir)
+
+
+def test_a_restarted_process_reports_no_stale_entries():
+    """A process restarted with ``--skip-recorded`` judges only the checks its crashed predecessor
+    did not record, so the registry entries those checks matched look unused to it: it must not call
+    them stale (a default run on JAX 0.10.2 listed six entries as stale after such a restart, though
+    their checks were expected failures in the same results file)."""
+    from types import SimpleNamespace
+
+    from conformance.session import ConformanceSession
+
+    everything = SimpleNamespace(apis=(), dtypes=(), modes=(), ops=(), devices=())
+
+    def session(**options: object) -> SimpleNamespace:
+        values = {"keyword": "", "markexpr": "", "skip_recorded": None, **options}
+        return SimpleNamespace(
+            selection=everything, config=SimpleNamespace(getoption=lambda k, *d: values[k])
+        )
+
+    assert ConformanceSession.partial(session()) is False  # the whole selection: stale is meaningful
+    assert ConformanceSession.partial(session(skip_recorded="runs/r/results.jsonl")) is True
