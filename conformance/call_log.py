@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reference.axes import Axis
+
 
 @dataclass(frozen=True)
 class LoggedCall:
     kind: str  # "call" | "eager" | "vjp"
     x: np.ndarray
-    axis: int
+    axis: Axis  # an int, or a tuple of axes / None for a joint-axes case
     device: str
     g: np.ndarray | None  # the cotangent of a "vjp" call
     y: object  # what came back (an array, or whatever a broken implementation returned); None if it raised

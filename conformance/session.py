@@ -100,20 +100,16 @@ class ConformanceSession:
             self._compile_counts = (cell.id, compile_difference(before, after)) if after else None
         return self._current[1]
 
-    def _canonical_cell_id(self, cell: Cell) -> str | None:
-        canonical = cell.impl.canonical_id
-        return f"{canonical}-{cell.device}-{cell.dtype}" if canonical else None
-
     def _evaluate(self, cell: Cell) -> CellEvaluation | JudgedCell | InheritedEvaluation:
         if self._canonical_ids is None:
-            self._canonical_ids = {self._canonical_cell_id(c) for c in self.cells()} - {None}
+            self._canonical_ids = {c.canonical_id for c in self.cells()} - {None}
         group = (cell.impl.framework, cell.device, cell.dtype)
         self._judged = {
             k: j
             for k, j in self._judged.items()
             if (j.cell.impl.framework, j.cell.device, j.cell.dtype) == group
         }
-        judged = self._judged.get(self._canonical_cell_id(cell) or "")
+        judged = self._judged.get(cell.canonical_id or "")
         alias_check = None
         if judged is not None:
             props = cell_properties(cell.impl, cell.device)

@@ -100,73 +100,62 @@ def _all_below_underflow(case: Case, dtype: str) -> bool:
 _JUDGED: dict[tuple, bool] = {}  # (predicate, op, case name, shape, dtype) -> crosses (oracle-based rows)
 
 
-def _memo(kind: str, op: str, case: Case, dtype: str, compute: Callable[[], bool]) -> bool:
-    """An oracle-based predicate's answer, computed once per case and dtype (corpus cases are fixed)."""
+def _oracle_judged(
+    kind: str, op: str, case: Case, dtype: str, judge: Callable[[np.ndarray, np.dtype], bool]
+) -> bool:
+    """An oracle-based predicate's answer, ``judge(x, dtype)`` on the case's input as its joint view
+    (``reference.axes.joint_last``: normalized along the last axis), computed once per case and dtype
+    (corpus cases are fixed), floating-point warnings silenced. False for an empty case or one whose
+    input is not in ``dtype`` (the oracle rows need a float input)."""
+    x = np.asarray(case.x)
+    dt = dtype_from_name(dtype)
+    if not x.size or x.dtype != dt:
+        return False
     key = (kind, op, case.name, case.x.shape, case.axis, dtype)
     if key not in _JUDGED:
-        _JUDGED[key] = compute()
+        with np.errstate(all="ignore"):
+            _JUDGED[key] = judge(joint_last(x, case.axis), dt)
     return _JUDGED[key]
-
-
-def _own_dtype(case: Case, dtype: str) -> np.ndarray | None:
-    """The case's input when it is in ``dtype`` and not empty (the oracle rows need a float input), as
-    its joint view (``reference.axes.joint_last``): the axis it is normalized along is the last one."""
-    x = np.asarray(case.x)
-    return joint_last(x, case.axis) if x.size and x.dtype == dtype_from_name(dtype) else None
 
 
 def _subnormal_output(op: str) -> Predicate:
     """Some correctly rounded output of ``op`` is a non-zero subnormal that 0 misses by more than the
     error model's allowance: a flush to zero there fails ``gradual_underflow`` (precision accepts it)."""
 
-    def crosses(case: Case, dtype: str) -> bool:
-        x = _own_dtype(case, dtype)
-        if x is None:
-            return False
+    def judge(x: np.ndarray, dt: np.dtype) -> bool:
+        ex = exact(op, x, -1, dt)
+        allowed = allowed_error(op, x, ex, -1, dt)
+        rounded = round_to_dtype(np.asarray(ex, np.float64), dt).astype(np.float64)
+        hit = (rounded != 0) & (np.abs(rounded) < dtype_info(dt).tiny) & (np.abs(ex) > allowed)
+        return bool(np.any(hit))
 
-        def compute() -> bool:
-            dt = dtype_from_name(dtype)
-            with np.errstate(all="ignore"):
-                ex = exact(op, x, -1, dt)
-                allowed = allowed_error(op, x, ex, -1, dt)
-                rounded = round_to_dtype(np.asarray(ex, np.float64), dt).astype(np.float64)
-                hit = (rounded != 0) & (np.abs(rounded) < dtype_info(dt).tiny) & (np.abs(ex) > allowed)
-            return bool(np.any(hit))
-
-        return _memo("subnormal", op, case, dtype, compute)
-
-    return crosses
+    return lambda case, dtype: _oracle_judged("subnormal", op, case, dtype, judge)
 
 
 _OVER_T = with_contract("softmax", Contract(temperature=COMPOSITE_TEMPERATURE))
 
 
+def _temperature_rewrite_judge(x: np.ndarray, dt: np.dtype) -> bool:
+    ex = exact(_OVER_T, x, -1, dt)
+    q = round_to_dtype(np.asarray(x, np.float64) / COMPOSITE_TEMPERATURE, dt)
+    allowed = allowed_error("softmax", q, ex, -1, dt)
+    reciprocal = round_to_dtype(
+        np.asarray(x, np.float64) * float(round_to_dtype(np.array(1 / COMPOSITE_TEMPERATURE), dt)), dt
+    )
+    rewrites = [reciprocal]
+    if dt != np.float64:  # the unrounded quotient differs from round(x / T) only below float64
+        rewrites.append(np.asarray(x, np.float64) / COMPOSITE_TEMPERATURE)
+    for rewritten in rewrites:
+        moved = exact("softmax", np.asarray(rewritten, np.float64), -1, np.float64)
+        if np.any(np.abs(moved - ex) > allowed):
+            return True
+    return False
+
+
 def _temperature_rewrite_visible(case: Case, dtype: str) -> bool:
     """softmax(x / T) with x / T rewritten (x * round(1 / T), or the quotient left unrounded as a
     contraction would) moves some output beyond the allowance of the exact softmax of round(x / T)."""
-    x = _own_dtype(case, dtype)
-    if x is None:
-        return False
-
-    def compute() -> bool:
-        dt = dtype_from_name(dtype)
-        with np.errstate(all="ignore"):
-            ex = exact(_OVER_T, x, -1, dt)
-            q = round_to_dtype(np.asarray(x, np.float64) / COMPOSITE_TEMPERATURE, dt)
-            allowed = allowed_error("softmax", q, ex, -1, dt)
-            reciprocal = round_to_dtype(
-                np.asarray(x, np.float64) * float(round_to_dtype(np.array(1 / COMPOSITE_TEMPERATURE), dt)), dt
-            )
-            rewrites = [reciprocal]
-            if dt != np.float64:  # the unrounded quotient differs from round(x / T) only below float64
-                rewrites.append(np.asarray(x, np.float64) / COMPOSITE_TEMPERATURE)
-            for rewritten in rewrites:
-                moved = exact("softmax", np.asarray(rewritten, np.float64), -1, np.float64)
-                if np.any(np.abs(moved - ex) > allowed):
-                    return True
-        return False
-
-    return _memo("temperature", "softmax", case, dtype, compute)
+    return _oracle_judged("temperature", "softmax", case, dtype, _temperature_rewrite_judge)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,18 @@ class Cell:
 
     @property
     def id(self) -> str:
-        return f"{self.impl.id}-{self.device}-{self.dtype}"
+        return cell_id(self.impl.id, self.device, self.dtype)
+
+    @property
+    def canonical_id(self) -> str | None:
+        """The id of the canonical API's cell on this device and dtype, for an alias (else None)."""
+        canonical = self.impl.canonical_id
+        return cell_id(canonical, self.device, self.dtype) if canonical else None
+
+
+def cell_id(impl_id: str, device: str, dtype: str) -> str:
+    """A cell's id (the pytest parameter id): ``torch-F.softmax-eager-cpu-float32``."""
+    return f"{impl_id}-{device}-{dtype}"
 
 
 @dataclass
