@@ -39,10 +39,11 @@ from typing import Protocol
 from packaging.version import InvalidVersion, Version
 
 from conformance.errors import EXIT_OK, ConformanceError
+from conformance.listing import user_cache_dir
 
 GOOD, BAD, UNTESTABLE = "good", "bad", "untestable"
 BAD_VERDICTS = ("fail", "expected-fail", "error")
-DEFAULT_ENVS_DIR = Path.home() / ".cache" / "softmax-conformance" / "envs"
+DEFAULT_ENVS_DIR = user_cache_dir() / "envs"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # holds pyproject.toml in a source checkout
 
 # framework -> the distribution whose releases are bisected, and its pip requirement form.

@@ -217,7 +217,7 @@ class GradientEvaluation:
             return None, f"the gradient has shape {gx.shape}, the input {x.shape}"
         return gx, None  # another dtype is judged by its values; ``outcome`` notes it
 
-    def _log(self, x: np.ndarray, g: np.ndarray, axis: int, gx, error: str | None) -> None:
+    def _log(self, x: np.ndarray, g: np.ndarray, axis: Axis, gx, error: str | None) -> None:
         if self.call_log is not None:
             self.call_log.append(LoggedCall("vjp", x, axis, self.device, g, gx, error))
 

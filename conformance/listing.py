@@ -113,10 +113,15 @@ def cache_key() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
+def user_cache_dir() -> Path:
+    """The project's folder in the user's cache: ``$XDG_CACHE_HOME/softmax-conformance`` (default
+    ``~/.cache/softmax-conformance``); ``list``'s answers and ``bisect``'s environments live there."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "softmax-conformance"
+
+
 def cache_path(key: str) -> Path:
     """The cache file of ``key``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "softmax-conformance" / f"list-{key}.json"
+    return user_cache_dir() / f"list-{key}.json"
 
 
 def cached_probe_all(

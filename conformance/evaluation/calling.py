@@ -17,6 +17,7 @@ import numpy as np
 
 from conformance.call_log import LoggedCall
 from conformance.outcome import short_error
+from reference.axes import Axis
 from reference.dtypes import dtype_from_name
 
 # Row counts that stacked row batches are padded up to (see ``CallingMixin._call_rows``).
@@ -79,7 +80,7 @@ class CallingMixin:
             self.call_seconds += time.perf_counter() - start
         return y, None
 
-    def _log(self, kind: str, x: np.ndarray, axis: int, device: str, y, error: str | None) -> None:
+    def _log(self, kind: str, x: np.ndarray, axis: Axis, device: str, y, error: str | None) -> None:
         """Keep the call in ``call_log`` (cells whose aliases will replay it; None: not kept)."""
         if self.call_log is not None:
             self.call_log.append(LoggedCall(kind, x, axis, device, None, y, error))
