@@ -44,6 +44,8 @@ from conformance.records import (
     sanitize,
 )
 from conformance.summary import SELECTION_OPTIONS, empty_selection_message
+from conformance.work_units import SPLITS, plan_units
+from reference.dtypes import FLOAT_DTYPE_NAMES
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -54,7 +56,6 @@ def _validate(args: argparse.Namespace) -> None:
     from conformance.adapters import all_adapters
     from conformance.profiles import PROFILES
     from conformance.selection import DEVICE_PATTERN
-    from reference.dtypes import FLOAT_DTYPE_NAMES
 
     checks = (
         ("framework", list(all_adapters())),
@@ -136,12 +137,24 @@ def _pytest_command(args: argparse.Namespace, framework: str, run_dir: Path, see
     return cmd + list(args.pytest_args or [])
 
 
+def _only_dtype(command: list[str], dtype: str) -> list[str]:
+    """``command`` with its ``--dtype`` options replaced by ``--dtype dtype``."""
+    kept: list[str] = []
+    skip = False
+    for arg in command:
+        if skip:
+            skip = False
+        elif arg == "--dtype":
+            skip = True
+        else:
+            kept.append(arg)
+    return [*kept, "--dtype", dtype]
+
+
 def keyword_dtype_warning(expression: str | None) -> str | None:
     """A warning for a ``-k`` expression that names a dtype contained in another dtype's name
     (``float16`` is part of ``bfloat16``): pytest's ``-k`` matches substrings of the test ids, so
     it selects both; ``--dtype`` selects exactly one. None when there is nothing to warn about."""
-    from reference.dtypes import FLOAT_DTYPE_NAMES
-
     tokens = set(re.split(r"[\s()]+", expression or "")) - {"and", "or", "not", ""}
     for dtype in FLOAT_DTYPE_NAMES:
         also = [other for other in FLOAT_DTYPE_NAMES if other != dtype and dtype in other]
@@ -271,16 +284,20 @@ def _run_frameworks(
     because the run was interrupted) gets a ``framework`` record "did not finish" and a line in
     ``died``, also when an interrupt propagates from here (``KeyboardInterrupt``).
     """
-    from conformance.runner import LOG_DIR, PROGRESS_DIR, run_processes
+    from conformance.runner import PROGRESS_DIR, run_processes
 
-    commands = {
-        name: [
-            *_pytest_command(args, name, run_dir, seed),
-            "--progress-file",
-            str(run_dir / PROGRESS_DIR / name),
-        ]
-        for name in names
-    }
+    jobs = args.jobs or os.cpu_count() or 1
+    dtypes = _split(args.dtype) or list(FLOAT_DTYPE_NAMES)
+    units = {u.name: u for u in plan_units(names, dtypes, jobs, args.split)}
+    commands = {}
+    for name, unit in units.items():
+        command = _pytest_command(args, unit.framework, run_dir, seed)
+        if unit.dtype is not None and not _split(args.dtype):
+            # one dtype of the whole run: a split, not a selection (stale entries are still judged)
+            command += ["--dtype", unit.dtype, "--dtype-split"]
+        elif unit.dtype is not None:
+            command = _only_dtype(command, unit.dtype)
+        commands[name] = [*command, "--progress-file", str(run_dir / PROGRESS_DIR / unit.file_stem)]
     custom = custom_cli.options_from_args(args)
     if custom.requested:  # the user's own implementations: one more process, beside the frameworks
         base = _pytest_command(args, custom.name, run_dir, seed)
@@ -290,14 +307,17 @@ def _run_frameworks(
     def finished(p) -> None:
         if p.status in ("ok", "no checks selected"):
             return
-        died.append(f"{p.name}: {p.status} (log: {run_dir / LOG_DIR / (p.name + '.log')})")
-        writer.write(framework_status_record(p.name, "did not finish", p.status))
+        died.append(f"{p.name}: {p.status} (log: {p.log})")
+        what = p.status if p.unit.dtype is None else f"{p.status} (its {p.unit.dtype} cells)"
+        writer.write(framework_status_record(p.unit.framework or p.name, "did not finish", what))
 
-    jobs = args.jobs or os.cpu_count() or 1
     extra_env = {}
     if not args.no_compile_cache:
         base = Path(args.compile_cache or Path(args.results_dir) / ".compile-cache")
-        extra_env = {name: compile_cache_env(base, name, env) for name in commands}
+        extra_env = {
+            name: compile_cache_env(base, units[name].framework if name in units else name, env)
+            for name in commands
+        }
 
     def restart(p) -> tuple[list[str], dict[str, str]] | None:
         """A process killed by a signal (a segfault, as JAX 0.10's compile-cache writer was seen to
@@ -332,6 +352,7 @@ def _run_frameworks(
         show_progress=not args.no_progress,
         extra_env=extra_env,
         on_crash=restart,
+        units=units,
     )
     print(critical_path_line(procs), flush=True)
 
@@ -356,7 +377,12 @@ def _report_and_exit(
     """
     from rich.console import Console
 
-    from conformance.summary import failing_check_lines, incomplete_reasons, summary_table
+    from conformance.summary import (
+        failing_check_lines,
+        incomplete_reasons,
+        stale_known_issues,
+        summary_table,
+    )
 
     run = read_run(run_dir)
     imported = all(r.get("status") in ("ok", "not installed", "restarted") for r in run.frameworks)
@@ -371,7 +397,7 @@ def _report_and_exit(
             console.print(f"[bold red]failing checks of {custom_name}:[/bold red]", highlight=False)
             for line in failing:
                 console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
-    stale = sorted({s for end in run.ends for s in end.get("stale_known_issues", [])})
+    stale = stale_known_issues(run)
     incomplete = incomplete_reasons(run)
     for line in died:
         console.print(f"[bold red]did not finish:[/bold red] {line}", markup=True, highlight=False)
@@ -510,6 +536,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--no-compile-cache", action="store_true", help="compile everything afresh, keep nothing"
+    )
+    run.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="auto",
+        help="one process per framework, per framework and dtype, or auto: the long frameworks"
+        " by dtype when there are cores for them (default: auto)",
     )
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
     run.add_argument("--junit-xml", action="store_true", help="also write pytest's JUnit XML per framework")

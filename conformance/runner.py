@@ -21,35 +21,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.records import RESULTS_FILE, UNEXPECTED
+from conformance.work_units import EXPECTED_SECONDS, WorkUnit
 
 PROGRESS_DIR = "progress"
 LOG_DIR = "logs"
 POLL_SECONDS = 0.25
 STOP_GRACE_SECONDS = 5.0  # an interrupted run gives each process this long to end by itself
 PROGRESS_LINE_SECONDS = 30.0  # without a terminal (a CI log), a progress line at least this often
-# Seconds each framework's quick run took on the project's 2-core machine (benchmarks/README.md):
-# processes start longest first, so that the longest one does not start last and end the run late
-# (a name not listed, e.g. the user's own implementations, starts after these).
-EXPECTED_SECONDS = {
-    "jax": 340.0,
-    "tensorflow": 170.0,
-    "keras-jax": 125.0,
-    "keras-torch": 37.0,
-    "keras-tensorflow": 35.0,
-    "torch": 27.0,
-    "numpy": 14.0,
-    "onnxruntime": 11.0,
-    "scipy": 7.0,
-}
 
 
 @dataclass
 class FrameworkProcess:
-    """One framework's pytest process and what is known of its progress."""
+    """One work unit's pytest process (a framework, or a framework's cells of one dtype:
+    ``conformance.work_units``) and what is known of its progress."""
 
     name: str
     command: list[str]
     log: Path
+    unit: WorkUnit = field(default_factory=lambda: WorkUnit(""))
     proc: subprocess.Popen | None = None
     started: float = 0.0
     finished: float | None = None
@@ -112,8 +101,14 @@ def run_processes(
     show_progress: bool = True,
     extra_env: dict[str, dict[str, str]] | None = None,
     on_crash: Callable[[FrameworkProcess], tuple[list[str], dict[str, str]] | None] | None = None,
+    units: dict[str, WorkUnit] | None = None,
 ) -> list[FrameworkProcess]:
-    """Run every command (at most ``jobs`` at once); ``on_finish`` is called as each one ends.
+    """Run every command (at most ``jobs`` at once, longest expected first); ``on_finish`` is
+    called as each one ends.
+
+    ``units``: per command name, the work unit it runs (``conformance.work_units``): which
+    records are its progress, how long it is expected to take, its log's name. A name without
+    one is a whole framework of that name.
 
     ``extra_env``: per command name, variables added to ``env`` for that process only.
 
@@ -132,14 +127,22 @@ def run_processes(
 
     (run_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
     (run_dir / PROGRESS_DIR).mkdir(parents=True, exist_ok=True)
-    names = sorted(commands, key=lambda n: -EXPECTED_SECONDS.get(n, 0.0))  # longest first (stable)
+    units = {n: (units or {}).get(n) or WorkUnit(n, None, EXPECTED_SECONDS.get(n, 0.0)) for n in commands}
+    names = sorted(commands, key=lambda n: -units[n].expected_seconds)  # longest first (stable)
     procs = [
         FrameworkProcess(
-            n, commands[n], run_dir / LOG_DIR / f"{n}.log", env={**env, **(extra_env or {}).get(n, {})}
+            n,
+            commands[n],
+            run_dir / LOG_DIR / f"{units[n].file_stem}.log",
+            unit=units[n],
+            env={**env, **(extra_env or {}).get(n, {})},
         )
         for n in names
     ]
-    by_name = {p.name: p for p in procs}
+
+    def owner(record: dict) -> FrameworkProcess | None:
+        return next((p for p in procs if p.unit.owns(record)), None)
+
     tail = ResultsTail(run_dir / RESULTS_FILE)
     tail.new_records()  # skip what was there before (the envelope)
     console = Console(stderr=False)
@@ -166,14 +169,14 @@ def run_processes(
                     if not show_progress:
                         print(f"{p.name}: started (log: {p.log})", flush=True)
             for record in tail.new_records():
-                p = by_name.get(record.get("framework", ""))
+                p = owner(record)
                 if p is not None and record.get("type") == "check":
                     p.done += 1
                     p.unexpected += record.get("verdict") in UNEXPECTED
             for p in procs:
                 if p.status != "running":
                     continue
-                planned = run_dir / PROGRESS_DIR / p.name
+                planned = run_dir / PROGRESS_DIR / p.unit.file_stem
                 if p.planned is None and planned.exists():
                     text = planned.read_text().strip()
                     p.planned = int(text) + p.resumed_at if text.isdigit() else None
@@ -188,7 +191,7 @@ def run_processes(
                     again = on_crash(p) if on_crash and code < 0 and p.status == "running" else None
                     if again is not None:
                         p.command, p.env = again
-                        (run_dir / PROGRESS_DIR / p.name).unlink(missing_ok=True)
+                        (run_dir / PROGRESS_DIR / p.unit.file_stem).unlink(missing_ok=True)
                         p.restarts += 1
                         p.status, p.proc, p.planned, p.resumed_at = "waiting", None, None, p.done
                         if not show_progress:
@@ -198,7 +201,7 @@ def run_processes(
                     if p.status == "running":
                         p.status = _status(code)
             for record in tail.new_records():  # records written just before a process ended
-                p = by_name.get(record.get("framework", ""))
+                p = owner(record)
                 if p is not None and record.get("type") == "check":
                     p.done += 1
                     p.unexpected += record.get("verdict") in UNEXPECTED
@@ -254,16 +257,15 @@ def critical_path(procs: list[FrameworkProcess]) -> list[FrameworkProcess]:
 
 
 def critical_path_line(procs: list[FrameworkProcess]) -> str:
-    """``critical path: numpy 14 s -> jax 334 s = 348 s; slowest framework: jax 334 s``."""
+    """``critical path: numpy 14 s -> jax 334 s = 348 s; slowest process: jax 334 s`` (a process is a
+    framework, or a framework's cells of one dtype: ``jax[float16]``)."""
     chain = critical_path(procs)
     if not chain:
         return "critical path: no framework process ran"
     slowest = max(chain + procs, key=lambda p: p.seconds)
     steps = " -> ".join(f"{p.name} {p.seconds:.0f} s" for p in chain)
     total = sum(p.seconds for p in chain)
-    return (
-        f"critical path: {steps} = {total:.0f} s; slowest framework: {slowest.name} {slowest.seconds:.0f} s"
-    )
+    return f"critical path: {steps} = {total:.0f} s; slowest process: {slowest.name} {slowest.seconds:.0f} s"
 
 
 def interrupted_by(exc: BaseException) -> str:

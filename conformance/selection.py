@@ -65,6 +65,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="resume: leave out the checks this results file already holds (a restarted process)",
     )
     group.addoption(
+        "--dtype-split",
+        action="store_true",
+        help="the --dtype given is this process's share of a run split by dtype"
+        " (conformance.work_units), not a narrower selection: unused registry entries are still reported",
+    )
+    group.addoption(
         "--progress-file", default=None, help="write the number of planned checks here after collection"
     )
     # Options that add the user's own implementations (``conformance.adapters.custom``) as cells.

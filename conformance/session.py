@@ -250,9 +250,14 @@ class ConformanceSession:
     def partial(self) -> bool:
         """A selection narrower than everything makes "matched nothing" meaningless (no stale report).
         So does ``--skip-recorded``: a process restarted after a crash judges only the checks its
-        predecessor did not record, so entries those matched look unused to it."""
+        predecessor did not record, so entries those matched look unused to it. A dtype given by a
+        split (``--dtype-split``) is not a narrower selection."""
         sel = self.selection
-        return bool(sel.apis or sel.dtypes or sel.modes or sel.ops or sel.devices) or bool(
+        # A run split by dtype (``--dtype-split``) judges each entry against the cells of its dtype:
+        # ``stale_entries`` leaves out what no cell here was in scope of, and ``run`` keeps only what
+        # no process used (``conformance.summary.stale_known_issues``).
+        dtypes = sel.dtypes and not self.config.getoption("dtype_split", None)
+        return bool(sel.apis or dtypes or sel.modes or sel.ops or sel.devices) or bool(
             self.config.getoption("keyword")
             or self.config.getoption("markexpr")
             or self.config.getoption("skip_recorded", None)

@@ -111,6 +111,19 @@ def incomplete_reasons(run: Run) -> list[str]:
     return reasons
 
 
+def stale_known_issues(run: Run) -> list[str]:
+    """Registry entries some process reported as matching nothing (its ``end`` record's
+    ``stale_known_issues``) and no record of the run used (no check or semantics record names
+    them): with a run split by dtype (``conformance.work_units``) an entry unused by the float16
+    process may have matched in the float32 one, and is not stale then."""
+    used = {
+        str(r["known_issue"].get("id"))
+        for r in [*run.checks, *run.semantics]
+        if isinstance(r.get("known_issue"), dict)
+    }
+    return sorted({str(s) for end in run.ends for s in end.get("stale_known_issues") or []} - used)
+
+
 def summary_table(run_dir: Path) -> Table:
     """A Rich table of verdict counts per implementation and device, read back from the results file."""
     run = read_run(Path(run_dir) / RESULTS_FILE)

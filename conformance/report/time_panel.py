@@ -5,7 +5,9 @@ The contract: ``time_panel(run)`` reads only records. A cell's ``timing`` (``con
 splits the time spent in the implementation (``run_seconds``, ``compile_seconds``,
 ``backward_seconds``); its check records' ``seconds`` add up to the whole time of the cell
 (calling and judging), so judging is what is left: the oracle, the properties, the Hypothesis
-search's own work, the shrinker. ``import`` comes from the framework record (``import_seconds``).
+search's own work, the shrinker. ``import`` comes from the framework records
+(``import_seconds``), summed over the framework's processes (a run split by dtype imports once
+per process, ``conformance.work_units``).
 Alias cells that inherited their canonical's verdicts count their replay as run and backward time.
 Runs made before these fields existed show ``None`` (drawn as a dash).
 """
@@ -81,5 +83,5 @@ def time_panel(run: Run) -> list[FrameworkTime]:
         name = str(rec.get("framework"))
         if name in rows and isinstance(seconds, (int, float)):
             row = rows[name]
-            row.import_seconds = max(row.import_seconds or 0.0, float(seconds))
+            row.import_seconds = (row.import_seconds or 0.0) + float(seconds)  # every process imports
     return sorted(rows.values(), key=lambda r: -r.total_seconds)

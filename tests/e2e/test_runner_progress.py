@@ -44,7 +44,7 @@ def test_the_longest_framework_starts_first_and_the_critical_path_is_its_slot(tm
     chain = runner.critical_path(procs)
     assert [p.name for p in chain] == ["jax"]
     line = runner.critical_path_line(procs)
-    assert line.startswith("critical path: jax ") and "slowest framework: jax" in line
+    assert line.startswith("critical path: jax ") and "slowest process: jax" in line
 
 
 def test_the_critical_path_is_the_chain_of_the_slot_that_ended_last(tmp_path) -> None:

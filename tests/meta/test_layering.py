@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "conformance.oracle_cache",
             "conformance.profiles",
             "conformance.known",
+            "conformance.work_units",
         ),
     ),
     ("reference", ("reference",)),
