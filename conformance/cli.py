@@ -19,6 +19,7 @@ import contextlib
 import os
 import random
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -33,6 +34,7 @@ from conformance.adapters.base import NOT_INSTALLED, UNUSABLE_STATUSES
 from conformance.compile_cache import CACHE_VARIABLE_PREFIXES, compile_cache_env
 from conformance.errors import EXIT_BROKEN, EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE
 from conformance.errors import ConformanceError as UsageError  # bad input: one line, exit status 2
+from conformance.oracle_cache import SHARED_DIR_VARIABLE
 from conformance.records import (
     RESULTS_FILE,
     UNEXPECTED,
@@ -207,6 +209,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if custom.requested:
         print(custom_cli.describe(custom), flush=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    # The oracle's answers, shared by the run's processes (conformance.oracle_cache); removed below.
+    shared_answers = run_dir / ORACLE_CACHE_DIR
+    env[SHARED_DIR_VARIABLE] = str(shared_answers.resolve())
     died: list[str] = []
     interrupted: int | None = None
     with _signals_interrupt():
@@ -222,6 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         finally:
             writer.close()
+            shutil.rmtree(shared_answers, ignore_errors=True)
         status = _report_and_exit(
             run_dir,
             died,
@@ -265,6 +271,7 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+ORACLE_CACHE_DIR = ".oracle-cache"  # in the run directory while the run lasts
 MAX_RESTARTS = 1  # a framework process that crashed is started again once
 CRASH_SIGNALS = {int(getattr(signal, n)) for n in ("SIGSEGV", "SIGBUS", "SIGABRT", "SIGFPE", "SIGILL")}
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -50,6 +51,16 @@ _FIELDS = {
     "strict",
     "case",
 }
+
+
+@lru_cache(maxsize=4096)
+def _version_in(version: str, specifier: str) -> bool:
+    """Whether ``version`` (a local part such as ``+cpu`` ignored) is in the PEP 440 ``specifier``;
+    False for a version PEP 440 cannot parse. Memoized: every check asks it of many entries."""
+    try:
+        return Version(version.split("+")[0]) in SpecifierSet(specifier)
+    except InvalidVersion:
+        return False
 
 
 class RegistryError(ValueError):
@@ -97,8 +108,8 @@ class KnownDiscrepancy:
         if cases is None:
             cases = ("",) if self.case != ("*",) else ()
         return (
-            self.covers_version(version)
-            and self.covers_cell(framework=framework, api=api, mode=mode, dtype=dtype, device=device, op=op)
+            self.covers_cell(framework=framework, api=api, mode=mode, dtype=dtype, device=device, op=op)
+            and self.covers_version(version)
             and any(fnmatchcase(prop, p) for p in self.property)
             and all(any(fnmatchcase(c, p) for p in self.case) for c in cases)
         )
@@ -117,12 +128,7 @@ class KnownDiscrepancy:
         return all(any(fnmatchcase(value, p) for p in patterns) for patterns, value in pairs)
 
     def covers_version(self, version: str | None) -> bool:
-        if version is None:
-            return False
-        try:
-            return Version(version.split("+")[0]) in SpecifierSet(self.versions)
-        except InvalidVersion:
-            return False
+        return version is not None and _version_in(version, self.versions)
 
     def as_record(self) -> dict[str, str]:
         return {

@@ -69,7 +69,7 @@ def contract_dtype(judge: Callable[..., SliceResults]) -> Callable[..., SliceRes
     return judged
 
 
-def oracle_for(op: str, x: np.ndarray, axis: Axis, dtype: object) -> OracleResult:
+def oracle_for(op: str, x: np.ndarray, axis: Axis, dtype: object, shared: bool = True) -> OracleResult:
     """The oracle's answer for ``x`` and a cell of ``dtype`` (rounded to ``judged_dtype``): computed
     once per process for each (op and its API's contract, input values and shape, axis, dtype) and
     shared read-only (``conformance.oracle_cache``).
@@ -77,9 +77,13 @@ def oracle_for(op: str, x: np.ndarray, axis: Axis, dtype: object) -> OracleResul
     ``axis`` may be a tuple of axes or None: the answer is then the flattened joint slices'
     (``reference.axes.joint_last``), with every per-element array put back in ``x``'s shape
     (``kinds`` has the joint axes removed). The properties themselves judge one axis: the
-    evaluation hands them the flattened view (``conformance.evaluation.inputs``)."""
+    evaluation hands them the flattened view (``conformance.evaluation.inputs``).
+
+    ``shared``: the answer is also offered to the run's other processes (the corpus, which every
+    framework sees); False for an input only this cell sees (a generated batch), which would
+    only fill the shared directory."""
     if not is_single_axis(axis):
-        flat = oracle_for(op, joint_last(x, axis), -1, dtype)
+        flat = oracle_for(op, joint_last(x, axis), -1, dtype, shared)
         shape = np.shape(x)
 
         def back(a: np.ndarray) -> np.ndarray:
@@ -90,7 +94,7 @@ def oracle_for(op: str, x: np.ndarray, axis: Axis, dtype: object) -> OracleResul
         )
     dtype = judged_dtype(op, dtype)
     key = ("forward", op, contract_of(op).key, axis, dtype_info(dtype).name, *array_key(x))
-    return ORACLE_CACHE.get(key, lambda: compute_oracle(op, x, axis, dtype))
+    return ORACLE_CACHE.get(key, lambda: compute_oracle(op, x, axis, dtype), shared=shared)
 
 
 def compute_oracle(op: str, x: np.ndarray, axis: int, dtype: object) -> OracleResult:

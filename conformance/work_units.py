@@ -24,19 +24,20 @@ from dataclasses import dataclass
 
 SPLITS = ("auto", "framework", "dtype")
 
-# Seconds each framework's quick run took on the project's 2-core machine (benchmarks/README.md):
-# processes start longest first, so that the longest one does not start last and end the run late
-# (a name not listed, e.g. the user's own implementations, starts after these).
+# Seconds of each framework's processes in the quick profile on the project's 2-core machine
+# (benchmarks/README.md, 2026-12-06, the oracle shared between processes): processes start
+# longest first, so that the longest one does not start last and end the run late (a name not
+# listed, e.g. the user's own implementations, starts after these).
 EXPECTED_SECONDS = {
-    "jax": 340.0,
-    "tensorflow": 117.0,
-    "keras-jax": 93.0,
-    "keras-torch": 42.0,
-    "keras-tensorflow": 35.0,
-    "torch": 40.0,
-    "numpy": 14.0,
-    "onnxruntime": 11.0,
-    "scipy": 7.0,
+    "jax": 270.0,
+    "tensorflow": 113.0,
+    "keras-jax": 94.0,
+    "keras-torch": 31.0,
+    "torch": 27.0,
+    "keras-tensorflow": 22.0,
+    "numpy": 8.0,
+    "onnxruntime": 8.0,
+    "scipy": 4.0,
 }
 
 

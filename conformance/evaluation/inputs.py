@@ -81,8 +81,8 @@ class InputsMixin:
         called = None
         if case.axis_form != AXIS_INT:  # judged on the joint view (see ``joint_view``)
             called, case, y, pair = case, *joint_view(case, y, pair)
-        if oracle is None:
-            oracle = oracle_for(self.cell.impl.op, case.x, case.axis, expected)
+        if oracle is None:  # a generated batch is this cell's own: not shared with other processes
+            oracle = oracle_for(self.cell.impl.op, case.x, case.axis, expected, shared=role != "hypothesis")
         obs = Observation(case, y, error, oracle, shape_error, role, reference, *pair, called=called)
         self.observations.append(obs)
         return obs

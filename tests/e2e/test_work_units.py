@@ -132,3 +132,4 @@ def test_a_split_run_still_reports_an_entry_that_matched_nothing(tmp_path: Path,
     assert stale_known_issues(run) == ["scipy-float32-bogus"]
     assert "stale known discrepancies (matched nothing): scipy-float32-bogus" in out
     assert status == 0, out
+    assert not (tmp_path / "r" / ".oracle-cache").exists()  # the shared answers went with the run

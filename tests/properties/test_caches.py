@@ -1,13 +1,17 @@
-"""The oracle's answer cache and the persistent compilation cache's environment."""
+"""The oracle's answer cache (in memory, and shared by a run's processes through a directory) and the
+persistent compilation cache's environment."""
 
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import pytest
 
+from conformance import oracle_cache
 from conformance.compile_cache import ENV_MARKER, compile_cache_env
 from conformance.gradient_properties import compute_gradient_oracle, gradient_oracle
-from conformance.oracle_cache import ORACLE_CACHE, AnswerCache, array_key
+from conformance.oracle_cache import ORACLE_CACHE, AnswerCache, array_key, key_text
 from conformance.properties import compute_oracle, oracle_for
 
 
@@ -104,3 +108,65 @@ def test_compile_cache_env_keeps_the_users_settings(tmp_path):
     assert "TF_XLA_FLAGS" not in named
     spaced = compile_cache_env(tmp_path / "a b", "tensorflow", {})
     assert "TF_XLA_FLAGS" not in spaced  # TF splits its flags at spaces
+
+
+def _counted(calls: list, op: str, x: np.ndarray):
+    def compute():
+        calls.append(op)
+        return compute_oracle(op, x, -1, np.float32)
+
+    return compute
+
+
+def test_a_shared_answer_is_read_by_another_process_cache_bit_for_bit(tmp_path):
+    """Two caches on one directory stand for two processes of a run: the second reads the
+    first's answer instead of computing it, and gets the same bits, read-only."""
+    x = np.random.default_rng(3).normal(size=(4, 9)).astype(np.float32)
+    calls: list = []
+    writer, reader = AnswerCache(shared_dir=tmp_path), AnswerCache(shared_dir=tmp_path)
+    first = writer.get(("k", 1), _counted(calls, "softmax", x))
+    second = reader.get(("k", 1), _counted(calls, "softmax", x))
+    assert calls == ["softmax"] and reader.shared_hits == 1 and reader.misses == 0
+    _same_answer(first, second)
+    with pytest.raises(ValueError, match="read-only"):
+        second.exact[0, 0] = 0
+    assert [p.suffix for p in tmp_path.iterdir()] == [".pickle"]  # no partial file left
+
+
+def test_what_is_not_shared_is_neither_written_nor_read(tmp_path, monkeypatch):
+    x = np.ones((2, 3), np.float32)
+    calls: list = []
+    AnswerCache(shared_dir=tmp_path).get(("k",), _counted(calls, "softmax", x), shared=False)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.delenv(oracle_cache.SHARED_DIR_VARIABLE, raising=False)
+    AnswerCache().get(("k",), _counted(calls, "softmax", x))  # no directory named: memory only
+    assert calls == ["softmax", "softmax"] and list(tmp_path.iterdir()) == []
+    monkeypatch.setenv(oracle_cache.SHARED_DIR_VARIABLE, str(tmp_path))  # as `run` names it
+    AnswerCache().get(("k",), _counted(calls, "softmax", x))
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_colliding_damaged_or_oversized_file_is_computed_again(tmp_path, monkeypatch):
+    x = np.ones((2, 3), np.float32)
+    calls: list = []
+    AnswerCache(shared_dir=tmp_path).get(("k", 1), _counted(calls, "softmax", x))
+    (path,) = tmp_path.iterdir()
+    _stored_key, answer = pickle.loads(path.read_bytes())
+    path.write_bytes(pickle.dumps(("('k', 2)", answer)))  # another key under this digest
+    AnswerCache(shared_dir=tmp_path).get(("k", 1), _counted(calls, "softmax", x))
+    path.write_bytes(path.read_bytes()[:20])  # cut short
+    AnswerCache(shared_dir=tmp_path).get(("k", 1), _counted(calls, "softmax", x))
+    assert calls == ["softmax"] * 3
+    monkeypatch.setattr(oracle_cache, "MAX_SHARED_BYTES", 10)
+    AnswerCache(shared_dir=tmp_path / "small").get(("k", 1), _counted(calls, "softmax", x))
+    assert not (tmp_path / "small").exists() or not list((tmp_path / "small").iterdir())
+
+
+def test_a_key_reads_the_same_in_every_process():
+    class ContractOp(str):  # an op carrying its contract compares equal to its plain name
+        def __repr__(self) -> str:
+            return f"ContractOp({str(self)!r})"
+
+    plain = ("forward", "softmax", ("T", 3.0), -1, (1, 2), None, "float32", b"\x01")
+    assert key_text(("forward", ContractOp("softmax"), *plain[2:])) == key_text(plain) == repr(plain)
+    assert key_text(("x",)) == repr(("x",))
