@@ -226,6 +226,19 @@ class TorchAdapter(FrameworkAdapter):
         ),
     )
 
+    def compile_counts(self) -> dict[str, float] | None:
+        """torch.compile's work so far in this process (``torch._dynamo.utils.counters``): ``traces``,
+        the graphs Dynamo captured and handed to the backend to compile (one per new input shape
+        until it marks a dimension dynamic), and ``frames``, the Python frames it compiled; None
+        before anything was compiled (``torch._dynamo`` is imported by the ``compiled`` mode only)."""
+        import sys
+
+        utils = sys.modules.get(f"{_torch().__name__}._dynamo.utils")
+        counters = getattr(utils, "counters", None)
+        if not counters or not counters["frames"]["total"]:
+            return None
+        return {"traces": int(counters["stats"]["unique_graphs"]), "frames": int(counters["frames"]["ok"])}
+
     def gpu_count(self) -> int:
         torch = _torch()
         return torch.cuda.device_count() if torch.cuda.is_available() else 0

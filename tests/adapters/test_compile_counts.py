@@ -55,3 +55,20 @@ def test_tensorflow_counts_one_trace_per_new_input_signature_of_its_xla_function
     impl.call(np.ones((2, 5), np.float32), -1, "cpu")  # the same shape again: none
     after = TF.compile_counts()
     assert after["traces"] - before["traces"] == 1
+
+
+def test_torch_compile_counts_one_graph_per_new_input_shape() -> None:
+    """Dynamo's counters, whichever backend compiles the graph (``eager`` here: no C++ compiler
+    needed, and the counting is Dynamo's, before the backend)."""
+    torch = pytest.importorskip("torch")
+    from conformance.adapters.torch_adapter import ADAPTER as TORCH
+
+    f = torch.compile(lambda t: torch.softmax(t, -1), backend="eager", dynamic=False)
+    f(torch.zeros(2, 3))
+    before = TORCH.compile_counts()
+    assert before is not None and before["traces"] >= 1
+    f(torch.zeros(2, 3))  # the same shape: nothing new
+    assert TORCH.compile_counts() == before
+    f(torch.zeros(2, 7))  # a new shape, dynamic shapes off: one more graph
+    after = TORCH.compile_counts()
+    assert after["traces"] - before["traces"] == 1 and after["frames"] - before["frames"] == 1
