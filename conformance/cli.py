@@ -139,6 +139,15 @@ def _pytest_command(args: argparse.Namespace, framework: str, run_dir: Path, see
     return cmd + list(args.pytest_args or [])
 
 
+def fresh_shared_answers(run_dir: Path) -> Path:
+    """The directory where the run's processes share the oracle's answers
+    (``conformance.oracle_cache``), emptied first: one left by a killed run in the same directory
+    (``--overwrite``) holds answers of whatever code ran then."""
+    directory = run_dir / ORACLE_CACHE_DIR
+    shutil.rmtree(directory, ignore_errors=True)
+    return directory
+
+
 def _only_dtype(command: list[str], dtype: str) -> list[str]:
     """``command`` with its ``--dtype`` options replaced by ``--dtype dtype``."""
     kept: list[str] = []
@@ -210,7 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(custom_cli.describe(custom), flush=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     # The oracle's answers, shared by the run's processes (conformance.oracle_cache); removed below.
-    shared_answers = run_dir / ORACLE_CACHE_DIR
+    shared_answers = fresh_shared_answers(run_dir)
     env[SHARED_DIR_VARIABLE] = str(shared_answers.resolve())
     died: list[str] = []
     interrupted: int | None = None

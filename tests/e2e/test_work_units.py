@@ -133,3 +133,13 @@ def test_a_split_run_still_reports_an_entry_that_matched_nothing(tmp_path: Path,
     assert "stale known discrepancies (matched nothing): scipy-float32-bogus" in out
     assert status == 0, out
     assert not (tmp_path / "r" / ".oracle-cache").exists()  # the shared answers went with the run
+
+
+def test_a_run_starts_with_no_shared_answer_left_by_a_killed_run(tmp_path: Path) -> None:
+    from conformance.cli import ORACLE_CACHE_DIR, fresh_shared_answers
+
+    left = tmp_path / ORACLE_CACHE_DIR
+    left.mkdir()
+    (left / ("0" * 40 + ".pickle")).write_bytes(b"an answer of other code")
+    assert fresh_shared_answers(tmp_path) == left
+    assert not left.exists()
