@@ -170,3 +170,13 @@ def test_a_key_reads_the_same_in_every_process():
     plain = ("forward", "softmax", ("T", 3.0), -1, (1, 2), None, "float32", b"\x01")
     assert key_text(("forward", ContractOp("softmax"), *plain[2:])) == key_text(plain) == repr(plain)
     assert key_text(("x",)) == repr(("x",))
+
+
+def test_nothing_is_shared_when_the_disk_would_be_left_nearly_full(tmp_path, monkeypatch):
+    import shutil
+
+    x = np.ones((2, 3), np.float32)
+    calls: list = []
+    monkeypatch.setattr(oracle_cache, "MIN_FREE_BYTES", shutil.disk_usage(tmp_path).free + 1)
+    AnswerCache(shared_dir=tmp_path).get(("k",), _counted(calls, "softmax", x))
+    assert calls == ["softmax"] and not [p for p in tmp_path.iterdir() if p.is_file()]
