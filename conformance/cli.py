@@ -539,10 +539,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=float,
         default=None,
-        help="seconds per framework (default: the profile's; quick 1800, default 3600, thorough 14400)",
+        help="seconds per process (default: the profile's; quick 1800, default 3600, thorough 14400)",
     )
     run.add_argument(
-        "--jobs", type=int, default=None, help="framework processes at once (default: the CPU count)"
+        "--jobs",
+        type=int,
+        default=None,
+        help="processes at once (a framework, or a framework's dtype: --split; default: the CPU count)",
     )
     run.add_argument(
         "--compile-cache",
