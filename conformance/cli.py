@@ -437,8 +437,9 @@ def _report_and_exit(
     )
     # A framework installed but unusable (import failed, version too old): its record says why.
     unusable = [r for r in run.frameworks if r.get("status") in UNUSABLE_STATUSES]
-    for rec in unusable:
-        line = f"{rec.get('framework')}: {rec.get('status')}: {rec.get('message') or ''}"
+    # once per framework, although a framework split by dtype wrote one record per process
+    lines = {f"{r.get('framework')}: {r.get('status')}: {r.get('message') or ''}": None for r in unusable}
+    for line in lines:
         console.print(line, style="bold red", markup=False)
     if report:
         _write_run_report(run_dir)

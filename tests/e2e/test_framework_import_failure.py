@@ -98,3 +98,20 @@ def test_plain_pytest_summary_names_every_unusable_framework_keras_backends_incl
     for name in SHADOWED:
         assert f"{name}: import failed: ImportError: {MESSAGE}" in out.stdout, out.stdout[-3000:]
     assert out.returncode == 1, out.stdout[-3000:]  # pytest's "failed": its 3 is an internal error
+
+
+def test_a_framework_split_by_dtype_that_fails_to_import_is_said_once(tmp_path):
+    """Each of its four processes records the failure; the summary says it once."""
+    if importlib.util.find_spec("onnx") is None:
+        pytest.skip("not installed: onnx")
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "conformance", "run", "--framework", "onnxruntime", "--split", "dtype"]
+    cmd += ["--profile", "quick", "--seed", "0", "--run-id", "broken", "--results-dir", str(runs)]
+    cmd += ["--no-progress", "--no-report"]
+    out = subprocess.run(
+        cmd, cwd=ROOT, env=_env(_shim(tmp_path)), capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == EXIT_BROKEN, out.stdout + out.stderr
+    failed = [r for r in _records(runs / "broken") if r["type"] == "framework"]
+    assert len(failed) == 4 and {r["status"] for r in failed} == {"import failed"}
+    assert out.stdout.count(f"onnxruntime: import failed: ImportError: {MESSAGE}") == 1, out.stdout
