@@ -136,6 +136,57 @@ def test_bundled_registry_is_valid():
     assert entries and all(e.reason and e.classification for e in entries)
 
 
+def shadowed_entries(entries) -> list[tuple[str, str]]:
+    """(entry, earlier entry) pairs where the earlier one covers every check the later one could
+    match (same framework and version range; each of the later one's patterns matched by one of
+    the earlier one's): ``find_entry`` returns the first match, so the later entry never applies
+    (its strictness included) and is reported stale."""
+    from fnmatch import fnmatchcase
+
+    def covers(wide, narrow) -> bool:
+        return all(any(fnmatchcase(n, w) for w in wide) for n in narrow)
+
+    fields = ("api", "mode", "dtype", "device", "op", "property", "case")
+    return [
+        (later.id, earlier.id)
+        for j, later in enumerate(entries)
+        for earlier in entries[:j]
+        if (earlier.framework, earlier.versions) == (later.framework, later.versions)
+        and all(covers(getattr(earlier, f), getattr(later, f)) for f in fields)
+    ]
+
+
+def test_no_bundled_entry_is_hidden_behind_an_earlier_one(tmp_path):
+    assert shadowed_entries(load_registry()) == []
+    # the mistake this guards against: a non-strict entry widened over a strict one listed after it
+    (tmp_path / "k.toml").write_text(
+        textwrap.dedent(
+            """
+            [[discrepancy]]
+            id = "generated"
+            framework = "onnxruntime"
+            versions = ">=1.31,<1.32"
+            api = ["Softmax-opset11", "LogSoftmax-opset11"]
+            property = ["bounds", "gradual_underflow"]
+            strict = false
+            reason = "r"
+            classification = "documented-difference"
+
+            [[discrepancy]]
+            id = "float16-underflow"
+            framework = "onnxruntime"
+            versions = ">=1.31,<1.32"
+            api = "Softmax-opset11"
+            dtype = "float16"
+            property = "gradual_underflow"
+            reason = "r"
+            classification = "documented-difference"
+            """
+        )
+    )
+    assert shadowed_entries(load_registry(tmp_path / "k.toml")) == [("float16-underflow", "generated")]
+
+
 def run_cli(*args, cwd):
     return subprocess.run(
         [sys.executable, "-m", "conformance", *args],
