@@ -101,7 +101,11 @@ def _validate_custom(args: argparse.Namespace) -> custom_cli.CustomOptions:
     return custom
 
 
-def _pytest_command(args: argparse.Namespace, framework: str, run_dir: Path, seed: int) -> list[str]:
+def _pytest_command(
+    args: argparse.Namespace, framework: str, run_dir: Path, seed: int, dtype: str | None = None
+) -> list[str]:
+    """The pytest command of one process: ``framework``'s cells, of ``dtype`` only when given (a
+    process of a run split by dtype: ``conformance.work_units``), else of the dtypes selected."""
     cmd = [
         sys.executable,
         "-m",
@@ -128,8 +132,10 @@ def _pytest_command(args: argparse.Namespace, framework: str, run_dir: Path, see
         "--tb=no",
     ]
     for name in ("api", "device", "dtype", "mode", "op"):
-        for value in _split(getattr(args, name)):
+        for value in [dtype] if name == "dtype" and dtype else _split(getattr(args, name)):
             cmd += [f"--{name}", value]
+    if dtype and not _split(args.dtype):  # a split, not a selection: stale entries are still judged
+        cmd += ["--dtype-split"]
     if args.known:
         cmd += ["--known", args.known]
     if args.junit_xml:
@@ -146,20 +152,6 @@ def fresh_shared_answers(run_dir: Path) -> Path:
     directory = run_dir / ORACLE_CACHE_DIR
     shutil.rmtree(directory, ignore_errors=True)
     return directory
-
-
-def _only_dtype(command: list[str], dtype: str) -> list[str]:
-    """``command`` with its ``--dtype`` options replaced by ``--dtype dtype``."""
-    kept: list[str] = []
-    skip = False
-    for arg in command:
-        if skip:
-            skip = False
-        elif arg == "--dtype":
-            skip = True
-        else:
-            kept.append(arg)
-    return [*kept, "--dtype", dtype]
 
 
 def keyword_dtype_warning(expression: str | None) -> str | None:
@@ -307,12 +299,7 @@ def _run_frameworks(
     units = {u.name: u for u in plan_units(names, dtypes, jobs, args.split)}
     commands = {}
     for name, unit in units.items():
-        command = _pytest_command(args, unit.framework, run_dir, seed)
-        if unit.dtype is not None and not _split(args.dtype):
-            # one dtype of the whole run: a split, not a selection (stale entries are still judged)
-            command += ["--dtype", unit.dtype, "--dtype-split"]
-        elif unit.dtype is not None:
-            command = _only_dtype(command, unit.dtype)
+        command = _pytest_command(args, unit.framework, run_dir, seed, unit.dtype)
         commands[name] = [*command, "--progress-file", str(run_dir / PROGRESS_DIR / unit.file_stem)]
     custom = custom_cli.options_from_args(args)
     if custom.requested:  # the user's own implementations: one more process, beside the frameworks
@@ -325,7 +312,7 @@ def _run_frameworks(
             return
         died.append(f"{p.name}: {p.status} (log: {p.log})")
         what = p.status if p.unit.dtype is None else f"{p.status} (its {p.unit.dtype} cells)"
-        writer.write(framework_status_record(p.unit.framework or p.name, "did not finish", what))
+        writer.write(framework_status_record(p.unit.framework, "did not finish", what))
 
     extra_env = {}
     if not args.no_compile_cache:

@@ -141,9 +141,7 @@ class AnswerCache:
         path, text = where
         try:
             stored_key, answer = pickle.loads(path.read_bytes())
-        except FileNotFoundError:
-            return None
-        except Exception:  # unreadable (another version's file, a damaged disk): compute it again
+        except Exception:  # not written yet, or unreadable (cut short, damaged): compute it again
             return None
         return answer if stored_key == text else None
 

@@ -31,6 +31,7 @@ from conformance.records import (
     framework_status_record,
     sample_record,
     semantics_record,
+    used_entry,
 )
 
 
@@ -204,18 +205,17 @@ class Tally:
     used_entries: set[str] = field(default_factory=set)
 
     def add(self, record: dict[str, Any]) -> None:
+        entry = used_entry(record)
+        if entry is not None:
+            self.used_entries.add(entry)
         if record["type"] == "check":
             verdict = record["verdict"]
             self.counts[verdict] = self.counts.get(verdict, 0) + 1
-            if record.get("known_issue"):
-                self.used_entries.add(record["known_issue"]["id"])
             if verdict in UNEXPECTED:
                 self.unexpected.append(
                     f"{record['implementation']}-{record['device']}-{record['dtype']}"
                     f" {record['property']}: {verdict}: {record['message'][:160]}"
                 )
-        elif record["type"] == "semantics" and record.get("known_issue"):
-            self.used_entries.add(record["known_issue"]["id"])
 
     @property
     def written(self) -> int:

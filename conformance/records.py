@@ -277,6 +277,14 @@ def sample_record(cell: dict[str, Any], **values: Any) -> dict[str, Any]:
     return build_record("sample", {**cell, **values})
 
 
+def used_entry(record: dict[str, Any]) -> str | None:
+    """The id of the registry entry a ``check`` or ``semantics`` record names (that check used it:
+    an entry no record names matched nothing), or None."""
+    if record.get("type") in ("check", "semantics") and isinstance(record.get("known_issue"), dict):
+        return str(record["known_issue"].get("id"))
+    return None
+
+
 def framework_record(**values: Any) -> dict[str, Any]:
     """The ``framework`` record of a framework that ran (``status`` "ok")."""
     return build_record("framework", {"status": "ok", **values})
