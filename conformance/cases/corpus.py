@@ -162,6 +162,7 @@ FLOAT16_MAX_LENGTH = 65_537  # 2^16 + 1 entries: beyond 65,504, so a float16 sum
 POWER_OF_TWO_EXPONENTS: tuple[int, ...] = (5, 6, 8, 11, 12, 16, 17)
 WIDE_TRAILING_EXTENTS: tuple[int, ...] = (32, 64, 1000)
 LARGE_OUTER_EXTENT = 65_537  # more slices than a 16-bit grid dimension (65,535) holds
+LONG_NON_LAST_LENGTH = 65_537  # down a non-last axis: a running sum that walks it sees every term
 
 
 def _logit_regimes(dtype: str, rng: np.random.Generator, shape: tuple[int, ...]) -> list[np.ndarray]:
@@ -220,6 +221,17 @@ def large_outer_extent(dtype: str, rng: np.random.Generator) -> list[tuple[np.nd
     trailing extent of 65,537): more slices than a 16-bit grid dimension holds."""
     x = _cast(rng.standard_normal((LARGE_OUTER_EXTENT, 3)) * 4, dtype)
     return [(x, -1), (np.ascontiguousarray(x.T), 0)]
+
+
+@corpus_case()
+def long_non_last_axis(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
+    """65,537 entries down axis 0 of a (65,537, 3) array: a strided reduction that accumulates down the
+    axis term after term (not pairwise, not in float32 for half types) loses what a blocked sum keeps.
+    Columns: uniform [0, 1), exponential (mean 1/2; both sum to about 32,768, below float16's max) and
+    Gaussian at scale 3."""
+    n = LONG_NON_LAST_LENGTH
+    columns = np.stack([rng.random(n), rng.exponential(0.5, n), rng.standard_normal(n) * 3], axis=-1)
+    return [(_cast(columns, dtype), 0)]
 
 
 @corpus_case(ops=("softmax", "log_softmax"))

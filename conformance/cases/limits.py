@@ -329,6 +329,15 @@ LIMITS: tuple[Limit, ...] = (
         profiles=("default", "thorough"),
     ),
     Limit(
+        "long non-last axis (> 2,048)",
+        "length x trailing extent",
+        "more than 2,048 entries down a non-last axis: a strided reduction that accumulates down the"
+        " axis one term at a time (NumPy's, Eigen's column sums) is sequential, not blocked, and a"
+        " float16 running sum stops counting exactly",
+        lambda case, dtype: _non_last(case) and _length(case) > 2048,
+        profiles=("default", "thorough"),
+    ),
+    Limit(
         "trailing extent > 65,535",
         "trailing extent",
         "a non-last axis whose stride exceeds a 16-bit grid dimension",

@@ -89,7 +89,7 @@ def test_extents_of_the_layouts():
 
 
 LIMIT_CLASSES = ["one_d", "beyond_float16_max", "power_of_two_lengths", "wide_non_last_axes"]
-LIMIT_CLASSES += ["large_outer_extent"]
+LIMIT_CLASSES += ["large_outer_extent", "long_non_last_axis"]
 
 
 @pytest.mark.parametrize("name", LIMIT_CLASSES)

@@ -47,6 +47,19 @@ def _out_dtype(x: np.ndarray) -> np.dtype:
     return np.dtype(np.float64) if x.dtype.kind in "iub" else x.dtype
 
 
+def _sum_along(a: np.ndarray, axis: int) -> np.ndarray:
+    """np.sum(a, axis, keepdims=True) over a contiguous copy with ``axis`` last, so NumPy sums pairwise
+    (along a non-last axis of a C-ordered array it adds one term at a time to a running sum per
+    column, which on 65,537 terms is tens of float64 ULP off: numpy-non-last-axis-sequential-sum)."""
+    return np.expand_dims(np.ascontiguousarray(np.moveaxis(a, axis, -1)).sum(-1), axis)
+
+
+def _along_last(function, x: np.ndarray, axis: int) -> np.ndarray:
+    """``function(x, -1)`` on a contiguous copy of x with ``axis`` last, moved back."""
+    moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
+    return np.moveaxis(function(moved, -1), -1, axis)
+
+
 def _scaled_sum(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """(x / 2**k, 2**k) per slice with 2**k near max|x| (exact), so that the sum of the scaled x cannot
     overflow; x as float64."""
@@ -61,17 +74,21 @@ def _scaled_sum(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def scipy_softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    """scipy.special.softmax, computed in float32 for half types and rounded once."""
+    """scipy.special.softmax, computed in float32 for half types and rounded once (on a contiguous
+    copy with the axis last: along a strided axis SciPy sums one term at a time, as the registry's
+    scipy-non-last-axis-sequential-sum says)."""
     import scipy.special
 
-    return scipy.special.softmax(_work(x), axis=axis).astype(_out_dtype(x))
+    return _along_last(lambda a, ax: scipy.special.softmax(_work(a), axis=ax), x, axis).astype(_out_dtype(x))
 
 
 def scipy_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    """scipy.special.log_softmax, computed in float32 for half types and rounded once."""
+    """scipy.special.log_softmax, computed in float32 for half types and rounded once (on a contiguous
+    copy with the axis last, as scipy_softmax)."""
     import scipy.special
 
-    return scipy.special.log_softmax(_work(x), axis=axis).astype(_out_dtype(x))
+    log_softmax = scipy.special.log_softmax
+    return _along_last(lambda a, ax: log_softmax(_work(a), axis=ax), x, axis).astype(_out_dtype(x))
 
 
 # ---- float64, division-free, rounded once -------------------------------------------------------
@@ -81,7 +98,7 @@ def _lse64(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     x64 = x.astype(np.float64)
     m = np.max(x64, axis, keepdims=True)
     d = x64 - m
-    return d, np.log1p(np.sum(np.exp(d), axis, keepdims=True) - 1.0)
+    return d, np.log1p(_sum_along(np.exp(d), axis) - 1.0)
 
 
 def float64_division_free_softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -99,7 +116,7 @@ def float64_division_free_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 def float64_reciprocal_sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
     """x * (1 / sum(x)) in float64 on power-of-two-scaled x (no overflow), rounded once to the dtype."""
     scaled, _ = _scaled_sum(x, axis)
-    return (scaled * (1.0 / np.sum(scaled, axis, keepdims=True))).astype(_out_dtype(x))
+    return (scaled * (1.0 / _sum_along(scaled, axis))).astype(_out_dtype(x))
 
 
 # ---- explicit pairwise summation ---------------------------------------------------------------
@@ -156,8 +173,8 @@ def pairwise_log_softmax_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndar
 def float64_reciprocal_sum_normalize_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     """(g - sum(g * x) * r) * r with r = 1 / sum(x), in float64, rounded once."""
     x64, g64 = x.astype(np.float64), g.astype(np.float64)
-    r = 1.0 / np.sum(x64, axis, keepdims=True)
-    return ((g64 - np.sum(g64 * x64, axis, keepdims=True) * r) * r).astype(_out_dtype(x))
+    r = 1.0 / _sum_along(x64, axis)
+    return ((g64 - _sum_along(g64 * x64, axis) * r) * r).astype(_out_dtype(x))
 
 
 pairwise_softmax.vjp = pairwise_softmax_vjp  # type: ignore[attr-defined]
@@ -200,20 +217,20 @@ def longdouble_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """The textbook exp(x - max) / sum in np.longdouble (80-bit on x86), cast to the dtype."""
     xl = x.astype(np.longdouble)
     e = np.exp(xl - np.max(xl, axis, keepdims=True))
-    return (e / np.sum(e, axis, keepdims=True)).astype(np.float64).astype(_out_dtype(x))
+    return (e / _sum_along(e, axis)).astype(np.float64).astype(_out_dtype(x))
 
 
 def longdouble_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """The textbook d - log(sum(exp(d))) in np.longdouble (80-bit on x86), cast to the dtype."""
     xl = x.astype(np.longdouble)
     d = xl - np.max(xl, axis, keepdims=True)
-    return (d - np.log(np.sum(np.exp(d), axis, keepdims=True))).astype(np.float64).astype(_out_dtype(x))
+    return (d - np.log(_sum_along(np.exp(d), axis))).astype(np.float64).astype(_out_dtype(x))
 
 
 def longdouble_sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
     """x / sum(x) in np.longdouble (its range holds any float64 sum), cast to the dtype."""
     xl = x.astype(np.longdouble)
-    return (xl / np.sum(xl, axis, keepdims=True)).astype(np.float64).astype(_out_dtype(x))
+    return (xl / _sum_along(xl, axis)).astype(np.float64).astype(_out_dtype(x))
 
 
 CONTROLS: list[Control] = [

@@ -92,7 +92,7 @@ def test_every_input_class_from_the_limits_has_a_fault():
     from conformance.cases.corpus import CORPUS
 
     limit_classes = {"one_d", "beyond_float16_max", "power_of_two_lengths", "wide_non_last_axes"}
-    limit_classes |= {"large_outer_extent", "subnormal_ratios", "tuple_axes"}
+    limit_classes |= {"large_outer_extent", "long_non_last_axis", "subnormal_ratios", "tuple_axes"}
     assert limit_classes <= set(CORPUS)
     assert limit_classes <= {name for f in FAULTS for name in f.needs}
 
