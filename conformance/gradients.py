@@ -40,6 +40,9 @@ LONG_ROWS = 4  # rows per batch beyond 1,024 elements (5 beyond FLOAT16_MAX: a c
 FLOAT16_MAX = 65_504.0
 BLOCK_SHAPE = (4, 6, 5)  # judged along axis 1
 JOINT_BLOCK_AXES = (0, 2)  # a block of BLOCK_SHAPE judged over axes 0 and 2 jointly (30 entries)
+# Judged along axis 0: a strided backward reduction that adds one term at a time to a running sum
+# per column (as the forward corpus case long_non_last_axis probes) is hundreds of ULP off there.
+LONG_NON_LAST_SHAPE = (65_537, 3)
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,14 @@ def gradient_seed(op: str, dtype_name: str) -> int:
     return zlib.crc32(f"gradients/{op}/{dtype_name}".encode())
 
 
-def gradient_cases(op: str, dtype_name: str, lengths: tuple[int, ...], seed: int) -> list[GradientCase]:
-    """The gradient inputs of a cell: one row batch per length, a 3-D block; three cotangents each."""
+def gradient_cases(
+    op: str, dtype_name: str, lengths: tuple[int, ...], seed: int, long_non_last: bool = False
+) -> list[GradientCase]:
+    """The gradient inputs of a cell: one row batch per length, a 3-D block, a joint-axes block and,
+    with ``long_non_last``, a (65,537, 3) array judged along axis 0; three cotangents each. The
+    long array is drawn from its own generator, so the other inputs are the same with or without it
+    (for sum-normalization its entries are in [0, 1): a column sums to about 32,768, below float16's
+    max)."""
     dtype = dtype_from_name(dtype_name)
     rng = np.random.default_rng(seed)
     make_rows = _sum_normalize_rows if op == "sum_normalize" else _softmax_rows
@@ -169,6 +178,17 @@ def gradient_cases(op: str, dtype_name: str, lengths: tuple[int, ...], seed: int
         description = f"a {BLOCK_SHAPE} block over axes {JOINT_BLOCK_AXES} jointly; {label} cotangent"
         g_block = restore(g, xj.shape, JOINT_BLOCK_AXES)
         cases.append(GradientCase(f"grad_block3d_joint/{label}", xj, g_block, JOINT_BLOCK_AXES, description))
+    if long_non_last:
+        long_rng = np.random.default_rng([seed, 1])
+        values = (
+            long_rng.random(LONG_NON_LAST_SHAPE)
+            if op == "sum_normalize"
+            else long_rng.standard_normal(LONG_NON_LAST_SHAPE) * 3
+        )
+        xl = round_to_dtype(values, dtype).astype(dtype)
+        for label, g in _cotangents(xl, 0, long_rng):
+            description = f"a {LONG_NON_LAST_SHAPE} array along axis 0; {label} cotangent"
+            cases.append(GradientCase(f"grad_long_non_last_axis/{label}", xl, g, 0, description))
     return cases
 
 
@@ -191,6 +211,7 @@ class GradientEvaluation:
     lengths: tuple[int, ...]
     seed: int
     unsupported: str | None = None  # the framework declined the backward pass (``decline_reason``)
+    long_non_last: bool = False  # also the (65,537, 3) array along axis 0 (``gradient_cases``)
     probe_error: str | None = None  # the backward probe raised something that is not a decline
     observations: list[GradientObservation] = field(default_factory=list)
     call_seconds: float = 0.0
@@ -235,7 +256,7 @@ class GradientEvaluation:
                 self.probe_error = f"the backward pass on the probe input [[0, 1, 2]] failed: {error}"
             return self
         renormalized = self.impl.op == "softmax" and self.impl.api == RENORMALIZED_API
-        for case in gradient_cases(self.impl.op, self.dtype, self.lengths, self.seed):
+        for case in gradient_cases(self.impl.op, self.dtype, self.lengths, self.seed, self.long_non_last):
             if axis_form(case.axis) not in self.impl.axes:
                 continue  # a joint-axes case for an API with one int axis
             gx, error = self._vjp(case.x, case.g, case.axis)
@@ -265,6 +286,8 @@ class GradientEvaluation:
         out, failures = summarize(name, judged)
         if failures:
             self._describe(prop.unit, out, failures)
+        # the gradient inputs holding a failing slice or a failed call (registry ``case`` filters)
+        out.failing_cases = tuple(sorted({f[0].case.name for f in failures} | {o.case.name for o in errors}))
         if errors:
             out.verdict = "fail" if out.verdict == "fail" else "error"
             out.message = (out.message + f"; {len(errors)} backward call(s) failed: {errors[0].error}").strip(

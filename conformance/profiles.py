@@ -38,7 +38,10 @@ class Profile:
     failing slice; ``corpus_exclude`` names corpus cases left out;
     ``gradient_lengths`` are the row lengths of the backward pass's inputs
     (``conformance.gradients``; each is one shape a compiled mode compiles);
-    ``timeout_seconds`` is how long one framework's process may run (``run --timeout``).
+    ``timeout_seconds`` is how long one framework's process may run (``run --timeout``);
+    ``gradient_long_non_last`` adds a (65,537, 3) array judged along axis 0 to the backward pass's
+    inputs (``conformance.gradients.LONG_NON_LAST_SHAPE``; quick leaves it out, as it leaves out the
+    forward corpus case long_non_last_axis).
 
     ``compact_shapes`` trades shape variety for speed (compiled modes compile once
     per input shape): row inputs are padded with filler rows to a few row counts,
@@ -56,6 +59,7 @@ class Profile:
     corpus_exclude: tuple[str, ...] = ()
     compact_shapes: bool = False
     gradient_lengths: tuple[int, ...] = (3, 16, 100, 1000, 2049, 65537)
+    gradient_long_non_last: bool = True
     # Seconds one framework's process may run before it is killed (``run --timeout`` overrides):
     # about three times the slowest framework's time on the project's 2-core machine when quiet
     # (JAX's quick process took 902 s there with the load average at 12).
@@ -79,6 +83,7 @@ PROFILES: dict[str, Profile] = {
         corpus_exclude=QUICK_CORPUS_EXCLUDE,
         compact_shapes=True,
         gradient_lengths=(7, 128, 65537),
+        gradient_long_non_last=False,
         timeout_seconds=1800.0,
     ),
     "default": Profile("default", hypothesis_examples=30, long_axis=True, shrink_calls=24),

@@ -333,7 +333,8 @@ LIMITS: tuple[Limit, ...] = (
         "length x trailing extent",
         "more than 2,048 entries down a non-last axis: a strided reduction that accumulates down the"
         " axis one term at a time (NumPy's, Eigen's column sums) is sequential, not blocked, and a"
-        " float16 running sum stops counting exactly",
+        " float16 running sum stops counting exactly (the backward pass has such an array too:"
+        " Profile.gradient_long_non_last)",
         lambda case, dtype: _non_last(case) and _length(case) > 2048,
         profiles=("default", "thorough"),
     ),

@@ -80,7 +80,13 @@ class CellEvaluation(CallingMixin, InputsMixin, ReductionMixin, SemanticsMixin):
             seed = gradient_seed(impl.op, dtype)
             lengths = self.profile.gradient_lengths
             self.gradients = GradientEvaluation(
-                impl, self.cell.device, dtype, lengths, seed, call_log=self.call_log
+                impl,
+                self.cell.device,
+                dtype,
+                lengths,
+                seed,
+                call_log=self.call_log,
+                long_non_last=self.profile.gradient_long_non_last,
             ).run()
         return self
 

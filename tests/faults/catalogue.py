@@ -744,6 +744,21 @@ def backward_recomputes_unshifted(x: np.ndarray, g: np.ndarray, axis: int) -> np
         return (s * (g32 - _axis_sum((g32 * s), axis))).astype(x.dtype)
 
 
+@gradient_fault("softmax", "float32", "grad_precision")
+def backward_strided_sum_one_term_at_a_time(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """softmax's backward along a non-last axis forms sum(g * s) in float32 by adding one term at a time
+    to a running sum per column (the last axis sums pairwise): on 65,537 terms down the axis the
+    gradient is hundreds of ULP of the term scale off. Only the backward pass's long array along
+    axis 0 has such an axis; the forward pass is right."""
+    s, g64 = _exact_softmax64(x, axis), _f64(g)
+    if x.ndim >= 2 and axis % x.ndim != x.ndim - 1:
+        products = (g64 * s).astype(np.float32)
+        running = np.cumsum(products, axis=axis, dtype=np.float32)  # add.accumulate: strictly in order
+        total = np.take(running, [-1], axis=axis).astype(np.float64)
+        return (s * (g64 - total)).astype(x.dtype)
+    return (s * (g64 - _axis_sum(g64 * s, axis))).astype(x.dtype)
+
+
 @gradient_fault("softmax", "float32", "grad_masked")
 def backward_masks_by_multiplication(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     """softmax's backward recomputes s from x * mask (mask = x > -inf): -inf * 0 is NaN, and the NaN

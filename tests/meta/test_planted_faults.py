@@ -125,3 +125,28 @@ def test_a_leaking_masked_max_shows_only_with_a_large_value_under_the_mask():
     with np.errstate(all="ignore"):
         assert np.isnan(masked_max_over_all_entries(filled, -1, m)).all()
     assert np.isfinite(correct_masked_softmax(filled, -1, m)).all()
+
+
+@pytest.mark.parametrize("long_non_last", [True, False])
+def test_the_backward_long_non_last_array_is_what_catches_a_strided_backward_sum(long_non_last):
+    """The backward pass's (65,537, 3) array along axis 0 earns its place: with it (default profile)
+    the strided running-sum backward fails grad_precision, without it every gradient input passes."""
+    import dataclasses
+
+    from faults.catalogue import backward_strided_sum_one_term_at_a_time as fault
+
+    from conformance.adapters.custom import function_implementation
+    from conformance.evaluation import Cell, CellEvaluation, cell_seed
+    from conformance.profiles import PROFILES
+
+    profile = dataclasses.replace(
+        PROFILES["default"], hypothesis_examples=0, gradient_long_non_last=long_non_last
+    )
+    impl = function_implementation(fault, "softmax", timeout=None)
+    cell = Cell(impl, "cpu", "float32")
+    evaluation = CellEvaluation(cell, profile, cell_seed(SEED, cell)).run()
+    outcome = evaluation.gradients.outcome("grad_precision")
+    assert outcome.verdict == ("fail" if long_non_last else "pass"), outcome.message
+    if long_non_last:  # named for the registry's case filters
+        assert outcome.failing_cases
+        assert all(c.startswith("grad_long_non_last_axis/") for c in outcome.failing_cases)
