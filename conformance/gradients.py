@@ -27,6 +27,7 @@ import numpy as np
 from conformance.adapters.base import RENORMALIZED_API, Implementation, decline_reason
 from conformance.call_log import LoggedCall
 from conformance.cases import axis_form
+from conformance.cases.corpus import LONG_NON_LAST_LENGTH
 from conformance.gradient_properties import GradientOracle, gradient_oracle
 from conformance.outcome import PropertyOutcome, failure_message, listing, short_error, summarize
 from conformance.properties import _slices
@@ -42,7 +43,7 @@ BLOCK_SHAPE = (4, 6, 5)  # judged along axis 1
 JOINT_BLOCK_AXES = (0, 2)  # a block of BLOCK_SHAPE judged over axes 0 and 2 jointly (30 entries)
 # Judged along axis 0: a strided backward reduction that adds one term at a time to a running sum
 # per column (as the forward corpus case long_non_last_axis probes) is hundreds of ULP off there.
-LONG_NON_LAST_SHAPE = (65_537, 3)
+LONG_NON_LAST_SHAPE = (LONG_NON_LAST_LENGTH, 3)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from conformance.adapters.base import TEMPERATURE, TEMPERATURE_CONTRACT, Impleme
 from conformance.adapters.custom import function_implementation
 from conformance.api import CheckResult
 from conformance.property_registry import SEMANTICS
+from faults.controls import sum_along
 from reference.contracts import L1_NORMALIZE, MASKED, Contract
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -145,16 +146,6 @@ def fault(
     return register
 
 
-def _axis_sum(a: np.ndarray, axis: int) -> np.ndarray:
-    """sum(a, axis, keepdims=True) summed along a contiguous last axis, so NumPy sums pairwise: NumPy
-    reduces a non-last axis of a C-ordered array one term at a time, which on a long axis (corpus
-    case long_non_last_axis) is itself a mistake; the faults plant one mistake each."""
-    if not isinstance(axis, int):  # joint axes (a tuple, None): no fault here sums them along one axis
-        return a.sum(axis, keepdims=True)
-    moved = np.ascontiguousarray(np.moveaxis(a, axis, -1))
-    return np.expand_dims(moved.sum(-1), axis)
-
-
 def _max(x: np.ndarray, axis: int) -> np.ndarray:
     return x.max(axis, keepdims=True)
 
@@ -162,7 +153,7 @@ def _max(x: np.ndarray, axis: int) -> np.ndarray:
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """A correct textbook softmax in the input dtype (the basis of several faults)."""
     e = np.exp(x - _max(x, axis))
-    return e / _axis_sum(e, axis)
+    return e / sum_along(e, axis)
 
 
 def _sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
@@ -173,7 +164,7 @@ def _sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
         big = np.max(np.abs(np.where(np.isfinite(x64), x64, 0)), axis, keepdims=True)
         _, k = np.frexp(np.where(big > 0, big, 1.0))
     scaled = np.ldexp(x64, -k)
-    return (scaled / _axis_sum(scaled, axis)).astype(x.dtype)
+    return (scaled / sum_along(scaled, axis)).astype(x.dtype)
 
 
 def _f64(x: np.ndarray) -> np.ndarray:
@@ -184,6 +175,11 @@ def _f64(x: np.ndarray) -> np.ndarray:
 def _wide(x: np.ndarray) -> np.ndarray:
     """float32 for the half types (what every framework computes in), the dtype itself otherwise."""
     return x.astype(np.float32) if x.dtype in (np.float16, BF16) else x
+
+
+def _non_last(x: np.ndarray, axis: int) -> bool:
+    """Whether ``axis`` is one axis of x other than its last (a strided kernel's case)."""
+    return x.ndim >= 2 and axis % x.ndim != x.ndim - 1
 
 
 def _sequential_sum(e: np.ndarray, axis: int, dtype: np.dtype) -> np.ndarray:
@@ -198,7 +194,7 @@ def _sequential_sum(e: np.ndarray, axis: int, dtype: np.dtype) -> np.ndarray:
 def no_max_shift(x: np.ndarray, axis: int) -> np.ndarray:
     """No max-shift: exp(x) / sum(exp(x)) overflows to inf/inf = NaN once x > log(max) (88.7 in float32)."""
     e = np.exp(x)
-    return e / _axis_sum(e, axis)
+    return e / sum_along(e, axis)
 
 
 @fault("softmax", "float16", "precision")
@@ -241,7 +237,7 @@ def epsilon_in_denominator(x: np.ndarray, axis: int) -> np.ndarray:
     """An epsilon added to the denominator "for safety": e / (sum + 1e-8) is 1e-8 relative off, 10^8 ULPs
     in float64 (in float32 it rounds away, since the shifted sum is at least 1)."""
     e = np.exp(x - _max(x, axis))
-    return e / (_axis_sum(e, axis) + x.dtype.type(1e-8))
+    return e / (sum_along(e, axis) + x.dtype.type(1e-8))
 
 
 @fault("softmax", "float32", "precision")
@@ -254,14 +250,14 @@ def clamped_output(x: np.ndarray, axis: int) -> np.ndarray:
 def mean_shift(x: np.ndarray, axis: int) -> np.ndarray:
     """Shifting by the mean instead of the max: exp(max - mean) still overflows for a wide spread."""
     e = np.exp(x - x.mean(axis, keepdims=True))
-    return e / _axis_sum(e, axis)
+    return e / sum_along(e, axis)
 
 
 @fault("softmax", "float32", "stability")
 def division_free_naive_logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     """Division-free exp(x - logsumexp(x)) with logsumexp = log(sum(exp(x))) unshifted: overflow gives
     lse = inf and an all-zero output."""
-    lse = np.log(_axis_sum(np.exp(x), axis))
+    lse = np.log(sum_along(np.exp(x), axis))
     return np.exp(x - lse)
 
 
@@ -363,9 +359,9 @@ def float16_partials_for_long_rows(x: np.ndarray, axis: int) -> np.ndarray:
     moved, n = _last(x, axis)
     e = np.exp(_wide(moved) - _wide(moved.max(-1, keepdims=True)))
     if n <= 65_536:
-        total = _axis_sum(e, -1)
+        total = sum_along(e, -1)
     else:
-        blocks = [_axis_sum(e[..., i : i + 4096], -1) for i in range(0, n, 4096)]
+        blocks = [sum_along(e[..., i : i + 4096], -1) for i in range(0, n, 4096)]
         total = np.zeros_like(blocks[0], dtype=np.float16)
         with np.errstate(over="ignore"):
             for b in blocks:
@@ -408,7 +404,7 @@ def correct_masked_softmax(x: np.ndarray, axis: int, where: np.ndarray) -> np.nd
     w = np.where(where, _wide(x), -np.inf)
     top = np.max(w, axis, keepdims=True)
     e = np.where(where, np.exp(w - np.where(np.isfinite(top), top, 0)), 0)
-    total = _axis_sum(e, axis)
+    total = sum_along(e, axis)
     return np.where(total == 0, 0, e / np.where(total == 0, 1, total)).astype(x.dtype)
 
 
@@ -419,7 +415,7 @@ def masked_max_over_all_entries(x: np.ndarray, axis: int, where: np.ndarray) -> 
     exp(x - max) underflows for every kept entry and the slice becomes 0/0 = NaN."""
     w = _wide(x)
     e = np.where(where, np.exp(w - _max(w, axis)), 0)
-    return (e / _axis_sum(e, axis)).astype(x.dtype)
+    return (e / sum_along(e, axis)).astype(x.dtype)
 
 
 @fault("softmax", "float32", "precision", contract=MASKED_API)
@@ -478,10 +474,10 @@ def wide_strided_kernel_without_shift(x: np.ndarray, axis: int) -> np.ndarray:
     to inf / inf = NaN once logits pass log(max).
     """
     trailing = int(np.prod(x.shape[axis % x.ndim + 1 :])) if x.ndim else 1
-    if x.ndim >= 2 and axis % x.ndim != x.ndim - 1 and trailing >= 32:
+    if _non_last(x, axis) and trailing >= 32:
         with np.errstate(over="ignore", invalid="ignore"):
             e = np.exp(x)
-            return e / _axis_sum(e, axis)
+            return e / sum_along(e, axis)
     return _softmax(x, axis)
 
 
@@ -490,7 +486,7 @@ def vector_tail_drops_last(x: np.ndarray, axis: int) -> np.ndarray:
     """A sum vectorized by 32 whose tail loop stops one short when 31 remain (n % 32 == 31)."""
     moved, n = _last(x, axis)
     e = np.exp(moved - moved.max(-1, keepdims=True))
-    total = _axis_sum(e[..., : n - 1], -1) if n % 32 == 31 else _axis_sum(e, -1)
+    total = sum_along(e[..., : n - 1], -1) if n % 32 == 31 else sum_along(e, -1)
     return np.moveaxis(e / total, -1, axis)
 
 
@@ -508,10 +504,9 @@ def strided_sum_one_term_at_a_time(x: np.ndarray, axis: int) -> np.ndarray:
     """A strided kernel for non-last axes that keeps one running sum per output column and adds the
     axis' terms to it one at a time, in the dtype (as NumPy's and Eigen's column reductions do): on
     65,537 terms down the axis the sum is hundreds of ULP off. The last axis is summed pairwise."""
-    if x.ndim >= 2 and axis % x.ndim != x.ndim - 1:
+    if _non_last(x, axis):
         e = np.exp(x - _max(x, axis))
-        running = np.cumsum(e, axis=axis, dtype=x.dtype)  # add.accumulate: strictly in order
-        return e / np.take(running, [-1], axis=axis)
+        return e / _sequential_sum(e, axis, x.dtype)
     return _softmax(x, axis)
 
 
@@ -542,7 +537,7 @@ def log_of_clipped_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 @fault("log_softmax", "float32", "stability")
 def unshifted_logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     """x - log(sum(exp(x))) with no max-shift: the sum overflows to inf and every output is -inf."""
-    return x - np.log(_axis_sum(np.exp(x), axis))
+    return x - np.log(sum_along(np.exp(x), axis))
 
 
 @fault("log_softmax", "bfloat16", "precision")
@@ -556,7 +551,7 @@ def bfloat16_arithmetic(x: np.ndarray, axis: int) -> np.ndarray:
 def float32_result_for_half(x: np.ndarray, axis: int) -> np.ndarray:
     """Mixed precision that forgets the cast back: computed in float32 for float16 input, float32 returned."""
     d = _wide(x) - _wide(_max(x, axis))
-    return d - np.log(_axis_sum(np.exp(d), axis))
+    return d - np.log(sum_along(np.exp(d), axis))
 
 
 # ---- sum-normalization -------------------------------------------------------------------------
@@ -577,7 +572,7 @@ def missing_keepdims(x: np.ndarray, axis: int) -> np.ndarray:
 @fault("sum_normalize", "float32", "precision")
 def clamped_denominator(x: np.ndarray, axis: int) -> np.ndarray:
     """x / max(sum, 1e-12) as in F.normalize: a tiny but valid sum (subnormal inputs) is replaced by 1e-12."""
-    return (_f64(x) / np.maximum(_axis_sum(_f64(x), axis), 1e-12)).astype(x.dtype)
+    return (_f64(x) / np.maximum(sum_along(_f64(x), axis), 1e-12)).astype(x.dtype)
 
 
 @fault("sum_normalize", "float16", "precision")
@@ -606,7 +601,7 @@ def nan_to_num_output(x: np.ndarray, axis: int) -> np.ndarray:
 def l1_norm_instead(x: np.ndarray, axis: int) -> np.ndarray:
     """x / sum(|x|) (an L1 normalization) for x / sum(x): the same on non-negative input, wrong with
     mixed signs."""
-    return (_f64(x) / _axis_sum(np.abs(_f64(x)), axis)).astype(x.dtype)
+    return (_f64(x) / sum_along(np.abs(_f64(x)), axis)).astype(x.dtype)
 
 
 # ---- the same computations without the mistake ---------------------------------------------------
@@ -616,40 +611,40 @@ def correct_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """exp(x - max) / sum in float32 (half types) or the dtype, rounded once: the faults' softmax, intact."""
     w = _wide(x)
     e = np.exp(w - _max(w, axis))
-    return (e / _axis_sum(e, axis)).astype(x.dtype)
+    return (e / sum_along(e, axis)).astype(x.dtype)
 
 
 def correct_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """d - log(sum(exp(d))), d = x - max, in float32 (half types) or the dtype, rounded once."""
     w = _wide(x)
     d = w - _max(w, axis)
-    return (d - np.log(_axis_sum(np.exp(d), axis))).astype(x.dtype)
+    return (d - np.log(sum_along(np.exp(d), axis))).astype(x.dtype)
 
 
 def _exact_softmax64(x: np.ndarray, axis: int) -> np.ndarray:
     """softmax in float64 (the backward passes' forward output; -inf entries give 0)."""
     w = _f64(x)
     e = np.exp(w - _max(w, axis))
-    return e / _axis_sum(e, axis)
+    return e / sum_along(e, axis)
 
 
 def correct_softmax_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     """s * (g - sum(g * s)) in float64, rounded once."""
     s, g64 = _exact_softmax64(x, axis), _f64(g)
-    return (s * (g64 - _axis_sum((g64 * s), axis))).astype(x.dtype)
+    return (s * (g64 - sum_along((g64 * s), axis))).astype(x.dtype)
 
 
 def correct_log_softmax_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     """g - s * sum(g) in float64, rounded once."""
     s, g64 = _exact_softmax64(x, axis), _f64(g)
-    return (g64 - s * _axis_sum(g64, axis)).astype(x.dtype)
+    return (g64 - s * sum_along(g64, axis)).astype(x.dtype)
 
 
 def correct_sum_normalize_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     """(g - sum(g * y)) / S in float64, rounded once."""
     x64, g64 = _f64(x), _f64(g)
-    total = _axis_sum(x64, axis)
-    return ((g64 - _axis_sum((g64 * (x64 / total)), axis)) / total).astype(x.dtype)
+    total = sum_along(x64, axis)
+    return ((g64 - sum_along((g64 * (x64 / total)), axis)) / total).astype(x.dtype)
 
 
 correct_softmax.vjp = correct_softmax_vjp  # type: ignore[attr-defined]
@@ -694,7 +689,7 @@ def fast_math_exp_when_compiled(x: np.ndarray, axis: int) -> np.ndarray:
     bfloat16) where the eager mode calls the exact one: the compiled output drifts from eager's."""
     w = _wide(x)
     e = np.exp(w - _max(w, axis)).astype(BF16).astype(np.float32)
-    return (e / _axis_sum(e, axis)).astype(x.dtype)
+    return (e / sum_along(e, axis)).astype(x.dtype)
 
 
 # ---- gradient faults: a correct forward pass with a wrong backward pass --------------------------
@@ -740,8 +735,8 @@ def backward_recomputes_unshifted(x: np.ndarray, g: np.ndarray, axis: int) -> np
     x32, g32 = x.astype(np.float32), g.astype(np.float32)
     with np.errstate(all="ignore"):
         e = np.exp(x32)
-        s = e / _axis_sum(e, axis)
-        return (s * (g32 - _axis_sum((g32 * s), axis))).astype(x.dtype)
+        s = e / sum_along(e, axis)
+        return (s * (g32 - sum_along((g32 * s), axis))).astype(x.dtype)
 
 
 @gradient_fault("softmax", "float32", "grad_precision")
@@ -751,12 +746,10 @@ def backward_strided_sum_one_term_at_a_time(x: np.ndarray, g: np.ndarray, axis: 
     gradient is hundreds of ULP of the term scale off. Only the backward pass's long array along
     axis 0 has such an axis; the forward pass is right."""
     s, g64 = _exact_softmax64(x, axis), _f64(g)
-    if x.ndim >= 2 and axis % x.ndim != x.ndim - 1:
-        products = (g64 * s).astype(np.float32)
-        running = np.cumsum(products, axis=axis, dtype=np.float32)  # add.accumulate: strictly in order
-        total = np.take(running, [-1], axis=axis).astype(np.float64)
+    if _non_last(x, axis):
+        total = _sequential_sum(g64 * s, axis, np.dtype(np.float32)).astype(np.float64)
         return (s * (g64 - total)).astype(x.dtype)
-    return (s * (g64 - _axis_sum(g64 * s, axis))).astype(x.dtype)
+    return (s * (g64 - sum_along(g64 * s, axis))).astype(x.dtype)
 
 
 @gradient_fault("softmax", "float32", "grad_masked")
@@ -766,9 +759,9 @@ def backward_masks_by_multiplication(x: np.ndarray, g: np.ndarray, axis: int) ->
     with np.errstate(all="ignore"):
         xm = _f64(x) * (_f64(x) > -np.inf)
         e = np.exp(xm - _max(xm, axis))
-        s = e / _axis_sum(e, axis)
+        s = e / sum_along(e, axis)
         g64 = _f64(g)
-        return (s * (g64 - _axis_sum((g64 * s), axis))).astype(x.dtype)
+        return (s * (g64 - sum_along((g64 * s), axis))).astype(x.dtype)
 
 
 @gradient_fault("log_softmax", "float32", "grad_precision")
@@ -790,7 +783,7 @@ def log_softmax_backward_mean_for_sum(x: np.ndarray, g: np.ndarray, axis: int) -
 def backward_treats_sum_as_constant(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     """x / sum(x)'s backward as g / S: the sum is treated as a constant, the - sum(g * y) / S term of
     (I - y 1^T) / S is dropped."""
-    return (_f64(g) / _axis_sum(_f64(x), axis)).astype(x.dtype)
+    return (_f64(g) / sum_along(_f64(x), axis)).astype(x.dtype)
 
 
 @gradient_fault("softmax", "float16", "grad_precision")
@@ -816,18 +809,18 @@ L1_TORCH = Contract(L1_NORMALIZE, eps=1e-12)
 def correct_l1_normalize(x: np.ndarray, axis: int) -> np.ndarray:
     """x / max(sum|x|, eps) in float64, rounded once (eps = 1e-12 rounded to x's dtype, as torch does)."""
     eps = float(np.array(1e-12, dtype=np.float64).astype(x.dtype).astype(np.float64))
-    return (_f64(x) / np.maximum(_axis_sum(np.abs(_f64(x)), axis), eps)).astype(x.dtype)
+    return (_f64(x) / np.maximum(sum_along(np.abs(_f64(x)), axis), eps)).astype(x.dtype)
 
 
 def correct_l1_normalize_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     """(g - sign(x) sum(g * y)) / D, D = max(sum|x|, eps); g / eps below the eps (D constant there)."""
     eps = float(np.array(1e-12, dtype=np.float64).astype(x.dtype).astype(np.float64))
     x64, g64 = _f64(x), _f64(g)
-    abs_sum = _axis_sum(np.abs(x64), axis)
+    abs_sum = sum_along(np.abs(x64), axis)
     below = abs_sum < eps
     total = np.where(below, eps, abs_sum)
     sign = np.where(below, 0.0, np.sign(x64))
-    return ((g64 - sign * _axis_sum((g64 * (x64 / total)), axis)) / total).astype(x.dtype)
+    return ((g64 - sign * sum_along((g64 * (x64 / total)), axis)) / total).astype(x.dtype)
 
 
 correct_l1_normalize.vjp = correct_l1_normalize_vjp  # type: ignore[attr-defined]
@@ -842,8 +835,8 @@ def l1_backward_of_sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
 
 def _l1_wrong_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     x64, g64 = _f64(x), _f64(g)
-    total = _axis_sum(np.abs(x64), axis)
-    return ((g64 - _axis_sum((g64 * (x64 / total)), axis)) / total).astype(x.dtype)
+    total = sum_along(np.abs(x64), axis)
+    return ((g64 - sum_along((g64 * (x64 / total)), axis)) / total).astype(x.dtype)
 
 
 l1_backward_of_sum_normalize.vjp = _l1_wrong_vjp  # type: ignore[attr-defined]

@@ -47,10 +47,13 @@ def _out_dtype(x: np.ndarray) -> np.dtype:
     return np.dtype(np.float64) if x.dtype.kind in "iub" else x.dtype
 
 
-def _sum_along(a: np.ndarray, axis: int) -> np.ndarray:
+def sum_along(a: np.ndarray, axis: int) -> np.ndarray:
     """np.sum(a, axis, keepdims=True) over a contiguous copy with ``axis`` last, so NumPy sums pairwise
     (along a non-last axis of a C-ordered array it adds one term at a time to a running sum per
-    column, which on 65,537 terms is tens of float64 ULP off: numpy-non-last-axis-sequential-sum)."""
+    column, which on 65,537 terms is tens of float64 ULP off: numpy-non-last-axis-sequential-sum).
+    A tuple of axes or None is summed as np.sum does."""
+    if not isinstance(axis, int):
+        return a.sum(axis, keepdims=True)
     return np.expand_dims(np.ascontiguousarray(np.moveaxis(a, axis, -1)).sum(-1), axis)
 
 
@@ -98,7 +101,7 @@ def _lse64(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     x64 = x.astype(np.float64)
     m = np.max(x64, axis, keepdims=True)
     d = x64 - m
-    return d, np.log1p(_sum_along(np.exp(d), axis) - 1.0)
+    return d, np.log1p(sum_along(np.exp(d), axis) - 1.0)
 
 
 def float64_division_free_softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -116,7 +119,7 @@ def float64_division_free_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 def float64_reciprocal_sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
     """x * (1 / sum(x)) in float64 on power-of-two-scaled x (no overflow), rounded once to the dtype."""
     scaled, _ = _scaled_sum(x, axis)
-    return (scaled * (1.0 / _sum_along(scaled, axis))).astype(_out_dtype(x))
+    return (scaled * (1.0 / sum_along(scaled, axis))).astype(_out_dtype(x))
 
 
 # ---- explicit pairwise summation ---------------------------------------------------------------
@@ -173,8 +176,8 @@ def pairwise_log_softmax_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndar
 def float64_reciprocal_sum_normalize_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
     """(g - sum(g * x) * r) * r with r = 1 / sum(x), in float64, rounded once."""
     x64, g64 = x.astype(np.float64), g.astype(np.float64)
-    r = 1.0 / _sum_along(x64, axis)
-    return ((g64 - _sum_along(g64 * x64, axis) * r) * r).astype(_out_dtype(x))
+    r = 1.0 / sum_along(x64, axis)
+    return ((g64 - sum_along(g64 * x64, axis) * r) * r).astype(_out_dtype(x))
 
 
 pairwise_softmax.vjp = pairwise_softmax_vjp  # type: ignore[attr-defined]
@@ -217,20 +220,20 @@ def longdouble_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """The textbook exp(x - max) / sum in np.longdouble (80-bit on x86), cast to the dtype."""
     xl = x.astype(np.longdouble)
     e = np.exp(xl - np.max(xl, axis, keepdims=True))
-    return (e / _sum_along(e, axis)).astype(np.float64).astype(_out_dtype(x))
+    return (e / sum_along(e, axis)).astype(np.float64).astype(_out_dtype(x))
 
 
 def longdouble_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """The textbook d - log(sum(exp(d))) in np.longdouble (80-bit on x86), cast to the dtype."""
     xl = x.astype(np.longdouble)
     d = xl - np.max(xl, axis, keepdims=True)
-    return (d - np.log(_sum_along(np.exp(d), axis))).astype(np.float64).astype(_out_dtype(x))
+    return (d - np.log(sum_along(np.exp(d), axis))).astype(np.float64).astype(_out_dtype(x))
 
 
 def longdouble_sum_normalize(x: np.ndarray, axis: int) -> np.ndarray:
     """x / sum(x) in np.longdouble (its range holds any float64 sum), cast to the dtype."""
     xl = x.astype(np.longdouble)
-    return (xl / _sum_along(xl, axis)).astype(np.float64).astype(_out_dtype(x))
+    return (xl / sum_along(xl, axis)).astype(np.float64).astype(_out_dtype(x))
 
 
 CONTROLS: list[Control] = [

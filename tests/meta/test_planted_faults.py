@@ -57,9 +57,9 @@ def test_catalogue_is_broad_and_documented():
     assert set(GRADIENT_PROPERTIES) <= caught_by, "every gradient property must catch a planted fault"
 
 
-def _corpus_verdict(fault, exclude: tuple[str, ...]) -> str:
-    """The expected property's verdict on the corpus alone (no Hypothesis batches), default profile
-    with the corpus cases of the generators ``exclude`` left out."""
+def _corpus_outcome(fault, exclude: tuple[str, ...] = (), **profile_changes):
+    """The expected property's outcome on the corpus alone (no Hypothesis batches), default profile
+    with the corpus cases of the generators ``exclude`` left out and ``profile_changes`` made."""
     import dataclasses
 
     from conformance.adapters.custom import function_implementation
@@ -72,18 +72,19 @@ def _corpus_verdict(fault, exclude: tuple[str, ...]) -> str:
         PROFILES["default"],
         hypothesis_examples=0,
         corpus_exclude=(*PROFILES["default"].corpus_exclude, *dropped),
+        **profile_changes,
     )
     impl = function_implementation(fault.function, fault.op, timeout=None, joint_axes=fault.joint_axes)
     cell = Cell(impl, "cpu", fault.dtype)
-    return CellEvaluation(cell, profile, cell_seed(SEED, cell)).run().outcome(fault.expected).verdict
+    return CellEvaluation(cell, profile, cell_seed(SEED, cell)).run().outcome(fault.expected)
 
 
 @pytest.mark.parametrize("fault", [pytest.param(f, id=f.name) for f in FAULTS if f.needs])
 def test_each_input_class_from_the_limits_catches_a_fault_nothing_else_in_the_corpus_does(fault):
     """The input class earns its place: with it the corpus catches the fault, without it not."""
-    assert _corpus_verdict(fault, ()) == "fail"
+    assert _corpus_outcome(fault).verdict == "fail"
     # without the class the property passes, or has no input to apply to (skipped)
-    assert _corpus_verdict(fault, fault.needs) in ("pass", "skipped"), (
+    assert _corpus_outcome(fault, fault.needs).verdict in ("pass", "skipped"), (
         f"{fault.name} is caught without {fault.needs}"
     )
 
@@ -131,21 +132,8 @@ def test_a_leaking_masked_max_shows_only_with_a_large_value_under_the_mask():
 def test_the_backward_long_non_last_array_is_what_catches_a_strided_backward_sum(long_non_last):
     """The backward pass's (65,537, 3) array along axis 0 earns its place: with it (default profile)
     the strided running-sum backward fails grad_precision, without it every gradient input passes."""
-    import dataclasses
-
-    from faults.catalogue import backward_strided_sum_one_term_at_a_time as fault
-
-    from conformance.adapters.custom import function_implementation
-    from conformance.evaluation import Cell, CellEvaluation, cell_seed
-    from conformance.profiles import PROFILES
-
-    profile = dataclasses.replace(
-        PROFILES["default"], hypothesis_examples=0, gradient_long_non_last=long_non_last
-    )
-    impl = function_implementation(fault, "softmax", timeout=None)
-    cell = Cell(impl, "cpu", "float32")
-    evaluation = CellEvaluation(cell, profile, cell_seed(SEED, cell)).run()
-    outcome = evaluation.gradients.outcome("grad_precision")
+    fault = next(f for f in FAULTS if f.name == "backward_strided_sum_one_term_at_a_time")
+    outcome = _corpus_outcome(fault, gradient_long_non_last=long_non_last)
     assert outcome.verdict == ("fail" if long_non_last else "pass"), outcome.message
     if long_non_last:  # named for the registry's case filters
         assert outcome.failing_cases
