@@ -72,6 +72,8 @@ class PropertyResult:
     median: float | None = None
     worst_case: dict | None = field(default=None, repr=False)
     repro: str | None = field(default=None, repr=False)
+    failing_cases: list[str] = field(default_factory=list, repr=False)
+    failing_conditions: dict[str, list[list[str]]] = field(default_factory=dict, repr=False)
 
     @property
     def failed(self) -> bool:

@@ -7,17 +7,30 @@ an *expected failure*; a passing check that matches one is *fixed* (strict: the
 run fails until the entry is removed or narrowed); an entry that matches no
 check of a framework version that was run is *stale*.
 
+``case`` narrows an entry to failures on named inputs (globs on corpus case names such as
+``long_non_last_axis[0]``, gradient inputs, ``hypothesis[...]`` batches). A failing check is
+expected only when every input holding a failing slice is covered, each by some entry in scope:
+several entries may cover one check together (``resolve``), so a narrow entry never hides a
+failure on another input behind it. ``condition`` (one of ``CONDITIONS``) narrows an entry to
+failing slices of a kind, wherever they occur: ``sum-overflow`` covers the slices whose exact sum
+of magnitudes exceeds the dtype's max (``conformance.slice_conditions``), and nothing else of the
+same input or cell.
+
 ``strict = false`` marks an entry whose failure needs a generated input that a
 given seed or profile may not draw (Hypothesis explores at random): a passing
 check that matches it stays ``pass`` (the record still names the entry). Use it
 only for such entries, and for an entry whose failure depends on the machine (the CPU's vector
 instruction set: its reason says where it was and was not seen); a failure the curated corpus
-always shows on every machine must be strict.
+always shows on every machine must be strict. A strict entry with a ``case`` filter names at
+least one curated input (a corpus case, a gradient input; it may name ``hypothesis[...]``
+batches besides): it no longer reproduces when the check judged a matching curated input and no
+curated input it names failed: ``fixed``, whatever the check's other inputs did.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
@@ -50,7 +63,11 @@ _FIELDS = {
     "link",
     "strict",
     "case",
+    "condition",
 }
+# Conditions an entry may require of every failing slice it covers (``condition``); each is a
+# predicate of the input slice, implemented in ``conformance.slice_conditions``.
+CONDITIONS = ("sum-overflow", "subnormal-entry", "all-zero")
 
 
 @lru_cache(maxsize=4096)
@@ -82,9 +99,25 @@ class KnownDiscrepancy:
     classification: str
     link: str
     strict: bool = True
-    case: tuple[str, ...] = ("*",)  # globs: every failing slice's corpus case must match one
+    case: tuple[str, ...] = ("*",)  # globs on the names of the inputs it documents
+    condition: str | None = None  # a ``CONDITIONS`` name every failing slice it covers must meet
 
-    def matches(
+    def covers_case(self, case: str) -> bool:
+        """True when the input named ``case`` is one this entry is about (its ``case`` globs)."""
+        return any(fnmatchcase(case, p) for p in self.case)
+
+    def covers_kind(self, case: str, kind: tuple[str, ...]) -> bool:
+        """True when this entry documents the failing slices of input ``case`` that meet the slice
+        conditions ``kind``: its ``case`` globs match the name and its ``condition``, if any, is
+        one of them."""
+        return self.covers_case(case) and (self.condition is None or self.condition in kind)
+
+    def covers_curated(self, case: str) -> bool:
+        """True when ``case`` is a curated input (not a ``hypothesis[...]`` batch) this entry names:
+        one that every run of a profile judges, so its passing means the entry stopped reproducing."""
+        return not _generated(case) and self.covers_case(case)
+
+    def in_scope(
         self,
         *,
         framework: str,
@@ -95,23 +128,12 @@ class KnownDiscrepancy:
         device: str,
         op: str,
         prop: str,
-        cases: tuple[str, ...] | None = (),
     ) -> bool:
-        """True when this entry covers the given check (globs on the string fields).
-
-        ``cases``: the corpus cases (``power_of_two_lengths[19]``) holding the check's failing
-        slices. An entry with a ``case`` filter covers a failure only when every one of them
-        matches it: the same property failing on another input is not this discrepancy. A
-        passing check (no failing cases) is covered, which is why such an entry must be
-        ``strict = false``: a pass says nothing about whether the case was drawn. ``None``: a
-        failure whose cases are not known, which no ``case`` filter covers."""
-        if cases is None:
-            cases = ("",) if self.case != ("*",) else ()
+        """True when the entry is about this check, whatever its inputs (cell, version, property)."""
         return (
             self.covers_cell(framework=framework, api=api, mode=mode, dtype=dtype, device=device, op=op)
             and self.covers_version(version)
             and any(fnmatchcase(prop, p) for p in self.property)
-            and all(any(fnmatchcase(c, p) for p in self.case) for c in cases)
         )
 
     def covers_cell(self, *, framework: str, api: str, mode: str, dtype: str, device: str, op: str) -> bool:
@@ -184,11 +206,26 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[KnownDiscrepancy]
                 link=raw.get("link", ""),
                 strict=_strict(raw.get("strict", True), where),
                 case=_patterns(raw.get("case", "*"), where, "case"),
+                condition=_condition(raw.get("condition"), where),
             )
         )
-        if entries[-1].case != ("*",) and entries[-1].strict:
-            raise RegistryError(f"{where}: an entry with a 'case' filter must be strict = false")
+        if entries[-1].strict and all(_generated(p) for p in entries[-1].case):
+            raise RegistryError(
+                f"{where}: a strict entry's 'case' filter must name a curated input (a corpus case,"
+                " a gradient input): a seed may not draw a hypothesis batch (or make it strict = false)"
+            )
     return entries
+
+
+def _condition(value: object, where: str) -> str | None:
+    if value is None or value in CONDITIONS:
+        return value  # type: ignore[return-value]
+    raise RegistryError(f"{where}: 'condition' must be one of {', '.join(CONDITIONS)}")
+
+
+def _generated(name: str) -> bool:
+    """Whether an input name (or a glob for one) is a Hypothesis batch, which a seed may not draw."""
+    return name.startswith("hypothesis")
 
 
 def _strict(value: object, where: str) -> bool:
@@ -205,23 +242,97 @@ def _patterns(value: object, where: str, name: str) -> tuple[str, ...]:
     raise RegistryError(f"{where}: {name!r} must be a glob string or a list of them")
 
 
-def apply_registry(verdict: str, entry: KnownDiscrepancy | None) -> str:
-    """The reported verdict: fail -> expected-fail, and pass -> fixed (strict entries only)."""
-    if entry is None:
-        return verdict
-    if verdict == "fail":
-        return "expected-fail"
+@dataclass(frozen=True)
+class Resolution:
+    """What the registry makes of one check: the reported ``verdict``, the ``entry`` the record
+    names, the further entries (``also``) that cover the failing inputs with it, and the failing
+    inputs no entry covers (``uncovered``; the verdict is then the check's own ``fail``)."""
+
+    verdict: str
+    entry: KnownDiscrepancy | None = None
+    also: tuple[KnownDiscrepancy, ...] = ()
+    uncovered: tuple[str, ...] = ()
+
+
+def resolve(
+    entries: list[KnownDiscrepancy],
+    verdict: str,
+    *,
+    failing_cases: tuple[str, ...] = (),
+    judged_cases: tuple[str, ...] = (),
+    failing_conditions: Mapping[str, tuple[tuple[str, ...], ...]] | None = None,
+    **check: str | None,
+) -> Resolution:
+    """The reported verdict of a check whose own verdict is ``verdict`` (``check``: the keywords of
+    ``KnownDiscrepancy.in_scope``).
+
+    * ``fail``: expected (``expected-fail``) when every input in ``failing_cases`` is covered by
+      entries in scope: each kind of its failing slices (``failing_conditions``: the sets of slice
+      conditions they meet; an input not listed has one kind, meeting none) by the first entry whose
+      ``case`` globs match the input and whose ``condition``, if any, the kind meets (no inputs
+      known: only an entry without a ``case`` filter or a condition covers); else ``fail``, with the
+      uncovered inputs. Then, a strict entry in scope with a ``case`` filter whose curated inputs
+      were judged (``judged_cases``) and all passed has stopped reproducing: ``fixed``.
+    * ``pass``: ``fixed`` for the first strict entry in scope that covers the whole cell or a
+      judged input; else the record names the first entry in scope and the verdict stays ``pass``.
+    * anything else (error, unsupported, skipped) is reported as it is, naming the first entry
+      that covers its inputs.
+    """
+    scope = [e for e in entries if e.in_scope(**check)]
     if verdict == "pass":
-        return "fixed" if entry.strict else "pass"
-    return verdict
+        for e in scope:
+            if e.strict and (e.case == ("*",) or any(e.covers_curated(c) for c in judged_cases)):
+                return Resolution("fixed", e)
+        return Resolution("pass", scope[0] if scope else None)
+    used, uncovered = _cover(scope, failing_cases, failing_conditions or {})
+    if verdict != "fail":
+        return Resolution(verdict, used[0] if used and not uncovered else None)
+    if uncovered:
+        return Resolution("fail", uncovered=uncovered)
+    for e in scope:
+        if (
+            e.strict
+            and e.case != ("*",)
+            and any(e.covers_curated(c) for c in judged_cases)
+            and not any(e.covers_curated(c) for c in failing_cases)
+        ):
+            return Resolution("fixed", e)
+    return Resolution("expected-fail", used[0], tuple(used[1:]))
+
+
+def uncovered_note(uncovered: tuple[str, ...], shown: int = 3) -> str:
+    """ "not covered by the registry: <inputs>": the failing inputs of a partly documented check."""
+    more = f" and {len(uncovered) - shown} more" if len(uncovered) > shown else ""
+    return f"not covered by the registry: {', '.join(uncovered[:shown])}{more}"
+
+
+def _cover(
+    scope: list[KnownDiscrepancy], cases: tuple[str, ...], kinds: Mapping[str, tuple[tuple[str, ...], ...]]
+) -> tuple[list[KnownDiscrepancy], tuple[str, ...]]:
+    """The entries (in registry order) covering ``cases``, each kind of failing slice of each
+    input by the first entry that documents it (``covers_kind``), and the inputs with a kind none
+    covers. No inputs known: the first entry without a ``case`` filter or a condition covers the
+    whole check."""
+    if not cases:
+        whole = next((e for e in scope if e.case == ("*",) and e.condition is None), None)
+        return ([whole], ()) if whole else ([], ("(inputs not known)",))
+    used: list[KnownDiscrepancy] = []
+    uncovered = []
+    for case in cases:
+        entries = [
+            next((e for e in scope if e.covers_kind(case, kind)), None) for kind in kinds.get(case) or ((),)
+        ]
+        if None in entries:
+            uncovered.append(case)
+        else:
+            used += [e for e in entries if e not in used]
+    return sorted(used, key=scope.index), tuple(uncovered)
 
 
 def find_entry(entries: list[KnownDiscrepancy], **check: str | None) -> KnownDiscrepancy | None:
-    """The first entry matching the check (keywords as in ``KnownDiscrepancy.matches``)."""
-    for entry in entries:
-        if entry.matches(**check):
-            return entry
-    return None
+    """The first entry in scope of the check (keywords as in ``KnownDiscrepancy.in_scope``): the
+    registry's word on a ``semantics:<case>`` row, which has one input and no slices."""
+    return next((e for e in entries if e.in_scope(**check)), None)
 
 
 def stale_entries(

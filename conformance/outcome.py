@@ -9,12 +9,13 @@ verdict is never shown beside another slice's figures.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from conformance.properties import SliceResults
+from conformance.properties import SliceResults, _slices
 from conformance.property_registry import HISTOGRAM_PROPERTIES
+from conformance.slice_conditions import slice_kinds
 
 
 @dataclass
@@ -34,6 +35,10 @@ class PropertyOutcome:
     histogram: dict | None = None
     worst_in: str | None = None  # the case holding the slice ``metric`` and ``bound`` come from
     failing_cases: tuple[str, ...] = ()  # every corpus case with a failing slice (registry ``case`` filters)
+    judged_cases: tuple[str, ...] = ()  # every corpus case with a slice this property applied to
+    # per failing input, the kinds of its failing slices: the sets of ``conformance.slice_conditions``
+    # they meet (inputs whose failing slices meet none are left out)
+    failing_conditions: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
 
 
 # Bin edges (in the property's unit, ULPs for precision) of the per-slice error histogram that
@@ -60,11 +65,13 @@ def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple
     furthest beyond its bound, else the slice nearest to it: ``excess``), the error histogram
     (properties registered with ``histogram``), and the failing slices as (observation, slice, metric,
     bound), for the caller to describe."""
-    metrics, failures, n_cases = [], [], 0
+    metrics, failures, n_cases, judged_cases = [], [], 0, set()
     worst: tuple[float, float, float, object] | None = None  # (excess, metric, bound, obs)
     for obs, res in judged:
         app = res.applicable
         n_cases += int(np.sum(app))
+        if np.any(app):
+            judged_cases.add(getattr(getattr(obs, "case", None), "name", None))
         metrics.append(res.metric[app])
         bad = np.flatnonzero(app & ~res.passed)
         failures += [(obs, int(i), float(res.metric[i]), float(res.bound[i])) for i in bad]
@@ -79,7 +86,7 @@ def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple
         obs, _, metric, bound = failures[int(np.argmax(ratios))]
         worst = (float(np.max(ratios)), metric, bound, obs)
     all_metrics = np.concatenate(metrics) if metrics else np.array([])
-    out = PropertyOutcome(name, "pass", n_cases=n_cases)
+    out = PropertyOutcome(name, "pass", n_cases=n_cases, judged_cases=tuple(sorted(judged_cases - {None})))
     if all_metrics.size:
         out.median = float(np.median(all_metrics))
         if worst is not None:
@@ -91,10 +98,31 @@ def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple
     if failures:
         out.verdict = "fail"
         out.n_failed = len(failures)
+        out.failing_conditions = failing_conditions(failures)
     elif n_cases == 0:
         out.verdict = "skipped"
         out.message = "no input to which this property applies"
     return out, failures
+
+
+def failing_conditions(failures: list) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Per input holding failing slices (``failures``: (observation, slice index, metric, bound)),
+    the kinds of those slices (``conformance.slice_conditions.slice_kinds``), for the inputs where
+    some failing slice meets a condition."""
+    by_input: dict[int, tuple[object, list[int]]] = {}
+    for obs, i, _, _ in failures:
+        case = getattr(obs, "case", None)
+        by_input.setdefault(id(case), (case, []))[1].append(i)
+    found = {}
+    for case, indices in by_input.values():
+        try:
+            rows = _slices(case.x, case.axis)[np.asarray(indices)]
+        except (AttributeError, TypeError, ValueError, IndexError, np.exceptions.AxisError):
+            continue  # an input not judged as (slices, axis): no condition is claimed for it
+        kinds = slice_kinds(rows)
+        if any(kinds):
+            found[case.name] = kinds
+    return found
 
 
 def error_histogram(metrics: np.ndarray) -> dict:

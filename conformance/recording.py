@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from conformance.records import (
     framework_status_record,
     sample_record,
     semantics_record,
-    used_entry,
+    used_entries,
 )
 
 
@@ -64,6 +64,10 @@ def outcome_fields(prop: str, outcome: PropertyOutcome) -> dict[str, Any]:
         "message": outcome.message,
         "worst_case": outcome.worst,
         "repro": outcome.repro,
+        "failing_cases": list(outcome.failing_cases),
+        "failing_conditions": {
+            case: [list(kind) for kind in kinds] for case, kinds in outcome.failing_conditions.items()
+        },
     }
 
 
@@ -80,8 +84,10 @@ def property_record(
     seconds: float,
     timing: dict | None,
     inherited_from: str | None = None,
+    also_known: Sequence[KnownDiscrepancy] = (),
 ) -> dict[str, Any]:
-    """The ``check`` record of one property of one cell: ``verdict`` after the registry's ``entry``;
+    """The ``check`` record of one property of one cell: ``verdict`` after the registry's ``entry``
+    (``also_known``: the further entries that, with it, cover the failing cases);
     ``inherited_from``: the canonical's test id when an alias inherited its outcome."""
     return check_record(
         cell_record_fields(cell, versions),
@@ -89,6 +95,7 @@ def property_record(
         verdict=verdict,
         **outcome_fields(prop, outcome),
         known_issue=entry.as_record() if entry else None,
+        also_known=[e.id for e in also_known],
         histogram=outcome.histogram,
         seed=seed,
         cell_seed=cell_seed(seed, cell),
@@ -205,9 +212,7 @@ class Tally:
     used_entries: set[str] = field(default_factory=set)
 
     def add(self, record: dict[str, Any]) -> None:
-        entry = used_entry(record)
-        if entry is not None:
-            self.used_entries.add(entry)
+        self.used_entries.update(used_entries(record))
         if record["type"] == "check":
             verdict = record["verdict"]
             self.counts[verdict] = self.counts.get(verdict, 0) + 1

@@ -11,13 +11,22 @@ Schema (version ``SCHEMA_VERSION``), one JSON object per line:
   ``implementation, framework, api, op, operation, mode, device, dtype, property,
   verdict`` (pass, fail, expected-fail, fixed, unsupported, skipped, error),
   ``metric, median, tolerance, unit, n_cases, n_failed, message, worst_case,
-  repro, known_issue, histogram, seed, cell_seed, profile, seconds, timing``. ``metric`` is
-  the worst value over every judged slice and ``tolerance`` the bound at that slice
+  repro, failing_cases, failing_conditions, known_issue, also_known, histogram, seed,
+  cell_seed, profile, seconds, timing``. ``metric`` is the worst value over every judged
+  slice and ``tolerance`` the bound at that slice
   (for precision: the ULP error and the tolerance at the element nearest to, or
   furthest beyond, its allowance); ``median`` is over slices. ``worst_case`` is the
   smallest failing slice (reduced while it still fails on its own), with its own
   ``metric`` and ``bound``, which may therefore differ from the check's. ``seed`` is
   the run's seed, ``cell_seed`` the Hypothesis seed derived from it for this cell.
+  ``failing_cases`` lists the inputs (corpus cases, ``hypothesis[...]`` batches, gradient inputs)
+  holding a failing slice or a failed call, empty for a pass; ``failing_conditions`` maps each of
+  those inputs some of whose failing slices meet a condition of ``conformance.slice_conditions``
+  (``sum-overflow``, ``subnormal-entry``, ``all-zero``) to the kinds of its failing slices, each
+  the list of conditions it meets (``[[], ["all-zero"]]``); ``known_issue`` is the registry entry
+  that documents the failure (or, for a pass, the one that matched: a strict one makes the verdict
+  ``fixed``), ``also_known`` the ids of further entries that, together with it, cover every
+  failing case (``conformance.known.resolve``).
   ``histogram`` (precision only, else null) is ``{"edges", "counts", "nonfinite"}``:
   how many judged slices had their ULP error in ``[edges[k], edges[k+1])`` (the last
   bin is open).
@@ -169,7 +178,10 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "message",
         "worst_case",
         "repro",
+        "failing_cases",
+        "failing_conditions",
         "known_issue",
+        "also_known",
         "histogram",
         "seed",
         "cell_seed",
@@ -277,12 +289,12 @@ def sample_record(cell: dict[str, Any], **values: Any) -> dict[str, Any]:
     return build_record("sample", {**cell, **values})
 
 
-def used_entry(record: dict[str, Any]) -> str | None:
-    """The id of the registry entry a ``check`` or ``semantics`` record names (that check used it:
-    an entry no record names matched nothing), or None."""
-    if record.get("type") in ("check", "semantics") and isinstance(record.get("known_issue"), dict):
-        return str(record["known_issue"].get("id"))
-    return None
+def used_entries(record: dict[str, Any]) -> list[str]:
+    """The ids of the registry entries a ``check`` or ``semantics`` record names, ``known_issue``
+    first, then ``also_known`` (that check used them: an entry no record names matched nothing)."""
+    if record.get("type") not in ("check", "semantics") or not isinstance(record.get("known_issue"), dict):
+        return []
+    return [str(record["known_issue"].get("id")), *(str(i) for i in record.get("also_known") or [])]
 
 
 def framework_record(**values: Any) -> dict[str, Any]:

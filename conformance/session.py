@@ -23,7 +23,7 @@ from conformance.adapters.base import FrameworkAdapter
 from conformance.adapters.custom import CustomImplementation, declared_outcome
 from conformance.evaluation import Cell, CellEvaluation, PropertyOutcome, cell_seed
 from conformance.evaluation.aliasing import InheritedEvaluation, JudgedCell, replay
-from conformance.known import KnownDiscrepancy, apply_registry, find_entry, stale_entries
+from conformance.known import KnownDiscrepancy, find_entry, resolve, stale_entries, uncovered_note
 from conformance.planning import plan_cells
 from conformance.profiles import get_profile
 from conformance.property_registry import cell_properties
@@ -135,20 +135,22 @@ class ConformanceSession:
             return self._judged[cell.id]
         return evaluation
 
-    def _entry(self, cell: Cell, prop: str, cases: tuple[str, ...] | None = ()) -> KnownDiscrepancy | None:
-        """The registry's entry for ``prop`` (or ``semantics:<case>``) on ``cell``, if any."""
-        return find_entry(
-            self.registry,
-            framework=cell.impl.framework,
-            version=self.versions.get(cell.impl.framework),
-            api=cell.impl.api,
-            mode=cell.impl.mode,
-            dtype=cell.dtype,
-            device=cell.device,
-            op=cell.impl.op,
-            prop=prop,
-            cases=cases,
-        )
+    def _scope(self, cell: Cell, prop: str) -> dict[str, str | None]:
+        """The keywords that put a registry entry in scope of ``prop`` on ``cell``."""
+        return {
+            "framework": cell.impl.framework,
+            "version": self.versions.get(cell.impl.framework),
+            "api": cell.impl.api,
+            "mode": cell.impl.mode,
+            "dtype": cell.dtype,
+            "device": cell.device,
+            "op": cell.impl.op,
+            "prop": prop,
+        }
+
+    def _entry(self, cell: Cell, prop: str) -> KnownDiscrepancy | None:
+        """The registry's entry for ``semantics:<case>`` on ``cell``, if any."""
+        return find_entry(self.registry, **self._scope(cell, prop))
 
     # ---- one test ----------------------------------------------------------------------------
 
@@ -165,9 +167,17 @@ class ConformanceSession:
                 outcome = PropertyOutcome(
                     prop, "error", message=f"suite error: {type(exc).__name__}: {exc}"[:500]
                 )
-        failing = outcome.failing_cases or (None if outcome.verdict != "pass" else ())
-        entry = self._entry(cell, prop, failing)
-        verdict = apply_registry(outcome.verdict, entry)
+        resolution = resolve(
+            self.registry,
+            outcome.verdict,
+            failing_cases=outcome.failing_cases,
+            judged_cases=outcome.judged_cases,
+            failing_conditions=outcome.failing_conditions,
+            **self._scope(cell, prop),
+        )
+        verdict, entry = resolution.verdict, resolution.entry
+        if resolution.uncovered and len(resolution.uncovered) < len(outcome.failing_cases):
+            outcome.message = f"{outcome.message}; {uncovered_note(resolution.uncovered)}".strip("; ")
         current = self._current[1] if self._current and self._current[0] == cell.id else None
         inherited = current.inherited_from if isinstance(current, InheritedEvaluation) else None
         timing = current.timing() if current is not None else None
@@ -185,6 +195,7 @@ class ConformanceSession:
             seconds=time.perf_counter() - start,
             timing=timing,
             inherited_from=f"test_{prop}[{inherited}]" if inherited else None,
+            also_known=resolution.also,
         )
         request.node.user_properties.append((RECORD_KEY, record))
         raise_for(verdict, outcome, entry)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from conformance.adapters.base import NOT_INSTALLED
-from conformance.records import RESULTS_FILE, VERDICTS, Run, read_run, used_entry
+from conformance.records import RESULTS_FILE, VERDICTS, Run, read_run, used_entries
 
 VERDICT_STYLE = {
     "pass": "green",
@@ -116,7 +116,7 @@ def stale_known_issues(run: Run) -> list[str]:
     ``stale_known_issues``) and no record of the run used (no check or semantics record names
     them): with a run split by dtype (``conformance.work_units``) an entry unused by the float16
     process may have matched in the float32 one, and is not stale then."""
-    used = {used_entry(r) for r in [*run.checks, *run.semantics]}
+    used = {i for r in [*run.checks, *run.semantics] for i in used_entries(r)}
     return sorted({str(s) for end in run.ends for s in end.get("stale_known_issues") or []} - used)
 
 

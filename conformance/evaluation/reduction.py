@@ -82,6 +82,7 @@ class ReductionMixin:
             problem = errors[0].error or errors[0].shape_error
             out.verdict = "fail" if out.verdict == "fail" else "error"
             out.message = (out.message + f"; {len(errors)} call(s) failed: {problem}").strip("; ")
+            out.failing_cases = tuple(sorted({*out.failing_cases, *(o.case.name for o in errors)}))
         if name in DEVICE_PROPERTIES and DEVICE_PROPERTIES[name].compare_with in self.pair_errors:
             count, problem = self.pair_errors[DEVICE_PROPERTIES[name].compare_with]
             what = PAIRED_CALL_NAMES[DEVICE_PROPERTIES[name].compare_with]
@@ -94,10 +95,12 @@ class ReductionMixin:
         judged = [o for o in self.observations if o.case.x.dtype.kind not in "iub" and not o.case.special]
         bad = [o for o in judged if o.error or o.shape_error]
         out = PropertyOutcome("shape_dtype", "pass" if judged else "skipped", n_cases=len(judged))
+        out.judged_cases = tuple(sorted({o.case.name for o in judged}))
         out.n_failed, out.metric, out.bound = len(bad), float(len(bad)), 0.0
         if bad:
             o = min(bad, key=lambda o: o.case.x.size)
             out.verdict = "fail"
+            out.failing_cases = tuple(sorted({o.case.name for o in bad}))
             out.message = f"{len(bad)} input(s) wrong; e.g. {o.case.name}: {o.error or o.shape_error}"
             src = o.as_called  # a joint-axes case: the input and axis as called, not the joint view
             out.worst = worst_case(

@@ -159,6 +159,8 @@ def _entry(rec: dict[str, Any], level: str, source: str | None) -> dict[str, Any
             "seed": rec.get("seed"),
             "prof": rec.get("profile"),
             "known": known,
+            "also": list(rec.get("also_known") or []),
+            "fc": _failing_inputs(rec.get("failing_cases")),
             "wc": _worst_case(rec.get("worst_case"), None if level == "full" else SHORT_ROWS),
             "lvl": level,
         }
@@ -169,6 +171,17 @@ def _entry(rec: dict[str, Any], level: str, source: str | None) -> dict[str, Any
     elif isinstance(repro, str):
         entry["repro_kb"] = round(len(repro) / 1024, 1)
     return entry
+
+
+FAILING_INPUTS_SHOWN = 12
+
+
+def _failing_inputs(cases: object) -> str | None:
+    """The inputs holding a failing slice, as one line (the first ``FAILING_INPUTS_SHOWN``)."""
+    if not isinstance(cases, list) or not cases:
+        return None
+    more = f" and {len(cases) - FAILING_INPUTS_SHOWN} more" if len(cases) > FAILING_INPUTS_SHOWN else ""
+    return ", ".join(str(c) for c in cases[:FAILING_INPUTS_SHOWN]) + more
 
 
 def build_details(run: Run, multi: bool) -> tuple[dict[str, Any], dict[int, int], str]:

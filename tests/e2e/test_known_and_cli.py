@@ -7,7 +7,14 @@ import textwrap
 
 import pytest
 
-from conformance.known import RegistryError, apply_registry, find_entry, load_registry, stale_entries
+from conformance.known import (
+    RegistryError,
+    Resolution,
+    load_registry,
+    resolve,
+    stale_entries,
+    uncovered_note,
+)
 from conformance.records import RunFileError, read_run
 
 ENTRY = """
@@ -41,51 +48,103 @@ def registry(tmp_path):
     return load_registry(path)
 
 
+def _resolve(registry, verdict, *, failing=(), judged=("corpus[0]",), **changes):
+    return resolve(registry, verdict, failing_cases=failing, judged_cases=judged, **{**CHECK, **changes})
+
+
 def test_matching_failure_is_expected_and_matching_pass_is_fixed(registry):
-    entry = find_entry(registry, **CHECK)
-    assert entry is not None and entry.id == "demo"
-    assert apply_registry("fail", entry) == "expected-fail"
-    assert apply_registry("pass", entry) == "fixed"
-    assert apply_registry("fail", None) == "fail"
-    assert find_entry(registry, **{**CHECK, "dtype": "float32"}) is None
-    assert find_entry(registry, **{**CHECK, "version": "100.0"}) is None
-    assert find_entry(registry, **{**CHECK, "api": "x/sum"}) is not None
+    got = _resolve(registry, "fail", failing=("corpus[0]",))
+    assert (got.verdict, got.entry.id, got.also) == ("expected-fail", "demo", ())
+    assert _resolve(registry, "pass").verdict == "fixed"
+    assert _resolve(registry, "fail", failing=("corpus[0]",), dtype="float32") == Resolution(
+        "fail", uncovered=("corpus[0]",)
+    )
+    assert _resolve(registry, "fail", failing=("corpus[0]",), version="100.0").verdict == "fail"
+    assert _resolve(registry, "fail", failing=("corpus[0]",), api="x/sum").verdict == "expected-fail"
+    # a failure whose inputs are not known is covered by an entry about the whole cell
+    assert _resolve(registry, "fail").verdict == "expected-fail"
+    # an error is reported as it is, naming the entry
+    got = _resolve(registry, "error")
+    assert (got.verdict, got.entry.id) == ("error", "demo")
 
 
 def test_non_strict_entry_lets_a_pass_stay_a_pass(tmp_path):
-    path = tmp_path / "known.toml"
-    path.write_text(ENTRY + "strict = false\n")
-    entry = find_entry(load_registry(path), **CHECK)
-    assert entry is not None and not entry.strict
-    assert apply_registry("pass", entry) == "pass"
-    assert apply_registry("fail", entry) == "expected-fail"
+    registry = load_registry(_write(tmp_path, ENTRY + "strict = false\n"))
+    got = _resolve(registry, "pass")
+    assert (got.verdict, got.entry.id) == ("pass", "demo")
+    assert _resolve(registry, "fail", failing=("corpus[0]",)).verdict == "expected-fail"
 
 
 def test_case_filter_covers_only_failures_on_those_cases(tmp_path):
     """A ``case`` filter narrows an entry to failures on named corpus cases: the same property
     failing on another input (or on inputs nobody named) is unexpected."""
-    path = tmp_path / "known.toml"
-    path.write_text(ENTRY + 'case = "power_of_two_lengths*"\nstrict = false\n')
-    registry = load_registry(path)
-    assert find_entry(registry, **CHECK, cases=("power_of_two_lengths[19]",)) is not None
-    assert find_entry(registry, **CHECK, cases=("power_of_two_lengths[19]", "long_axis[0]")) is None
-    assert find_entry(registry, **CHECK, cases=("long_axis[0]",)) is None
-    assert find_entry(registry, **CHECK, cases=None) is None  # a failure whose cases are unknown
-    assert find_entry(registry, **CHECK, cases=()) is not None  # a pass: named, stays a pass
-    assert find_entry(registry[:0] + load_registry(_write(tmp_path, ENTRY)), **CHECK, cases=None) is not None
+    registry = load_registry(_write(tmp_path, ENTRY + 'case = "power_of_two_lengths*"\nstrict = false\n'))
+    assert _resolve(registry, "fail", failing=("power_of_two_lengths[19]",)).verdict == "expected-fail"
+    got = _resolve(registry, "fail", failing=("long_axis[0]", "power_of_two_lengths[19]"))
+    assert (got.verdict, got.entry, got.uncovered) == ("fail", None, ("long_axis[0]",))
+    assert _resolve(registry, "fail", failing=("long_axis[0]",)).verdict == "fail"
+    assert _resolve(registry, "fail").verdict == "fail"  # a failure whose inputs are unknown
+    got = _resolve(registry, "pass")
+    assert (got.verdict, got.entry.id) == ("pass", "demo")  # named, stays a pass
+
+
+NARROW = """
+[[discrepancy]]
+id = "narrow"
+framework = "numpy"
+versions = ">=1,<99"
+api = "exp-*"
+property = "precision"
+case = "long_non_last_axis*"
+reason = "a running sum down a long strided axis"
+classification = "accuracy-limitation"
+"""
+
+
+def test_entries_cover_a_failure_together_and_a_narrow_one_hides_nothing(tmp_path):
+    """The failing inputs are covered one by one, each by the first entry in scope that names it:
+    two entries may cover one check together (both recorded), and an input that no entry names
+    is a failure, however many of the others are documented."""
+    registry = load_registry(_write(tmp_path, NARROW + ENTRY + 'case = "beyond_float16_max*"\n'))
+    judged = ("beyond_float16_max[0]", "long_non_last_axis[0]", "tiny[0]")
+    got = _resolve(registry, "fail", failing=judged[:2], judged=judged)
+    assert (got.verdict, got.entry.id, [e.id for e in got.also]) == ("expected-fail", "narrow", ["demo"])
+    got = _resolve(registry, "fail", failing=judged, judged=judged)
+    assert (got.verdict, got.uncovered) == ("fail", ("tiny[0]",))
+    assert uncovered_note(got.uncovered) == "not covered by the registry: tiny[0]"
+
+
+def test_a_strict_narrow_entry_is_fixed_when_its_inputs_ran_and_passed(tmp_path):
+    """A strict entry with a ``case`` filter reproduces only where its inputs ran: a check that did
+    not judge them says nothing (pass), one that judged them and saw them pass has outlived the
+    entry (fixed), even when the check fails elsewhere for another, documented reason."""
+    registry = load_registry(_write(tmp_path, NARROW + ENTRY))
+    assert _resolve(registry, "pass", judged=("tiny[0]",), dtype="float32").verdict == "pass"
+    got = _resolve(registry, "pass", judged=("long_non_last_axis[0]",), dtype="float32")
+    assert (got.verdict, got.entry.id) == ("fixed", "narrow")
+    judged = ("long_non_last_axis[0]", "tiny[0]")
+    got = _resolve(registry, "fail", failing=("tiny[0]",), judged=judged)
+    assert (got.verdict, got.entry.id) == ("fixed", "narrow")
+    got = _resolve(registry, "fail", failing=("long_non_last_axis[0]",), judged=judged)
+    assert (got.verdict, got.entry.id) == ("expected-fail", "narrow")
+    # a Hypothesis batch it names widens what it covers, but only its curated inputs can retire it
+    both = NARROW.replace('"long_non_last_axis*"', '["long_non_last_axis*", "hypothesis[transposed*"]')
+    registry = load_registry(_write(tmp_path, both))
+    assert _resolve(registry, "pass", judged=("hypothesis[transposed 3x5]",)).verdict == "pass"
+    got = _resolve(
+        registry, "fail", failing=("hypothesis[transposed 3x5]",), judged=("hypothesis[transposed 3x5]",)
+    )
+    assert got.verdict == "expected-fail"
+    got = _resolve(registry, "fail", failing=("hypothesis[transposed 3x5]",), judged=judged)
+    assert (got.verdict, got.entry.id) == ("fixed", "narrow")
+    with pytest.raises(RegistryError, match="must name a curated input"):
+        load_registry(_write(tmp_path, NARROW.replace('"long_non_last_axis*"', '"hypothesis[transposed*"')))
 
 
 def _write(tmp_path, text: str):
     path = tmp_path / "plain.toml"
     path.write_text(text)
     return path
-
-
-def test_case_filter_requires_a_non_strict_entry(tmp_path):
-    path = tmp_path / "known.toml"
-    path.write_text(ENTRY + 'case = "long_axis*"\n')
-    with pytest.raises(RegistryError, match="'case' filter must be strict = false"):
-        load_registry(path)
 
 
 def test_strict_must_be_a_boolean(tmp_path):
@@ -139,8 +198,9 @@ def test_bundled_registry_is_valid():
 def shadowed_entries(entries) -> list[tuple[str, str]]:
     """(entry, earlier entry) pairs where the earlier one covers every check the later one could
     match (same framework and version range; each of the later one's patterns matched by one of
-    the earlier one's): ``find_entry`` returns the first match, so the later entry never applies
-    (its strictness included) and is reported stale."""
+    the earlier one's; the earlier one has no slice condition, or the later one's): ``resolve``
+    gives each failing slice to the first entry documenting it, so the later entry never documents
+    a failure and is reported stale."""
     from fnmatch import fnmatchcase
 
     def covers(wide, narrow) -> bool:
@@ -153,6 +213,7 @@ def shadowed_entries(entries) -> list[tuple[str, str]]:
         for earlier in entries[:j]
         if (earlier.framework, earlier.versions) == (later.framework, later.versions)
         and all(covers(getattr(earlier, f), getattr(later, f)) for f in fields)
+        and earlier.condition in (None, later.condition)
     ]
 
 

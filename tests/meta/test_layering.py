@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "conformance.gradient_properties",
             "conformance.property_registry",
             "conformance.outcome",
+            "conformance.slice_conditions",
         ),
     ),
     (

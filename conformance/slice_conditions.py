@@ -1,0 +1,74 @@
+"""Conditions a failing slice can meet, which a registry entry may require (its ``condition``).
+
+An entry such as "x / sum(x) overflows when the sum of finite entries exceeds the dtype's max" is
+about a kind of slice, not about a named corpus case: the same mechanism shows on the corpus case
+``sum_overflow``, on a 65,537-entry float16 row and on a generated batch whose row sums past
+65,504. A ``condition`` lets the entry cover exactly those failing slices wherever they occur,
+and nothing else in the same cell (``conformance.known.resolve``); the slices of one input that
+meet different conditions (a zero row and an overflowing row of ``long_axis``) are covered kind
+by kind.
+
+Each condition is a predicate of one slice of the input, as the property judged it (the
+normalized axis last), decided from the input alone in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from conformance.known import CONDITIONS
+from reference.dtypes import dtype_info, is_float_dtype
+
+
+def sum_overflows(rows: np.ndarray) -> np.ndarray:
+    """Per row of ``rows`` (slices, normalized axis last): whether the exact sum of its finite
+    magnitudes exceeds the dtype's largest finite value, so that a sum (or an L1 norm) formed in
+    that dtype is inf whatever the order of summation. The float64 sum of float16, bfloat16 or
+    float32 magnitudes is within a relative 2**-40 of exact for any slice length the suite uses,
+    far below the margin that matters; a float64 sum past float64's max is inf, which exceeds it."""
+    rows = np.asarray(rows)
+    if not is_float_dtype(rows.dtype):
+        return np.zeros(rows.shape[0], dtype=bool)
+    values = np.abs(rows.astype(np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):
+        totals = np.sum(np.where(np.isfinite(values), values, 0.0), axis=-1)
+    return totals > dtype_info(rows.dtype).max
+
+
+def has_subnormal_entry(rows: np.ndarray) -> np.ndarray:
+    """Per row: whether it holds a subnormal entry (nonzero, below the dtype's smallest normal),
+    which a kernel running with denormals-are-zero reads as 0."""
+    rows = np.asarray(rows)
+    if not is_float_dtype(rows.dtype):
+        return np.zeros(rows.shape[0], dtype=bool)
+    values = np.abs(rows.astype(np.float64))
+    return np.any((values > 0) & (values < dtype_info(rows.dtype).tiny), axis=-1)
+
+
+def all_zero(rows: np.ndarray) -> np.ndarray:
+    """Per row: whether every entry is zero (of either sign): a slice whose sum and norms are 0."""
+    rows = np.asarray(rows)
+    return np.all(rows == 0, axis=-1)
+
+
+SLICE_CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "sum-overflow": sum_overflows,
+    "subnormal-entry": has_subnormal_entry,
+    "all-zero": all_zero,
+}
+assert tuple(SLICE_CONDITIONS) == CONDITIONS
+
+
+def slice_kinds(rows: np.ndarray) -> tuple[tuple[str, ...], ...]:
+    """The distinct sets of conditions the rows of ``rows`` (failing slices of one input) meet,
+    in a fixed order: one set per kind of failing slice. A zero row and an overflowing row of
+    the same input are two kinds, which two registry entries may document."""
+    rows = np.asarray(rows)
+    if rows.ndim != 2 or rows.shape[0] == 0:
+        return ()
+    met = np.stack([meets(rows) for meets in SLICE_CONDITIONS.values()], axis=1)
+    names = tuple(SLICE_CONDITIONS)
+    kinds = {tuple(n for n, m in zip(names, row, strict=True) if m) for row in met.tolist()}
+    return tuple(sorted(kinds))

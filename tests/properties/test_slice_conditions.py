@@ -1,0 +1,184 @@
+"""Slice conditions (``conformance.slice_conditions``) and how the registry uses them: an entry
+with ``condition = "sum-overflow"`` documents exactly the failing slices whose sum overflows the
+dtype, wherever they occur, and no other failure of the same cell."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from conformance.known import CONDITIONS, RegistryError, load_registry, resolve
+from conformance.outcome import summarize
+from conformance.properties import SliceResults
+from conformance.slice_conditions import (
+    SLICE_CONDITIONS,
+    all_zero,
+    has_subnormal_entry,
+    slice_kinds,
+    sum_overflows,
+)
+
+
+def test_every_condition_the_registry_accepts_is_implemented():
+    assert tuple(SLICE_CONDITIONS) == CONDITIONS
+
+
+@pytest.mark.parametrize(
+    ("row", "dtype", "overflows"),
+    [
+        ([60000.0, 6000.0], np.float16, True),  # 66,000 > 65,504
+        ([30000.0, 30000.0], np.float16, False),  # 60,000 fits
+        ([-40000.0, 40000.0], np.float16, True),  # magnitudes: an L1 norm overflows, x.sum() may not
+        ([np.inf, 1.0], np.float16, False),  # an infinite entry is not a sum of finite ones
+        ([3e38, 3e38], np.float32, True),
+        ([3e38, 3e38], ml_dtypes.bfloat16, True),
+        ([1.7e308, 1e308], np.float64, True),  # past float64's max the float64 sum is inf
+        ([1e308, 1e307], np.float64, False),
+    ],
+)
+def test_sum_overflows_is_decided_from_the_exact_sum_of_finite_magnitudes(row, dtype, overflows):
+    assert sum_overflows(np.array([row], dtype=dtype)).tolist() == [overflows]
+
+
+@pytest.mark.parametrize(
+    ("row", "dtype", "subnormal", "zero"),
+    [
+        ([1e-6, 1.0], np.float16, True, False),  # 1e-6 < 6.1e-5, float16's smallest normal
+        ([6.2e-5, 1.0], np.float16, False, False),
+        ([0.0, -0.0], np.float16, False, True),
+        ([1e-40, 0.0], np.float32, True, False),
+        ([1e-40, 0.0], ml_dtypes.bfloat16, True, False),
+        ([1e-310, 1.0], np.float64, True, False),
+        ([1e-300, 1.0], np.float64, False, False),
+    ],
+)
+def test_subnormal_and_zero_slices(row, dtype, subnormal, zero):
+    rows = np.array([row], dtype=dtype)
+    assert has_subnormal_entry(rows).tolist() == [subnormal]
+    assert all_zero(rows).tolist() == [zero]
+
+
+def test_integer_rows_never_overflow():
+    assert sum_overflows(np.array([[2**62, 2**62]], dtype=np.int64)).tolist() == [False]
+
+
+def test_the_kinds_of_an_inputs_failing_slices():
+    rows = np.array([[60000.0, 6000.0], [1.0, 2.0], [0.0, 0.0], [1.0, 3.0]], dtype=np.float16)
+    assert slice_kinds(rows[:1]) == (("sum-overflow",),)
+    assert slice_kinds(rows) == ((), ("all-zero",), ("sum-overflow",))
+    assert slice_kinds(rows[:0]) == ()
+
+
+def _observation(name: str, x: np.ndarray, axis: int = -1):
+    return SimpleNamespace(case=SimpleNamespace(name=name, x=x, axis=axis))
+
+
+def _failing(passed: list[bool]) -> SliceResults:
+    n = len(passed)
+    return SliceResults(np.ones(n, bool), np.full(n, 9.0), np.full(n, 1.0), np.array(passed))
+
+
+def test_summarize_names_the_conditions_of_each_failing_input():
+    """The conditions come from the slices that failed, along the judged axis: a strided input
+    (axis 0) whose overflowing column failed meets sum-overflow; one whose ordinary column failed
+    is not listed, even though another column of it overflows."""
+    x = np.array([[60000.0, 1.0], [6000.0, 2.0]], dtype=np.float16)  # column 0 sums past 65,504
+    judged = [
+        (_observation("overflowing[0]", x, axis=0), _failing([False, True])),
+        (_observation("ordinary[0]", x, axis=0), _failing([True, False])),
+    ]
+    out, _ = summarize("precision", judged)
+    assert out.failing_conditions == {"overflowing[0]": (("sum-overflow",),)}
+
+
+def _registry(tmp_path, extra: str = ""):
+    path = tmp_path / "k.toml"
+    path.write_text(
+        """
+[[discrepancy]]
+id = "overflow"
+framework = "numpy"
+versions = ">=1,<99"
+api = "x/sum"
+property = "precision"
+condition = "sum-overflow"
+reason = "the sum is formed in the input dtype"
+classification = "expression-limitation"
+"""
+        + extra
+    )
+    return load_registry(path)
+
+
+CHECK = dict(
+    framework="numpy",
+    version="2.4.6",
+    api="x/sum",
+    mode="eager",
+    dtype="float16",
+    device="cpu",
+    op="sum_normalize",
+    prop="precision",
+)
+
+
+def test_a_condition_entry_covers_overflowing_inputs_and_nothing_else(tmp_path):
+    registry = _registry(tmp_path)
+    overflow = {"long_axis[0]": (("sum-overflow",),), "hypothesis[rows,uniform,none]": (("sum-overflow",),)}
+    got = resolve(registry, "fail", failing_cases=tuple(overflow), failing_conditions=overflow, **CHECK)
+    assert (got.verdict, got.entry.id) == ("expected-fail", "overflow")
+    # the same cell failing on an input whose failing slices do not overflow: not this discrepancy
+    got = resolve(
+        registry,
+        "fail",
+        failing_cases=("long_axis[0]", "transposed[0]"),
+        failing_conditions=overflow,
+        **CHECK,
+    )
+    assert (got.verdict, got.uncovered) == ("fail", ("transposed[0]",))
+    # a failure whose inputs are unknown cannot be shown to overflow
+    assert resolve(registry, "fail", **CHECK).verdict == "fail"
+    # strict, about every input: a pass means the expression no longer overflows
+    assert resolve(registry, "pass", judged_cases=("sum_overflow[0]",), **CHECK).verdict == "fixed"
+
+
+def test_each_kind_of_failing_slice_needs_its_own_entry(tmp_path):
+    """One input may fail for two documented reasons on two of its slices (long_axis: a zero row
+    and an overflowing row): both entries cover it together; without the second, it is a failure."""
+    zero = '\n[[discrepancy]]\nid = "zero"\nframework = "numpy"\nversions = ">=1,<99"\napi = "x/sum"\n'
+    zero += 'property = "precision"\ncondition = "all-zero"\nreason = "r"\nclassification = "framework-bug"\n'
+    mixed = {"long_axis[0]": (("all-zero",), ("sum-overflow",))}
+    got = resolve(
+        _registry(tmp_path, zero), "fail", failing_cases=("long_axis[0]",), failing_conditions=mixed, **CHECK
+    )
+    assert (got.verdict, got.entry.id, [e.id for e in got.also]) == ("expected-fail", "overflow", ["zero"])
+    got = resolve(
+        _registry(tmp_path), "fail", failing_cases=("long_axis[0]",), failing_conditions=mixed, **CHECK
+    )
+    assert (got.verdict, got.uncovered) == ("fail", ("long_axis[0]",))
+
+
+def test_an_unknown_condition_is_one_clear_error(tmp_path):
+    with pytest.raises(RegistryError, match="'condition' must be one of sum-overflow, subnormal-entry"):
+        _registry(
+            tmp_path,
+            '\n[[discrepancy]]\nid = "x"\nframework = "numpy"\nproperty = "precision"\n'
+            'condition = "big"\nreason = "r"\nclassification = "framework-bug"\n',
+        )
+
+
+def test_the_bundled_overflow_entries_do_not_cover_a_long_float16_row_that_fits():
+    """The bundled registry's NumPy entry for x / x.sum() overflow documents a float16 input whose
+    failing slices overflow; the same cell failing on an input that does not overflow (e.g. a
+    float16 column summed in half, as TensorFlow's eager kernel does) stays unexpected."""
+    registry = load_registry()
+    overflow = {"sum_overflow[0]": (("sum-overflow",),)}
+    got = resolve(registry, "fail", failing_cases=("sum_overflow[0]",), failing_conditions=overflow, **CHECK)
+    assert (got.verdict, got.entry.id) == ("expected-fail", "sum-overflows-dtype")
+    got = resolve(
+        registry, "fail", failing_cases=("sum_overflow[0]", "one_d[0]"), failing_conditions=overflow, **CHECK
+    )
+    assert got.verdict == "fail" and "one_d[0]" in got.uncovered
