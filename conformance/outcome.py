@@ -15,7 +15,7 @@ import numpy as np
 
 from conformance.properties import SliceResults, _slices
 from conformance.property_registry import HISTOGRAM_PROPERTIES
-from conformance.slice_conditions import slice_kinds
+from conformance.slice_conditions import condition_sets
 
 
 @dataclass
@@ -107,7 +107,7 @@ def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple
 
 def failing_conditions(failures: list) -> dict[str, tuple[tuple[str, ...], ...]]:
     """Per input holding failing slices (``failures``: (observation, slice index, metric, bound)),
-    the kinds of those slices (``conformance.slice_conditions.slice_kinds``), for the inputs where
+    the kinds of those slices (``conformance.slice_conditions.condition_sets``), for the inputs where
     some failing slice meets a condition."""
     by_input: dict[int, tuple[object, list[int]]] = {}
     for obs, i, _, _ in failures:
@@ -119,7 +119,7 @@ def failing_conditions(failures: list) -> dict[str, tuple[tuple[str, ...], ...]]
             rows = _slices(case.x, case.axis)[np.asarray(indices)]
         except (AttributeError, TypeError, ValueError, IndexError, np.exceptions.AxisError):
             continue  # an input not judged as (slices, axis): no condition is claimed for it
-        kinds = slice_kinds(rows)
+        kinds = condition_sets(rows)
         if any(kinds):
             found[case.name] = kinds
     return found

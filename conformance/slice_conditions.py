@@ -61,7 +61,7 @@ SLICE_CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 assert tuple(SLICE_CONDITIONS) == CONDITIONS
 
 
-def slice_kinds(rows: np.ndarray) -> tuple[tuple[str, ...], ...]:
+def condition_sets(rows: np.ndarray) -> tuple[tuple[str, ...], ...]:
     """The distinct sets of conditions the rows of ``rows`` (failing slices of one input) meet,
     in a fixed order: one set per kind of failing slice. A zero row and an overflowing row of
     the same input are two kinds, which two registry entries may document."""

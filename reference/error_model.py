@@ -62,7 +62,9 @@ sum-normalization ``x / sum(x)``, relative error of element i::
 
 ``kappa`` is the condition number of the sum: 1 for non-negative slices,
 unbounded when the sum cancels (the tolerance grows with it, because every
-correct implementation's error does).
+correct implementation's error does). Where ``u_acc * G(n) * kappa >= 1`` the sum has no
+correct digit in any order of summation (it may come out 0: [12, 2.8e-45, -12] in float32): such
+slices are of kind ``cancelled_sum`` (``reference.special``) and are not judged.
 
 L1 normalization ``x / max(sum|x|, eps)`` (an API's contract, ``reference.contracts``): the
 same model with ``kappa = 1`` on every finite slice, since ``sum|x|`` has no cancellation;

@@ -21,6 +21,10 @@ SLICE_KINDS: tuple[str, ...] = (
     "neginf",  # some, not all, entries -inf (softmax, log-softmax)
     "inf",  # an infinity present (sum-normalization)
     "zero_sum",  # finite, exact sum zero (sum-normalization; an L1 normalization without eps: all zeros)
+    # finite, non-zero exact sum within the accumulator's rounding of 0, |sum x| <= u_acc G(n) sum|x|
+    # (reference.error_model): no floating-point sum has a correct digit, so x / sum is defined but not
+    # determined by the arithmetic, and is not judged (sum-normalization; e.g. [12, 2.8e-45, -12])
+    "cancelled_sum",
     "below_eps",  # finite, sum|x| below the rounded eps or all zeros (an L1 normalization with eps)
     "negative",  # finite with a negative entry, non-zero sum (sum-normalization)
     REGULAR,  # finite (and, for sum-normalization, non-negative with a positive sum)
@@ -112,6 +116,10 @@ def slice_kinds(op: str, x: np.ndarray, axis: int) -> np.ndarray:
             negative = np.any(safe < 0, axis=-1)
             zero_sum = finite & _exact_zero_sum(safe)
         kinds[finite & negative] = "negative"
+        candidates = finite & negative & ~zero_sum
+        cancelled = np.zeros_like(candidates)
+        cancelled[candidates] = _sum_cancels(safe[candidates], np.asarray(x).dtype)
+        kinds[cancelled] = "cancelled_sum"
         kinds[zero_sum] = "zero_sum"
         kinds[has_inf & ~has_nan] = "inf"
     else:
@@ -132,6 +140,28 @@ def _exact_abs_sum(safe: np.ndarray) -> np.ndarray:
     rows = np.abs(safe.reshape(-1, safe.shape[-1]))
     sums = [math.fsum(r) if max(r, default=0.0) < 1e300 else math.inf for r in rows.tolist()]
     return np.array(sums, dtype=np.float64).reshape(safe.shape[:-1])
+
+
+def _sum_cancels(safe: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Per slice (``safe``: finite slices, the axis last): whether the exact sum lies within the error
+    bound of a floating-point sum of the slice, |sum x| <= u_acc G(n) sum|x|
+    (``reference.error_model``: u_acc is the accumulator the model assumes for ``dtype``,
+    float64's for integer input). Such a sum may come out 0 or with the wrong sign in any order
+    of summation, so x / sum can be anything, +-inf included."""
+
+    import math
+
+    from reference.error_model import accumulator_unit_roundoff, summation_growth
+
+    floating = dtype.kind == "f" or dtype.name == "bfloat16"
+    unit = accumulator_unit_roundoff(dtype if floating else np.float64)
+    limit = unit * float(summation_growth(safe.shape[-1]))
+    rows = safe.reshape(-1, safe.shape[-1])
+    if rows.size == 0:
+        return np.zeros(safe.shape[:-1], dtype=bool)
+    rows = rows * overflow_safe_scale(rows)[:, None]
+    cancels = [abs(math.fsum(r)) <= limit * math.fsum(abs(v) for v in r) for r in rows.tolist()]
+    return np.array(cancels, dtype=bool).reshape(safe.shape[:-1])
 
 
 def _exact_zero_sum(safe: np.ndarray) -> np.ndarray:

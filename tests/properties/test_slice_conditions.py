@@ -16,8 +16,8 @@ from conformance.properties import SliceResults
 from conformance.slice_conditions import (
     SLICE_CONDITIONS,
     all_zero,
+    condition_sets,
     has_subnormal_entry,
-    slice_kinds,
     sum_overflows,
 )
 
@@ -67,9 +67,9 @@ def test_integer_rows_never_overflow():
 
 def test_the_kinds_of_an_inputs_failing_slices():
     rows = np.array([[60000.0, 6000.0], [1.0, 2.0], [0.0, 0.0], [1.0, 3.0]], dtype=np.float16)
-    assert slice_kinds(rows[:1]) == (("sum-overflow",),)
-    assert slice_kinds(rows) == ((), ("all-zero",), ("sum-overflow",))
-    assert slice_kinds(rows[:0]) == ()
+    assert condition_sets(rows[:1]) == (("sum-overflow",),)
+    assert condition_sets(rows) == ((), ("all-zero",), ("sum-overflow",))
+    assert condition_sets(rows[:0]) == ()
 
 
 def _observation(name: str, x: np.ndarray, axis: int = -1):
@@ -182,3 +182,31 @@ def test_the_bundled_overflow_entries_do_not_cover_a_long_float16_row_that_fits(
         registry, "fail", failing_cases=("sum_overflow[0]", "one_d[0]"), failing_conditions=overflow, **CHECK
     )
     assert got.verdict == "fail" and "one_d[0]" in got.uncovered
+
+
+def test_a_sum_with_no_correct_digit_is_not_judged():
+    """x / sum(x) where the exact sum is within the accumulator's rounding of 0: any floating-point
+    sum of [12, 2.8e-45, -12] in float32 is 0 (exact 2.8e-45), so [inf, inf, -inf] is what every
+    implementation returns (exact [4.3e45 -> inf, 1, -inf]); the oracle calls the slice
+    cancelled_sum and precision does not judge it. The float16 row [2.646, -0.896, -1.75] (exact
+    sum 4.883e-04) stays judged: a float32 accumulator gets it right, and a float16 running sum's
+    +-inf fails."""
+    from conformance.properties import compute_oracle, precision
+    from reference.special import slice_kinds
+
+    x = np.array([[12.0, 2.8e-45, -12.0]], dtype=np.float32)
+    assert slice_kinds("sum_normalize", x, -1).tolist() == ["cancelled_sum"]
+    oracle = compute_oracle("sum_normalize", x, -1, np.float32)
+    with np.errstate(divide="ignore"):
+        y = (x / np.float32(0.0)).astype(np.float32)
+    assert not precision(x, y, oracle, "sum_normalize", np.float32, -1).applicable.any()
+
+    h = np.array([[2.646, -0.896, -1.75]], dtype=np.float16)
+    assert slice_kinds("sum_normalize", h, -1).tolist() == ["negative"]
+    oracle = compute_oracle("sum_normalize", h, -1, np.float16)
+    right = (h.astype(np.float32) / np.sum(h.astype(np.float32))).astype(np.float16)
+    assert precision(h, right, oracle, "sum_normalize", np.float16, -1).passed.all()
+    with np.errstate(divide="ignore"):
+        half_sum = (h / np.float16(np.float16(h[0, 0] + h[0, 1]) + h[0, 2])).astype(np.float16)
+    result = precision(h, half_sum, oracle, "sum_normalize", np.float16, -1)
+    assert result.applicable.all() and not result.passed.any()
