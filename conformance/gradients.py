@@ -288,7 +288,7 @@ class GradientEvaluation:
         if failures:
             self._describe(prop.unit, out, failures)
         # the gradient inputs holding a failing slice or a failed call (registry ``case`` filters)
-        out.failing_cases = tuple(sorted({f[0].case.name for f in failures} | {o.case.name for o in errors}))
+        out.failing_cases = tuple(sorted({*out.failing_cases, *(o.case.name for o in errors)}))
         if errors:
             out.verdict = "fail" if out.verdict == "fail" else "error"
             out.message = (out.message + f"; {len(errors)} backward call(s) failed: {errors[0].error}").strip(

@@ -117,6 +117,18 @@ class KnownDiscrepancy:
         one that every run of a profile judges, so its passing means the entry stopped reproducing."""
         return not _generated(case) and self.covers_case(case)
 
+    def retired_by(self, passed: bool, failing_cases: tuple[str, ...], judged_cases: tuple[str, ...]) -> bool:
+        """True when a check in scope shows that this strict entry no longer reproduces: about the
+        whole cell, the check ``passed``; about named inputs, a curated one it names was judged
+        and none it names failed."""
+        if not self.strict:
+            return False
+        if self.case == ("*",):
+            return passed
+        return any(self.covers_curated(c) for c in judged_cases) and not any(
+            self.covers_curated(c) for c in failing_cases
+        )
+
     def in_scope(
         self,
         *,
@@ -279,25 +291,17 @@ def resolve(
       that covers its inputs.
     """
     scope = [e for e in entries if e.in_scope(**check)]
+    retired = (e for e in scope if e.retired_by(verdict == "pass", failing_cases, judged_cases))
     if verdict == "pass":
-        for e in scope:
-            if e.strict and (e.case == ("*",) or any(e.covers_curated(c) for c in judged_cases)):
-                return Resolution("fixed", e)
-        return Resolution("pass", scope[0] if scope else None)
+        entry = next(retired, None)
+        return Resolution("fixed", entry) if entry else Resolution("pass", scope[0] if scope else None)
     used, uncovered = _cover(scope, failing_cases, failing_conditions or {})
     if verdict != "fail":
         return Resolution(verdict, used[0] if used and not uncovered else None)
     if uncovered:
         return Resolution("fail", uncovered=uncovered)
-    for e in scope:
-        if (
-            e.strict
-            and e.case != ("*",)
-            and any(e.covers_curated(c) for c in judged_cases)
-            and not any(e.covers_curated(c) for c in failing_cases)
-        ):
-            return Resolution("fixed", e)
-    return Resolution("expected-fail", used[0], tuple(used[1:]))
+    entry = next(retired, None)
+    return Resolution("fixed", entry) if entry else Resolution("expected-fail", used[0], tuple(used[1:]))
 
 
 def uncovered_note(uncovered: tuple[str, ...], shown: int = 3) -> str:

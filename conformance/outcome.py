@@ -34,7 +34,9 @@ class PropertyOutcome:
     repro: str | None = None
     histogram: dict | None = None
     worst_in: str | None = None  # the case holding the slice ``metric`` and ``bound`` come from
-    failing_cases: tuple[str, ...] = ()  # every corpus case with a failing slice (registry ``case`` filters)
+    failing_cases: tuple[
+        str, ...
+    ] = ()  # every input with a failing slice (or failed call; registry ``case``)
     judged_cases: tuple[str, ...] = ()  # every corpus case with a slice this property applied to
     # per failing input, the kinds of its failing slices: the sets of ``conformance.slice_conditions``
     # they meet (inputs whose failing slices meet none are left out)
@@ -71,7 +73,7 @@ def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple
         app = res.applicable
         n_cases += int(np.sum(app))
         if np.any(app):
-            judged_cases.add(getattr(getattr(obs, "case", None), "name", None))
+            judged_cases.add(_input_name(obs))
         metrics.append(res.metric[app])
         bad = np.flatnonzero(app & ~res.passed)
         failures += [(obs, int(i), float(res.metric[i]), float(res.bound[i])) for i in bad]
@@ -98,11 +100,17 @@ def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple
     if failures:
         out.verdict = "fail"
         out.n_failed = len(failures)
+        out.failing_cases = tuple(sorted({_input_name(f[0]) for f in failures} - {None}))
         out.failing_conditions = failing_conditions(failures)
     elif n_cases == 0:
         out.verdict = "skipped"
         out.message = "no input to which this property applies"
     return out, failures
+
+
+def _input_name(obs: object) -> str | None:
+    """The name of the input (corpus case, batch, gradient input) an observation was made on."""
+    return getattr(getattr(obs, "case", None), "name", None)
 
 
 def failing_conditions(failures: list) -> dict[str, tuple[tuple[str, ...], ...]]:

@@ -114,11 +114,12 @@ def slice_kinds(op: str, x: np.ndarray, axis: int) -> np.ndarray:
             finite = ~has_nan & ~has_inf
             safe = np.where(np.isfinite(xl), xl, 0.0)
             negative = np.any(safe < 0, axis=-1)
-            zero_sum = finite & _exact_zero_sum(safe)
+            scaled, sums = _scaled_exact_sums(safe)
+            zero_sum = finite & (sums == 0.0)
         kinds[finite & negative] = "negative"
         candidates = finite & negative & ~zero_sum
         cancelled = np.zeros_like(candidates)
-        cancelled[candidates] = _sum_cancels(safe[candidates], np.asarray(x).dtype)
+        cancelled[candidates] = _sum_cancels(scaled[candidates], sums[candidates], np.asarray(x).dtype)
         kinds[cancelled] = "cancelled_sum"
         kinds[zero_sum] = "zero_sum"
         kinds[has_inf & ~has_nan] = "inf"
@@ -142,31 +143,30 @@ def _exact_abs_sum(safe: np.ndarray) -> np.ndarray:
     return np.array(sums, dtype=np.float64).reshape(safe.shape[:-1])
 
 
-def _sum_cancels(safe: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Per slice (``safe``: finite slices, the axis last): whether the exact sum lies within the error
-    bound of a floating-point sum of the slice, |sum x| <= u_acc G(n) sum|x|
-    (``reference.error_model``: u_acc is the accumulator the model assumes for ``dtype``,
-    float64's for integer input). Such a sum may come out 0 or with the wrong sign in any order
-    of summation, so x / sum can be anything, +-inf included."""
-
+def _sum_cancels(scaled: np.ndarray, sums: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Per slice (``scaled``: finite slices as ``_scaled_exact_sums`` scaled them, the axis last;
+    ``sums``: their exact sums): whether the exact sum lies within the error bound of a
+    floating-point sum of the slice, |sum x| <= u_acc G(n) sum|x| (``reference.error_model``: u_acc
+    is the accumulator the model assumes for ``dtype``, float64's for integer input). Such a sum
+    may come out 0 or with the wrong sign in any order of summation, so x / sum can be anything,
+    +-inf included."""
     import math
 
     from reference.error_model import accumulator_unit_roundoff, summation_growth
 
     floating = dtype.kind == "f" or dtype.name == "bfloat16"
     unit = accumulator_unit_roundoff(dtype if floating else np.float64)
-    limit = unit * float(summation_growth(safe.shape[-1]))
-    rows = safe.reshape(-1, safe.shape[-1])
-    if rows.size == 0:
-        return np.zeros(safe.shape[:-1], dtype=bool)
-    rows = rows * overflow_safe_scale(rows)[:, None]
-    cancels = [abs(math.fsum(r)) <= limit * math.fsum(abs(v) for v in r) for r in rows.tolist()]
-    return np.array(cancels, dtype=bool).reshape(safe.shape[:-1])
+    limit = unit * float(summation_growth(scaled.shape[-1]))
+    magnitudes = [math.fsum(abs(v) for v in r) for r in scaled.reshape(-1, scaled.shape[-1]).tolist()]
+    return np.abs(sums) <= limit * np.array(magnitudes, dtype=np.float64).reshape(sums.shape)
 
 
-def _exact_zero_sum(safe: np.ndarray) -> np.ndarray:
+def _scaled_exact_sums(safe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each slice scaled by a power of two that keeps its sum finite (``overflow_safe_scale``), and
+    its exact sum (``math.fsum``, correctly rounded to float64): zero exactly where the slice's is."""
     import math
 
     rows = safe.reshape(-1, safe.shape[-1])
     rows = rows * overflow_safe_scale(rows)[:, None]
-    return np.array([math.fsum(r) == 0.0 for r in rows.tolist()], dtype=bool).reshape(safe.shape[:-1])
+    sums = np.array([math.fsum(r) for r in rows.tolist()], dtype=np.float64)
+    return rows.reshape(safe.shape), sums.reshape(safe.shape[:-1])

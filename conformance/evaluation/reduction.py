@@ -131,7 +131,6 @@ class ReductionMixin:
         return bool(np.any(res.applicable & ~res.passed)), y
 
     def _describe_failure(self, name: str, out: PropertyOutcome, failures: list) -> None:
-        out.failing_cases = tuple(sorted({f[0].case.name for f in failures}))
         if name in DEVICE_PROPERTIES:
             return self._describe_device_failure(name, out, failures)
 
