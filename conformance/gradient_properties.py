@@ -31,8 +31,10 @@ from reference.special import REGULAR
 class GradientOracle:
     """What the gradient oracle says about one (input, cotangent) pair."""
 
-    exact: np.ndarray  # the exact VJP (long double), x's shape
-    scale: np.ndarray  # the term scale M (long double)
+    # The exact VJP, x's shape: long double for a float64 backward pass; float64 for the narrower
+    # dtypes (rounded from long double: 2**-53 relative, 2**-29 of the smallest allowance, u M in float32).
+    exact: np.ndarray
+    scale: np.ndarray  # the term scale M (the same float type)
     allowed: np.ndarray  # per-element allowed absolute error (NaN where the model does not apply)
     kinds: np.ndarray  # slice kinds (reference.special), axis removed
     masked: np.ndarray  # x == -inf for softmax / log-softmax (masks), all False for sum-normalization
@@ -90,6 +92,8 @@ def compute_gradient_oracle(
         parts = ORACLE_CACHE.get(key, lambda: forward_parts(op, x, axis, dtype))
     grad, scale = vjp_exact(op, x, g, axis, parts)
     allowed = vjp_allowed_error(op, x, g, axis, dtype, parts, (grad, scale), renormalized)
+    if dtype_info(dtype).name != "float64":  # judged in float64, several times faster than long double
+        grad, scale = grad.astype(np.float64), scale.astype(np.float64)
     if temperature is not None:
         grad, scale = grad / temperature, scale / temperature
         allowed = allowed / temperature + dtype_info(dtype).unit_roundoff * np.abs(grad).astype(np.float64)
@@ -116,7 +120,7 @@ def grad_precision(x, g, gx, oracle: GradientOracle, op: str, dtype, axis: int) 
     would be subnormal.
     """
     ex = _slices(oracle.exact, axis)
-    got = _slices(np.asarray(gx).astype(np.float64), axis).astype(np.longdouble)
+    got = _slices(np.asarray(gx).astype(np.float64), axis).astype(ex.dtype, copy=False)  # exact in either
     allowed = _slices(oracle.allowed, axis)
     unit = _slices(oracle.unit, axis)
     masked = _slices(oracle.masked, axis)

@@ -63,15 +63,53 @@ def spacing(x: np.ndarray, dtype: object) -> np.ndarray:
     For ``|x|`` in ``[2**e, 2**(e+1))`` this is ``2**(e - precision + 1)``, and the
     smallest subnormal at and below the normal range; infinities and NaN give NaN.
     Returned in ``x``'s float type (at least float64).
+
+    Computed from the float64 exponent bits (``_binade``); a long double value is rounded to
+    float64 first and, where that rounding carried it up to the next power of two, moved back
+    down a binade. Long double values beyond float64's range take the ``frexp`` route.
     """
     info = dtype_info(dtype)
     x = np.asarray(x)
-    work = x if x.dtype == np.longdouble else x.astype(np.float64)
-    _, e = np.frexp(np.abs(work))
+    if x.dtype != np.longdouble:
+        work = x.astype(np.float64, copy=False)
+        with np.errstate(invalid="ignore"):
+            return _spacing_from_binade(_binade(work), work, info)
+    with np.errstate(over="ignore"):
+        near = x.astype(np.float64)
+    if np.any(np.isinf(near) & np.isfinite(x)):  # beyond float64: rare, exact the slow way
+        return _spacing_frexp(x, info)
+    binade = _binade(near)
+    # Rounding can carry |x| up to the next power of two only; those few are compared in long double.
+    powers = np.abs(near) == binade
+    if np.any(powers):
+        below = np.zeros_like(powers)
+        below[powers] = np.abs(x[powers]) < binade[powers].astype(np.longdouble)
+        binade = np.where(below, binade / 2, binade)
+    with np.errstate(invalid="ignore"):
+        return _spacing_from_binade(binade, x, info).astype(np.longdouble)
+
+
+def _binade(a: np.ndarray) -> np.ndarray:
+    """``2**floor(log2 |a|)`` for normal float64 ``a``: ``a``'s exponent bits, mantissa cleared
+    (0 for zeros and float64 subnormals, inf for infinities and NaN)."""
+    bits = np.asarray(np.abs(a)).view(np.uint64) & np.uint64(0x7FF0_0000_0000_0000)
+    return bits.view(np.float64)
+
+
+def _spacing_from_binade(binade: np.ndarray, x: np.ndarray, info) -> np.ndarray:
+    # 2**(1 - precision) times a power of two is exact in float64 down to 2**-1074, and every
+    # supported dtype's smallest subnormal is at least that.
+    result = np.maximum(binade * 2.0 ** (1 - info.precision), info.smallest_subnormal)
+    return np.where(np.isfinite(x), result, np.nan)
+
+
+def _spacing_frexp(x: np.ndarray, info) -> np.ndarray:
+    """``spacing`` through ``frexp``/``ldexp`` in ``x``'s own float type (long double beyond float64)."""
+    _, e = np.frexp(np.abs(x))
     exponent = np.maximum(e - 1, info.min_exponent)
-    result = np.ldexp(np.ones_like(work), exponent - (info.precision - 1))
-    result = np.where(work == 0, work.dtype.type(info.smallest_subnormal), result)
-    return np.where(np.isfinite(work), result, np.nan)
+    result = np.ldexp(np.ones_like(x), exponent - (info.precision - 1))
+    result = np.where(x == 0, x.dtype.type(info.smallest_subnormal), result)
+    return np.where(np.isfinite(x), result, np.nan)
 
 
 def error_work_type(exact: np.ndarray, dtype: object) -> type:

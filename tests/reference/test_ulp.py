@@ -216,6 +216,34 @@ def test_spacing_accepts_longdouble_real_values() -> None:
     assert got.dtype == np.longdouble and got[0] == 2.0**-52
 
 
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant <= 52, reason="long double is float64 here")
+def test_spacing_of_longdouble_just_below_a_power_of_two() -> None:
+    # 2**k (1 - 2**-60) rounds to 2**k in float64, yet lies in the binade below it
+    k = np.arange(-1000, 1000, 7)
+    x = np.ldexp(np.longdouble(1) - np.longdouble(2) ** -60, k)
+    assert np.all(x.astype(np.float64) == np.ldexp(1.0, k))
+    np.testing.assert_array_equal(spacing(x, np.float64), np.ldexp(np.longdouble(1), k - 1 - 52))
+    np.testing.assert_array_equal(spacing(-x, np.float32), np.maximum(np.ldexp(1.0, k - 1 - 23), 2.0**-149))
+    exact_powers = np.ldexp(np.longdouble(1), k)  # at the power itself: its own binade
+    np.testing.assert_array_equal(spacing(exact_powers, np.float64), np.ldexp(np.longdouble(1), k - 52))
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).maxexp <= 1024, reason="long double is float64 here")
+def test_spacing_of_longdouble_beyond_float64_range() -> None:
+    x = np.array([2.0, 1.0], dtype=np.longdouble) * np.longdouble(2) ** 1030  # past float64's max
+    np.testing.assert_array_equal(spacing(x, np.float64), np.ldexp(np.longdouble(1), [1031 - 52, 1030 - 52]))
+
+
+def test_spacing_keeps_shape_and_layout() -> None:
+    x = np.asfortranarray(np.arange(1.0, 13.0).reshape(3, 4))
+    for a in (x, x.astype(np.longdouble), x[:, ::2]):
+        got = spacing(a, np.float32)
+        assert got.shape == a.shape
+        np.testing.assert_array_equal(got, np.spacing(np.asarray(a, np.float32)).astype(np.float64))
+    assert spacing(np.float64(3.0), np.float16).shape == ()
+    assert spacing(np.longdouble(3.0), np.float16) == 2.0**-9
+
+
 # ---------------------------------------------------------------------------
 # ulp_error
 
