@@ -329,7 +329,7 @@ def _cover(
         if None in entries:
             uncovered.append(case)
         else:
-            used += [e for e in entries if e not in used]
+            used += [e for e in dict.fromkeys(entries) if e not in used]  # one entry may cover two kinds
     return sorted(used, key=scope.index), tuple(uncovered)
 
 

@@ -161,6 +161,17 @@ def test_each_kind_of_failing_slice_needs_its_own_entry(tmp_path):
     assert (got.verdict, got.uncovered) == ("fail", ("long_axis[0]",))
 
 
+def test_an_entry_covering_two_kinds_of_one_input_is_named_once(tmp_path):
+    """An entry without a condition covers every kind of failing slice: named as the record's entry,
+    not again among the further entries (``also_known``)."""
+    mixed = {"long_axis[0]": ((), ("sum-overflow",))}
+    everything = '\n[[discrepancy]]\nid = "every"\nframework = "numpy"\nversions = ">=1,<99"\napi = "x/sum"\n'
+    everything += 'property = "precision"\nreason = "r"\nclassification = "framework-bug"\n'
+    registry = [e for e in _registry(tmp_path, everything) if e.id == "every"]
+    got = resolve(registry, "fail", failing_cases=("long_axis[0]",), failing_conditions=mixed, **CHECK)
+    assert (got.verdict, got.entry.id, got.also) == ("expected-fail", "every", ())
+
+
 def test_an_unknown_condition_is_one_clear_error(tmp_path):
     with pytest.raises(RegistryError, match="'condition' must be one of sum-overflow, subnormal-entry"):
         _registry(
