@@ -280,9 +280,10 @@ def resolve(
 
     * ``fail``: expected (``expected-fail``) when every input in ``failing_cases`` is covered by
       entries in scope: each kind of its failing slices (``failing_conditions``: the sets of slice
-      conditions they meet; an input not listed has one kind, meeting none) by the first entry whose
-      ``case`` globs match the input and whose ``condition``, if any, the kind meets (no inputs
-      known: only an entry without a ``case`` filter or a condition covers); else ``fail``, with the
+      conditions they meet; an input not listed has one kind, meeting none) by an entry whose
+      ``case`` globs match the input and whose ``condition``, if any, the kind meets (one with a
+      condition before one without, then registry order; no inputs known: only an entry without a
+      ``case`` filter or a condition covers); else ``fail``, with the
       uncovered inputs. Then, a strict entry in scope with a ``case`` filter whose curated inputs
       were judged (``judged_cases``) and all passed has stopped reproducing: ``fixed``.
     * ``pass``: ``fixed`` for the first strict entry in scope that covers the whole cell or a
@@ -314,7 +315,7 @@ def _cover(
     scope: list[KnownDiscrepancy], cases: tuple[str, ...], kinds: Mapping[str, tuple[tuple[str, ...], ...]]
 ) -> tuple[list[KnownDiscrepancy], tuple[str, ...]]:
     """The entries (in registry order) covering ``cases``, each kind of failing slice of each
-    input by the first entry that documents it (``covers_kind``), and the inputs with a kind none
+    input by the entry that documents it (``_entry_for``), and the inputs with a kind none
     covers. No inputs known: the first entry without a ``case`` filter or a condition covers the
     whole check."""
     if not cases:
@@ -323,14 +324,20 @@ def _cover(
     used: list[KnownDiscrepancy] = []
     uncovered = []
     for case in cases:
-        entries = [
-            next((e for e in scope if e.covers_kind(case, kind)), None) for kind in kinds.get(case) or ((),)
-        ]
+        entries = [_entry_for(scope, case, kind) for kind in kinds.get(case) or ((),)]
         if None in entries:
             uncovered.append(case)
         else:
             used += [e for e in dict.fromkeys(entries) if e not in used]  # one entry may cover two kinds
     return sorted(used, key=scope.index), tuple(uncovered)
+
+
+def _entry_for(scope: list[KnownDiscrepancy], case: str, kind: tuple[str, ...]) -> KnownDiscrepancy | None:
+    """The entry that documents input ``case``'s failing slices of ``kind``: one whose ``condition``
+    the kind meets first (it names the mechanism of exactly such slices), else the first that covers
+    them; whatever their order in the registry."""
+    covering = [e for e in scope if e.covers_kind(case, kind)]
+    return next((e for e in covering if e.condition is not None), covering[0] if covering else None)
 
 
 def find_entry(entries: list[KnownDiscrepancy], **check: str | None) -> KnownDiscrepancy | None:

@@ -172,6 +172,26 @@ def test_an_entry_covering_two_kinds_of_one_input_is_named_once(tmp_path):
     assert (got.verdict, got.entry.id, got.also) == ("expected-fail", "every", ())
 
 
+def test_a_condition_entry_documents_its_slices_before_an_earlier_whole_cell_entry(tmp_path):
+    """Attribution does not depend on registry order: an input's overflowing slices are the overflow
+    entry's even when an entry about every input of the cell (here a flush-to-zero one) comes first;
+    the whole-cell entry keeps the other inputs."""
+    path = tmp_path / "k.toml"
+    entry = '[[discrepancy]]\nid = "{id}"\nframework = "numpy"\nversions = ">=1,<99"\napi = "x/sum"\n'
+    entry += 'property = "precision"\n{extra}reason = "r"\nclassification = "framework-bug"\n'
+    entry += "strict = false\n\n"
+    overflow = entry.format(id="overflow", extra='condition = "sum-overflow"\n')
+    path.write_text(entry.format(id="ftz", extra="") + overflow)
+    registry = load_registry(path)
+    kinds = {"sum_overflow[0]": (("sum-overflow",),)}
+    got = resolve(registry, "fail", failing_cases=("sum_overflow[0]",), failing_conditions=kinds, **CHECK)
+    assert (got.verdict, got.entry.id, got.also) == ("expected-fail", "overflow", ())
+    got = resolve(
+        registry, "fail", failing_cases=("sum_overflow[0]", "one_d[0]"), failing_conditions=kinds, **CHECK
+    )
+    assert (got.entry.id, [e.id for e in got.also]) == ("ftz", ["overflow"])
+
+
 def test_an_unknown_condition_is_one_clear_error(tmp_path):
     with pytest.raises(RegistryError, match="'condition' must be one of sum-overflow, subnormal-entry"):
         _registry(
