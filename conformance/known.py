@@ -281,9 +281,9 @@ def resolve(
     * ``fail``: expected (``expected-fail``) when every input in ``failing_cases`` is covered by
       entries in scope: each kind of its failing slices (``failing_conditions``: the sets of slice
       conditions they meet; an input not listed has one kind, meeting none) by an entry whose
-      ``case`` globs match the input and whose ``condition``, if any, the kind meets (one with a
-      condition before one without, then registry order; no inputs known: only an entry without a
-      ``case`` filter or a condition covers); else ``fail``, with the
+      ``case`` globs match the input and whose ``condition``, if any, the kind meets (the most
+      specific: a condition, then case globs, then the whole cell; no inputs known: only an entry
+      without a ``case`` filter or a condition covers); else ``fail``, with the
       uncovered inputs. Then, a strict entry in scope with a ``case`` filter whose curated inputs
       were judged (``judged_cases``) and all passed has stopped reproducing: ``fixed``.
     * ``pass``: ``fixed`` for the first strict entry in scope that covers the whole cell or a
@@ -333,11 +333,12 @@ def _cover(
 
 
 def _entry_for(scope: list[KnownDiscrepancy], case: str, kind: tuple[str, ...]) -> KnownDiscrepancy | None:
-    """The entry that documents input ``case``'s failing slices of ``kind``: one whose ``condition``
-    the kind meets first (it names the mechanism of exactly such slices), else the first that covers
-    them; whatever their order in the registry."""
+    """The entry that documents input ``case``'s failing slices of ``kind``: the most specific that
+    covers them, whatever their order in the registry: one whose ``condition`` the kind meets (it
+    names the mechanism of exactly such slices), then one whose ``case`` globs name the input, then
+    one about every input of the cell; registry order among equals."""
     covering = [e for e in scope if e.covers_kind(case, kind)]
-    return next((e for e in covering if e.condition is not None), covering[0] if covering else None)
+    return min(covering, key=lambda e: (e.condition is None, e.case == ("*",)), default=None)
 
 
 def find_entry(entries: list[KnownDiscrepancy], **check: str | None) -> KnownDiscrepancy | None:

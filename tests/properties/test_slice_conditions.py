@@ -172,10 +172,11 @@ def test_an_entry_covering_two_kinds_of_one_input_is_named_once(tmp_path):
     assert (got.verdict, got.entry.id, got.also) == ("expected-fail", "every", ())
 
 
-def test_a_condition_entry_documents_its_slices_before_an_earlier_whole_cell_entry(tmp_path):
+def test_the_most_specific_entry_documents_a_slice_whatever_the_registry_order(tmp_path):
     """Attribution does not depend on registry order: an input's overflowing slices are the overflow
-    entry's even when an entry about every input of the cell (here a flush-to-zero one) comes first;
-    the whole-cell entry keeps the other inputs."""
+    entry's even when an entry about every input of the cell (here a flush-to-zero one) comes first,
+    and an entry naming the input comes before the whole-cell one too; the whole-cell entry keeps
+    the other inputs."""
     path = tmp_path / "k.toml"
     entry = '[[discrepancy]]\nid = "{id}"\nframework = "numpy"\nversions = ">=1,<99"\napi = "x/sum"\n'
     entry += 'property = "precision"\n{extra}reason = "r"\nclassification = "framework-bug"\n'
@@ -190,6 +191,10 @@ def test_a_condition_entry_documents_its_slices_before_an_earlier_whole_cell_ent
         registry, "fail", failing_cases=("sum_overflow[0]", "one_d[0]"), failing_conditions=kinds, **CHECK
     )
     assert (got.entry.id, [e.id for e in got.also]) == ("ftz", ["overflow"])
+    # an entry naming the input also documents it before the whole-cell one
+    path.write_text(entry.format(id="ftz", extra="") + entry.format(id="named", extra='case = "one_d*"\n'))
+    got = resolve(load_registry(path), "fail", failing_cases=("one_d[0]",), **CHECK)
+    assert (got.entry.id, got.also) == ("named", ())
 
 
 def test_an_unknown_condition_is_one_clear_error(tmp_path):
