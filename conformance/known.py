@@ -29,6 +29,7 @@ curated input it names failed: ``fixed``, whatever the check's other inputs did.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -217,7 +218,7 @@ def load_registry(path: str | Path = DEFAULT_REGISTRY) -> list[KnownDiscrepancy]
                 classification=raw["classification"],
                 link=raw.get("link", ""),
                 strict=_strict(raw.get("strict", True), where),
-                case=_patterns(raw.get("case", "*"), where, "case"),
+                case=_case_patterns(raw.get("case", "*"), where),
                 condition=_condition(raw.get("condition"), where),
             )
         )
@@ -244,6 +245,22 @@ def _strict(value: object, where: str) -> bool:
     if not isinstance(value, bool):
         raise RegistryError(f"{where}: 'strict' must be true or false")
     return value
+
+
+def _case_patterns(value: object, where: str) -> tuple[str, ...]:
+    """The ``case`` globs, refusing one whose brackets would be a character class where an input's
+    index was meant: ``grad_rows[1000]*`` matches ``grad_rows1...``, never ``grad_rows[1000]/ones``
+    (``[[]`` is a literal ``[``)."""
+    patterns = _patterns(value, where, "case")
+    for pattern in patterns:
+        index = re.search(r"(?<!\[)\[(\d+)\]", pattern)
+        if index:
+            literal = pattern.replace(index.group(0), f"[[]{index.group(1)}]", 1)
+            raise RegistryError(
+                f"{where}: case {pattern!r}: {index.group(0)} is a glob character class, not an input's"
+                f" index; write {literal!r} to match the input"
+            )
+    return patterns
 
 
 def _patterns(value: object, where: str, name: str) -> tuple[str, ...]:

@@ -197,6 +197,17 @@ def test_the_most_specific_entry_documents_a_slice_whatever_the_registry_order(t
     assert (got.entry.id, got.also) == ("named", ())
 
 
+def test_a_case_glob_with_an_index_in_brackets_is_refused(tmp_path):
+    """``grad_rows[1000]*`` is a glob character class (it matches ``grad_rows1...``), never the input
+    ``grad_rows[1000]/ones`` it means: the loader says so and gives the literal form, which works."""
+    entry = '\n[[discrepancy]]\nid = "x"\nframework = "numpy"\nproperty = "precision"\ncase = "{case}"\n'
+    entry += 'reason = "r"\nclassification = "framework-bug"\nstrict = false\n'
+    with pytest.raises(RegistryError, match=r"write 'grad_rows\[\[\]1000\]\*' to match the input"):
+        _registry(tmp_path, entry.format(case="grad_rows[1000]*"))
+    literal = next(e for e in _registry(tmp_path, entry.format(case="grad_rows[[]1000]*")) if e.id == "x")
+    assert literal.covers_case("grad_rows[1000]/ones") and not literal.covers_case("grad_rows[100]/ones")
+
+
 def test_an_unknown_condition_is_one_clear_error(tmp_path):
     with pytest.raises(RegistryError, match="'condition' must be one of sum-overflow, subnormal-entry"):
         _registry(
