@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conformance.cases.corpus import LONG_LENGTH, corpus_cases
+from conformance.cases.corpus import profile_corpus
 from conformance.gradient_properties import compute_gradient_oracle
 from conformance.gradients import gradient_cases, gradient_seed
 from conformance.profiles import PROFILES
@@ -39,13 +39,7 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def _forward(op: str, dtype: str, profile) -> tuple[float, float]:
-    cases = [
-        c
-        for c in corpus_cases(dtype, op)
-        if c.name not in profile.corpus_exclude
-        and (profile.long_axis or c.length != LONG_LENGTH)
-        and is_single_axis(c.axis)
-    ]
+    cases = [c for c in profile_corpus(dtype, op, profile) if is_single_axis(c.axis)]
     out = dtype_from_name(dtype)
     start = time.perf_counter()
     answers = [compute_oracle(op, c.x, c.axis, expected_output_dtype(op, c.x.dtype)) for c in cases]

@@ -32,7 +32,8 @@ class GradientOracle:
     """What the gradient oracle says about one (input, cotangent) pair."""
 
     # The exact VJP, x's shape: long double for a float64 backward pass; float64 for the narrower
-    # dtypes (rounded from long double: 2**-53 relative, 2**-29 of the smallest allowance, u M in float32).
+    # dtypes (rounded from long double: 2**-53 of the term scale, 2**-29 of the smallest allowance,
+    # about u M for float32).
     exact: np.ndarray
     scale: np.ndarray  # the term scale M (the same float type)
     allowed: np.ndarray  # per-element allowed absolute error (NaN where the model does not apply)

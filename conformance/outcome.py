@@ -34,9 +34,8 @@ class PropertyOutcome:
     repro: str | None = None
     histogram: dict | None = None
     worst_in: str | None = None  # the case holding the slice ``metric`` and ``bound`` come from
-    failing_cases: tuple[
-        str, ...
-    ] = ()  # every input with a failing slice (or failed call; registry ``case``)
+    # every input with a failing slice (or a failed call): what registry ``case`` globs match
+    failing_cases: tuple[str, ...] = ()
     judged_cases: tuple[str, ...] = ()  # every corpus case with a slice this property applied to
     # per failing input, the kinds of its failing slices: the sets of ``conformance.slice_conditions``
     # they meet (inputs whose failing slices meet none are left out)

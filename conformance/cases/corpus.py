@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.cases import Case
+from conformance.profiles import Profile
 from reference.axes import Axis
 from reference.dtypes import dtype_from_name, dtype_info
 from reference.rounding import round_to_dtype
@@ -408,3 +409,14 @@ def corpus_cases(dtype: str, op: str, names: tuple[str, ...] | None = None) -> l
         for i, (x, axis) in enumerate(entry.generate(dtype, rng)):
             cases.append(Case(f"{entry.name}[{i}]", x, axis, entry.description, entry.special))
     return cases
+
+
+def profile_corpus(dtype: str, op: str, profile: Profile) -> list[Case]:
+    """The corpus cases ``profile`` judges for ``op`` in ``dtype``: less its ``corpus_exclude``
+    and, without ``long_axis``, the ``LONG_LENGTH`` row (every axis form; callers keep the forms
+    the API accepts)."""
+    return [
+        c
+        for c in corpus_cases(dtype, op)
+        if c.name not in profile.corpus_exclude and (profile.long_axis or c.length != LONG_LENGTH)
+    ]

@@ -17,7 +17,7 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings, target
 
 from conformance.cases import AXIS_INT, Case
-from conformance.cases.corpus import LONG_LENGTH, corpus_cases
+from conformance.cases.corpus import profile_corpus
 from conformance.cases.strategies import batches
 from conformance.evaluation.calling import rows_of
 from conformance.evaluation.cell import Observation
@@ -108,10 +108,8 @@ class InputsMixin:
         """
         cases = [
             c
-            for c in corpus_cases(self.cell.dtype, self.cell.impl.op)
-            if c.name not in self.profile.corpus_exclude
-            and (self.profile.long_axis or c.length != LONG_LENGTH)
-            and c.axis_form in self.cell.impl.axes  # an API with one int axis gets no tuple cases
+            for c in profile_corpus(self.cell.dtype, self.cell.impl.op, self.profile)
+            if c.axis_form in self.cell.impl.axes  # an API with one int axis gets no tuple cases
         ]
         by_length: dict[int, list[tuple[Case, str, OracleResult, OracleResult | None]]] = {}
         separate: list[tuple[Case, str, OracleResult, OracleResult | None]] = []
