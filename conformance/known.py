@@ -4,8 +4,10 @@ Each entry names a framework, a version range (a PEP 440 specifier), glob
 patterns for API, mode, dtype, device and op, the property, a reason, a
 classification and an upstream link. A failing check that matches an entry is
 an *expected failure*; a passing check that matches one is *fixed* (strict: the
-run fails until the entry is removed or narrowed); an entry that matches no
-check of a framework version that was run is *stale*.
+run fails until the entry is removed or narrowed); an entry that was *tested* (a check of a cell it
+is about judged an input its ``case`` globs name: ``KnownDiscrepancy.tested_by``) and matched no
+check is *stale*. An entry whose inputs the run did not judge (a profile that leaves them out, a
+dtype or device that did not run) was not tested, and is not stale.
 
 ``case`` narrows an entry to failures on named inputs (globs on corpus case names such as
 ``long_non_last_axis[0]``, gradient inputs, ``hypothesis[...]`` batches). A failing check is
@@ -117,6 +119,15 @@ class KnownDiscrepancy:
         """True when ``case`` is a curated input (not a ``hypothesis[...]`` batch) this entry names:
         one that every run of a profile judges, so its passing means the entry stopped reproducing."""
         return not _generated(case) and self.covers_case(case)
+
+    def tested_by(self, judged_cases: tuple[str, ...], failing_cases: tuple[str, ...] = ()) -> bool:
+        """True when a check of a cell this entry is about (``covers_cell``) that judged
+        ``judged_cases`` (and failed on ``failing_cases``) tested it: an entry about the whole cell
+        is tested by every such check; one with ``case`` globs only by a check that judged an
+        input they name."""
+        if self.case == ("*",):
+            return True
+        return any(self.covers_case(c) for c in (*judged_cases, *failing_cases))
 
     def retired_by(self, passed: bool, failing_cases: tuple[str, ...], judged_cases: tuple[str, ...]) -> bool:
         """True when a check in scope shows that this strict entry no longer reproduces: about the
@@ -368,18 +379,19 @@ def stale_entries(
     entries: list[KnownDiscrepancy],
     used: set[str],
     versions_run: dict[str, str | None],
-    cells: list[dict[str, str]] | None = None,
+    tested: set[str] | None = None,
 ) -> list[str]:
     """Ids of entries for a framework version that was run but that matched no check.
 
-    ``cells``: the cells that ran, as dicts of framework, api, mode, dtype, device and op. When
-    given, an entry none of them is in scope of (an opt-in mode such as torch.compile, a CUDA
-    device on a CPU-only run) was not tested, so it is not stale.
+    ``tested``: the ids of the entries some check of the run could have matched
+    (``KnownDiscrepancy.tested_by``). When given, an entry not in it was not tested (an opt-in
+    mode such as torch.compile, a CUDA device on a CPU-only run, inputs the profile leaves out),
+    so it is not stale.
     """
     return [
         e.id
         for e in entries
         if e.id not in used
         and e.covers_version(versions_run.get(e.framework))
-        and (cells is None or any(e.covers_cell(**cell) for cell in cells))
+        and (tested is None or e.id in tested)
     ]

@@ -63,6 +63,9 @@ class ConformanceSession:
     _canonical_ids: set[str] | None = None
     # The current cell's compilations as its framework reports them (``compile_counts``).
     _compile_counts: tuple[str, dict[str, float]] | None = None
+    # Registry entries a check of this process could have matched (``KnownDiscrepancy.tested_by``):
+    # only these can be stale.
+    tested_entries: set[str] = field(default_factory=set)
     planned: int | None = None  # check records this process will write (after collection; None under xdist)
     empty_selection: str | None = None  # the usage error of a selection that matched no checks
 
@@ -148,9 +151,13 @@ class ConformanceSession:
             "prop": prop,
         }
 
-    def _entry(self, cell: Cell, prop: str) -> KnownDiscrepancy | None:
-        """The registry's entry for ``semantics:<case>`` on ``cell``, if any."""
-        return find_entry(self.registry, **self._scope(cell, prop))
+    def _note_tested(self, cell: Cell, judged: tuple[str, ...], failing: tuple[str, ...] = ()) -> None:
+        """Mark as tested the entries about ``cell`` that name an input it judged (any property: an
+        entry whose property the cell never checks matches nothing, and is stale)."""
+        where = {k: v for k, v in self._scope(cell, "").items() if k not in ("version", "prop")}
+        self.tested_entries.update(
+            e.id for e in self.registry if e.covers_cell(**where) and e.tested_by(judged, failing)
+        )
 
     # ---- one test ----------------------------------------------------------------------------
 
@@ -167,14 +174,16 @@ class ConformanceSession:
                 outcome = PropertyOutcome(
                     prop, "error", message=f"suite error: {type(exc).__name__}: {exc}"[:500]
                 )
+        scope = self._scope(cell, prop)
         resolution = resolve(
             self.registry,
             outcome.verdict,
             failing_cases=outcome.failing_cases,
             judged_cases=outcome.judged_cases,
             failing_conditions=outcome.failing_conditions,
-            **self._scope(cell, prop),
+            **scope,
         )
+        self._note_tested(cell, outcome.judged_cases, outcome.failing_cases)
         verdict, entry = resolution.verdict, resolution.entry
         if resolution.uncovered and len(resolution.uncovered) < len(outcome.failing_cases):
             outcome.message = f"{outcome.message}; {uncovered_note(resolution.uncovered)}".strip("; ")
@@ -223,7 +232,8 @@ class ConformanceSession:
         if sample is not None:
             records.append((RECORD_KEY, sample_of(cell, sample, self.versions)))
         for row in evaluation.semantics():
-            entry = self._entry(cell, f"semantics:{row['case'].split('[')[0]}")
+            self._note_tested(cell, (row["case"],))
+            entry = find_entry(self.registry, **self._scope(cell, f"semantics:{row['case'].split('[')[0]}"))
             if entry is not None and row["classification"] == "undocumented-difference":
                 row["classification"] = "documented-difference"
                 row["known_issue"] = entry.as_record()
@@ -241,18 +251,7 @@ class ConformanceSession:
         """Registry entries that matched nothing in a complete run of everything (else none)."""
         if self.partial() or stopped:
             return []  # an incomplete run did not test every entry's cells
-        run_cells = [
-            {
-                "framework": c.impl.framework,
-                "api": c.impl.api,
-                "mode": c.impl.mode,
-                "dtype": c.dtype,
-                "device": c.device,
-                "op": c.impl.op,
-            }
-            for c in self.cells()
-        ]
-        return stale_entries(self.registry, self.tally.used_entries, self.versions, run_cells)
+        return stale_entries(self.registry, self.tally.used_entries, self.versions, self.tested_entries)
 
     def import_failures(self) -> dict[str, str]:
         """Frameworks installed but not importable (their own ``framework`` records say why)."""

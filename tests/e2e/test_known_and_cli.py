@@ -16,6 +16,7 @@ from conformance.known import (
     uncovered_note,
 )
 from conformance.records import RunFileError, read_run
+from conformance.summary import stale_known_issues
 
 ENTRY = """
 [[discrepancy]]
@@ -161,15 +162,54 @@ def test_stale_only_for_versions_that_ran(registry):
     assert stale_entries(registry, set(), {}) == []
 
 
-def test_stale_only_when_a_cell_in_the_entrys_scope_ran(registry):
-    """An entry for a mode, dtype or device that did not run (an opt-in compiled mode, a GPU) was
-    not tested: not stale. One whose scope ran and matched nothing is."""
-    cell = {k: CHECK[k] for k in ("framework", "api", "mode", "dtype", "device", "op")}
+def test_stale_only_when_a_check_could_have_matched_the_entry(registry):
+    """An entry no check of the run could have matched (an opt-in mode, a GPU, inputs the profile
+    leaves out) was not tested: not stale. One that was tested and matched nothing is."""
     versions = {"numpy": "2.4.6"}
-    assert stale_entries(registry, set(), versions, [cell]) == ["demo"]
-    assert stale_entries(registry, set(), versions, [{**cell, "dtype": "float32"}]) == []
-    assert stale_entries(registry, set(), versions, [{**cell, "framework": "torch"}]) == []
-    assert stale_entries(registry, set(), versions, []) == []
+    assert stale_entries(registry, set(), versions, {"demo"}) == ["demo"]
+    assert stale_entries(registry, {"demo"}, versions, {"demo"}) == []
+    assert stale_entries(registry, set(), versions, set()) == []
+
+
+def test_an_entry_is_tested_by_a_check_that_judged_an_input_it_names(tmp_path):
+    narrow = load_registry(_write(tmp_path, ENTRY + 'case = ["long_non_last_axis*"]\n'))[0]
+    whole = load_registry(_write(tmp_path, ENTRY))[0]
+    assert whole.tested_by(()) and whole.tested_by(("textbook[0]",))
+    assert not narrow.tested_by(("textbook[0]", "one_d[2]"))
+    assert narrow.tested_by(("textbook[0]", "long_non_last_axis[0]"))
+    assert narrow.tested_by((), failing_cases=("long_non_last_axis[0]",))
+
+
+STALE_PROBE = """
+[[discrepancy]]
+id = "{id}"
+framework = "numpy"
+api = "x/sum"
+dtype = "float32"
+property = "precision"
+case = ["{case}"]
+strict = false
+reason = "probe of the stale rule"
+classification = "framework-bug"
+"""
+
+
+def test_a_run_calls_stale_only_entries_whose_inputs_it_judged(tmp_path):
+    """The quick profile leaves out long_non_last_axis: an entry about that input is not stale in a
+    quick run (the cell-based rule called such entries stale in every quick run), while one about
+    an input quick judges and that passes is."""
+    known = tmp_path / "probe.toml"
+    known.write_text(
+        STALE_PROBE.format(id="about-an-input-quick-leaves-out", case="long_non_last_axis*")
+        + STALE_PROBE.format(id="about-an-input-that-passes", case="textbook*")
+    )
+    proc = run_cli(
+        "run", "--framework", "numpy", "--profile", "quick", "--seed", "0", "--known", str(known),
+        "--run-id", "r", "--results-dir", str(tmp_path), "--no-report", cwd=tmp_path,
+    )  # fmt: skip
+    run = read_run(tmp_path / "r")
+    assert run.ends, (proc.stdout + proc.stderr)[-3000:]
+    assert stale_known_issues(run) == ["about-an-input-that-passes"]
 
 
 @pytest.mark.parametrize(
