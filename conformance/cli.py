@@ -565,9 +565,10 @@ def build_parser() -> argparse.ArgumentParser:
     from conformance.report.commands import add_parsers
 
     add_parsers(sub)
-    from conformance import bisect
+    from conformance import bisect, registry_audit
 
     bisect.add_parser(sub)
+    registry_audit.add_parser(sub)
     return parser
 
 

@@ -351,13 +351,30 @@ def _cover(
         return ([whole], ()) if whole else ([], ("(inputs not known)",))
     used: list[KnownDiscrepancy] = []
     uncovered = []
-    for case in cases:
-        entries = [_entry_for(scope, case, kind) for kind in kinds.get(case) or ((),)]
+    for case, entries in _attribute(scope, cases, kinds).items():
         if None in entries:
             uncovered.append(case)
         else:
             used += [e for e in dict.fromkeys(entries) if e not in used]  # one entry may cover two kinds
     return sorted(used, key=scope.index), tuple(uncovered)
+
+
+def attribution(
+    entries: list[KnownDiscrepancy],
+    failing_cases: tuple[str, ...],
+    failing_conditions: Mapping[str, tuple[tuple[str, ...], ...]] | None = None,
+    **check: str | None,
+) -> dict[str, tuple[KnownDiscrepancy | None, ...]]:
+    """For each failing input of a check (keywords of ``KnownDiscrepancy.in_scope``), the entry that
+    documents each kind of its failing slices (``failing_conditions``; an input not listed has one
+    kind), by ``resolve``'s rule: the most specific covering entry, or None where none covers."""
+    return _attribute([e for e in entries if e.in_scope(**check)], failing_cases, failing_conditions or {})
+
+
+def _attribute(
+    scope: list[KnownDiscrepancy], cases: tuple[str, ...], kinds: Mapping[str, tuple[tuple[str, ...], ...]]
+) -> dict[str, tuple[KnownDiscrepancy | None, ...]]:
+    return {c: tuple(_entry_for(scope, c, kind) for kind in kinds.get(c) or ((),)) for c in cases}
 
 
 def _entry_for(scope: list[KnownDiscrepancy], case: str, kind: tuple[str, ...]) -> KnownDiscrepancy | None:

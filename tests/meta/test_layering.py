@@ -73,6 +73,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "conformance.matrix",
             "conformance.listing",
             "conformance.bisect",
+            "conformance.registry_audit",
         ),
     ),
 )
