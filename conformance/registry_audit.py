@@ -14,6 +14,8 @@ mechanism its reason measures, is a candidate for a ``case`` filter, so that a n
 another input of those cells shows instead of hiding behind it. Passing checks are not
 re-resolved: their records keep no list of the inputs judged, which the ``fixed`` rule of an
 entry with a ``case`` filter needs, and narrowing an entry can only turn ``fixed`` into ``pass``.
+The records are taken as they were judged: a run older than a change to the judging keeps the
+verdicts of its day.
 """
 
 from __future__ import annotations
