@@ -71,6 +71,8 @@ _FIELDS = {
 # Conditions an entry may require of every failing slice it covers (``condition``); each is a
 # predicate of the input slice, implemented in ``conformance.slice_conditions``.
 CONDITIONS = ("sum-overflow", "subnormal-entry", "all-zero")
+# The input a failing check that names none is reported under: only a whole-cell entry covers it.
+INPUTS_NOT_KNOWN = "(inputs not known)"
 
 
 @lru_cache(maxsize=4096)
@@ -346,9 +348,6 @@ def _cover(
     input by the entry that documents it (``_entry_for``), and the inputs with a kind none
     covers. No inputs known: the first entry without a ``case`` filter or a condition covers the
     whole check."""
-    if not cases:
-        whole = next((e for e in scope if e.case == ("*",) and e.condition is None), None)
-        return ([whole], ()) if whole else ([], ("(inputs not known)",))
     used: list[KnownDiscrepancy] = []
     uncovered = []
     for case, entries in _attribute(scope, cases, kinds).items():
@@ -367,13 +366,17 @@ def attribution(
 ) -> dict[str, tuple[KnownDiscrepancy | None, ...]]:
     """For each failing input of a check (keywords of ``KnownDiscrepancy.in_scope``), the entry that
     documents each kind of its failing slices (``failing_conditions``; an input not listed has one
-    kind), by ``resolve``'s rule: the most specific covering entry, or None where none covers."""
+    kind), by ``resolve``'s rule: the most specific covering entry, or None where none covers. No
+    inputs known: one key, ``INPUTS_NOT_KNOWN``, and the first entry about the whole cell."""
     return _attribute([e for e in entries if e.in_scope(**check)], failing_cases, failing_conditions or {})
 
 
 def _attribute(
     scope: list[KnownDiscrepancy], cases: tuple[str, ...], kinds: Mapping[str, tuple[tuple[str, ...], ...]]
 ) -> dict[str, tuple[KnownDiscrepancy | None, ...]]:
+    if not cases:
+        whole = next((e for e in scope if e.case == ("*",) and e.condition is None), None)
+        return {INPUTS_NOT_KNOWN: (whole,)}
     return {c: tuple(_entry_for(scope, c, kind) for kind in kinds.get(c) or ((),)) for c in cases}
 
 

@@ -88,15 +88,6 @@ def audit(runs: list[Run], registry: list[KnownDiscrepancy]) -> Audit:
             conditions = record.get("failing_conditions") or {}
             kinds = {k: tuple(tuple(c) for c in v) for k, v in conditions.items()}
             where = (record["implementation"], record["dtype"], record["property"], record["device"])
-            if not cases:  # inputs not known: only an entry about the whole cell covers it
-                about_cell = (e for e in registry if e.case == ("*",) and e.condition is None)
-                whole = next((e for e in about_cell if e.in_scope(**check)), None)
-                if whole is None:
-                    out.uncovered.append(Uncovered(run_id, *where[:3], ("(inputs not known)",)))
-                else:
-                    out.documented[whole.id]["(inputs not known)"] += 1
-                    out.checks[whole.id].add(where)
-                continue
             missing = []
             for case, entries in attribution(registry, cases, kinds, **check).items():
                 if None in entries:

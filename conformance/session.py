@@ -151,6 +151,10 @@ class ConformanceSession:
             "prop": prop,
         }
 
+    def _entry(self, cell: Cell, prop: str) -> KnownDiscrepancy | None:
+        """The registry's entry for ``semantics:<case>`` on ``cell``, if any."""
+        return find_entry(self.registry, **self._scope(cell, prop))
+
     def _note_tested(self, cell: Cell, judged: tuple[str, ...], failing: tuple[str, ...] = ()) -> None:
         """Mark as tested the entries about ``cell`` that name an input it judged (any property: an
         entry whose property the cell never checks matches nothing, and is stale)."""
@@ -174,14 +178,13 @@ class ConformanceSession:
                 outcome = PropertyOutcome(
                     prop, "error", message=f"suite error: {type(exc).__name__}: {exc}"[:500]
                 )
-        scope = self._scope(cell, prop)
         resolution = resolve(
             self.registry,
             outcome.verdict,
             failing_cases=outcome.failing_cases,
             judged_cases=outcome.judged_cases,
             failing_conditions=outcome.failing_conditions,
-            **scope,
+            **self._scope(cell, prop),
         )
         self._note_tested(cell, outcome.judged_cases, outcome.failing_cases)
         verdict, entry = resolution.verdict, resolution.entry
@@ -233,7 +236,7 @@ class ConformanceSession:
             records.append((RECORD_KEY, sample_of(cell, sample, self.versions)))
         for row in evaluation.semantics():
             self._note_tested(cell, (row["case"],))
-            entry = find_entry(self.registry, **self._scope(cell, f"semantics:{row['case'].split('[')[0]}"))
+            entry = self._entry(cell, f"semantics:{row['case'].split('[')[0]}")
             if entry is not None and row["classification"] == "undocumented-difference":
                 row["classification"] = "documented-difference"
                 row["known_issue"] = entry.as_record()
