@@ -210,12 +210,16 @@ class Tally:
     counts: dict[str, int] = field(default_factory=dict)
     unexpected: list[str] = field(default_factory=list)
     used_entries: set[str] = field(default_factory=set)
+    # verdict counts per "implementation (device)": the rows of this process's summary table
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, record: dict[str, Any]) -> None:
         self.used_entries.update(used_entries(record))
         if record["type"] == "check":
             verdict = record["verdict"]
             self.counts[verdict] = self.counts.get(verdict, 0) + 1
+            row = self.rows.setdefault(f"{record['implementation']} ({record['device']})", {})
+            row[verdict] = row.get(verdict, 0) + 1
             if verdict in UNEXPECTED:
                 self.unexpected.append(
                     f"{record['implementation']}-{record['device']}-{record['dtype']}"

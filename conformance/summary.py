@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shlex
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
@@ -120,19 +121,39 @@ def stale_known_issues(run: Run) -> list[str]:
     return sorted({str(s) for end in run.ends for s in end.get("stale_known_issues") or []} - used)
 
 
+def verdict_table(title: str, rows: Mapping[str, Mapping[str, int]]) -> Table:
+    """A Rich table of verdict counts, one row per "implementation (device)" in ``rows``."""
+    table = Table(title=title)
+    table.add_column("implementation")
+    for verdict in VERDICTS:
+        table.add_column(verdict, justify="right", style=VERDICT_STYLE[verdict])
+    for name in sorted(rows):
+        table.add_row(name, *[str(rows[name].get(v) or "") for v in VERDICTS])
+    return table
+
+
 def summary_table(run_dir: Path) -> Table:
     """A Rich table of verdict counts per implementation and device, read back from the results file."""
     run = read_run(Path(run_dir) / RESULTS_FILE)
     counts: dict[str, Counter] = defaultdict(Counter)
     for rec in run.checks:
         counts[f"{rec['implementation']} ({rec['device']})"][rec["verdict"]] += 1
-    table = Table(title=f"softmax-conformance: {run.envelope['run_id']} ({run.envelope['profile']} profile)")
-    table.add_column("implementation")
-    for verdict in VERDICTS:
-        table.add_column(verdict, justify="right", style=VERDICT_STYLE[verdict])
-    for name in sorted(counts):
-        table.add_row(name, *[str(counts[name][v] or "") for v in VERDICTS])
-    return table
+    title = f"softmax-conformance: {run.envelope['run_id']} ({run.envelope['profile']} profile)"
+    return verdict_table(title, counts)
+
+
+def process_reasons(session, exitstatus: int) -> list[str]:
+    """Why this process (one of ``run``'s) stopped early: pytest's interrupted, internal or usage
+    error, or fewer checks recorded than it planned; [] when it ran everything it collected.
+
+    A process of ``run`` judges only itself: the others may still be running, and ``run`` says
+    whether the whole run is complete when every process has ended."""
+    if int(exitstatus) in STOPPED_EXIT:
+        return [f"{STOPPED_EXIT[int(exitstatus)]} (pytest exit status {int(exitstatus)})"]
+    planned, written = session.planned, session.tally.written
+    if isinstance(planned, int) and written < planned:
+        return [f"{written} of {planned} planned checks recorded"]
+    return []
 
 
 def print_summary(terminalreporter, session, exitstatus: int = 0) -> None:
@@ -140,17 +161,26 @@ def print_summary(terminalreporter, session, exitstatus: int = 0) -> None:
 
     A selection that matched nothing is one line saying so (the session's exit status is then 2);
     an interrupted or otherwise incomplete run says so in red, with why (``incomplete_reasons``
-    of what the results file holds, or pytest's own interrupted exit status).
+    of what the results file holds, or pytest's own interrupted exit status). A process of ``run``
+    (``--append-run``, its log) counts and judges only its own checks (``process_reasons``): the
+    results file it shares also holds processes still running, which are not incomplete.
     """
     if session.empty_selection:
         terminalreporter.write_line(f"softmax-conformance: error: {session.empty_selection}", red=True)
         return
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=terminalreporter.isatty(), width=140)
-    console.print(summary_table(session.run_dir))
-    reasons = incomplete_reasons(read_run(Path(session.run_dir) / RESULTS_FILE))
-    if int(exitstatus) in STOPPED_EXIT and not reasons:
-        reasons = [f"{STOPPED_EXIT[int(exitstatus)]} (pytest exit status {int(exitstatus)})"]
+    if session.config.getoption("append_run"):  # one process of `run`: its own checks only
+        frameworks = ", ".join(sorted({c.impl.framework for c in session.cells()})) or "no framework"
+        dtypes = " ".join(session.selection.dtypes)
+        title = f"softmax-conformance: this process's checks ({frameworks}{f' {dtypes}' if dtypes else ''})"
+        console.print(verdict_table(title, session.tally.rows))
+        reasons = process_reasons(session, exitstatus)
+    else:
+        console.print(summary_table(session.run_dir))
+        reasons = incomplete_reasons(read_run(Path(session.run_dir) / RESULTS_FILE))
+        if int(exitstatus) in STOPPED_EXIT and not reasons:
+            reasons = [f"{STOPPED_EXIT[int(exitstatus)]} (pytest exit status {int(exitstatus)})"]
     for name, (status, reason) in session._unusable.items():  # by framework: keras-jax included
         line = f"{name}: {status}" if status == NOT_INSTALLED else f"{name}: {status}: {reason}"
         console.print(line, markup=False, style="dim" if status == NOT_INSTALLED else "red")

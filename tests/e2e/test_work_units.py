@@ -133,6 +133,9 @@ def test_a_split_run_still_reports_an_entry_that_matched_nothing(tmp_path: Path,
     assert "stale known discrepancies (matched nothing): scipy-float32-bogus" in out
     assert status == 0, out
     assert not (tmp_path / "r" / ".oracle-cache").exists()  # the shared answers went with the run
+    for dtype in DTYPES:  # each log summarizes its own process, none calls another one killed
+        log = (tmp_path / "r" / "logs" / f"scipy.{dtype}.log").read_text()
+        assert f"this process's checks (scipy {dtype})" in log and "INCOMPLETE" not in log
 
 
 def test_a_run_starts_with_no_shared_answer_left_by_a_killed_run(tmp_path: Path) -> None:
@@ -143,3 +146,83 @@ def test_a_run_starts_with_no_shared_answer_left_by_a_killed_run(tmp_path: Path)
     (left / ("0" * 40 + ".pickle")).write_bytes(b"an answer of other code")
     assert fresh_shared_answers(tmp_path) == left
     assert not left.exists()
+
+
+class _Terminal:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+
+def _process_session(run_dir: Path, planned: int, written: int):
+    """A ``run`` process's session (``--append-run``) that wrote ``written`` NumPy checks of float32."""
+    from types import SimpleNamespace
+
+    from conformance.recording import Tally
+
+    tally = Tally()
+    for _ in range(written):
+        tally.add(
+            {
+                "type": "check",
+                "implementation": "numpy-x/sum-eager",
+                "device": "cpu",
+                "dtype": "float32",
+                "property": "bounds",
+                "verdict": "pass",
+            }
+        )
+    options = {"append_run": True}
+    return SimpleNamespace(
+        config=SimpleNamespace(getoption=lambda name, default=None: options.get(name, default)),
+        cells=lambda: [SimpleNamespace(impl=SimpleNamespace(framework="numpy"))],
+        selection=SimpleNamespace(dtypes=["float32"]),
+        tally=tally,
+        planned=planned,
+        run_dir=run_dir,
+        empty_selection=None,
+        _unusable={},
+        unexpected=[],
+        seed=0,
+    )
+
+
+def test_a_process_log_summarizes_its_own_checks_not_the_processes_still_running(tmp_path: Path) -> None:
+    """The results file a process of ``run`` shares holds another process still running (its
+    ``framework`` record, no ``end`` yet) and that process's checks: the finished process's log
+    counts only its own checks and calls nothing incomplete (it used to print "INCOMPLETE RUN ...
+    its process wrote no end record (interrupted or killed)" for every process still running)."""
+    from conformance.summary import print_summary
+
+    results = tmp_path / RESULTS_FILE
+    lines = [
+        {"type": "envelope", "run_id": "r", "profile": "quick", "seed": 0},
+        {"type": "framework", "framework": "jax", "status": "ok", "pid": 1},
+        {
+            "type": "check",
+            "implementation": "jax-nn.softmax-jit",
+            "device": "cpu",
+            "dtype": "float32",
+            "property": "bounds",
+            "verdict": "pass",
+            "framework": "jax",
+        },
+    ]
+    results.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    terminal = _Terminal()
+    print_summary(terminal, _process_session(tmp_path, planned=2, written=2))
+    assert "this process's checks (numpy float32)" in terminal.text
+    assert "numpy-x/sum-eager (cpu)" in terminal.text and "jax-nn.softmax-jit" not in terminal.text
+    assert "INCOMPLETE" not in terminal.text
+    # a process that recorded fewer checks than it planned says so, in its own words
+    terminal = _Terminal()
+    print_summary(terminal, _process_session(tmp_path, planned=3, written=2))
+    assert "INCOMPLETE RUN" in terminal.text and "2 of 3 planned checks recorded" in terminal.text
+    terminal = _Terminal()
+    print_summary(terminal, _process_session(tmp_path, planned=2, written=2), exitstatus=2)
+    assert "interrupted (pytest exit status 2)" in terminal.text
