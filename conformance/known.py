@@ -68,9 +68,10 @@ _FIELDS = {
     "case",
     "condition",
 }
-# Conditions an entry may require of every failing slice it covers (``condition``); each is a
-# predicate of the input slice, implemented in ``conformance.slice_conditions``.
-CONDITIONS = ("sum-overflow", "subnormal-entry", "all-zero")
+# Conditions an entry may require of every failing slice it covers (``condition``), implemented in
+# ``conformance.slice_conditions``: predicates of the input slice, then mechanisms stated as a repair
+# of the output (the slice passes once the mechanism is undone).
+CONDITIONS = ("sum-overflow", "subnormal-entry", "all-zero", "flush-near-tiny")
 # The input a failing check that names none is reported under: only a whole-cell entry covers it.
 INPUTS_NOT_KNOWN = "(inputs not known)"
 

@@ -8,14 +8,14 @@ verdict is never shown beside another slice's figures.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from conformance.properties import SliceResults, _slices
 from conformance.property_registry import HISTOGRAM_PROPERTIES
-from conformance.slice_conditions import condition_sets
+from conformance.slice_conditions import OUTPUT_REPAIRS, row_conditions
 
 
 @dataclass
@@ -60,12 +60,20 @@ def excess(metric: np.ndarray, bound: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(ratio), np.inf, ratio)
 
 
-def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple[PropertyOutcome, list]:
+# ``rejudge(observation, repair)``: the property judged again on the observation's outputs with the
+# named ``OUTPUT_REPAIRS`` mechanism undone; None where the repair changes nothing.
+Rejudge = Callable[[object, str], "SliceResults | None"]
+
+
+def summarize(
+    name: str, judged: Iterable[tuple[object, SliceResults]], rejudge: Rejudge | None = None
+) -> tuple[PropertyOutcome, list]:
     """One property over every judged observation: verdict (pass, fail, or skipped when nothing
     applied), median metric, the metric and bound of one and the same slice (the failing slice
     furthest beyond its bound, else the slice nearest to it: ``excess``), the error histogram
     (properties registered with ``histogram``), and the failing slices as (observation, slice, metric,
-    bound), for the caller to describe."""
+    bound), for the caller to describe. ``rejudge`` decides the repair conditions of the failing
+    slices (``failing_conditions``)."""
     metrics, failures, n_cases, judged_cases = [], [], 0, set()
     worst: tuple[float, float, float, object] | None = None  # (excess, metric, bound, obs)
     for obs, res in judged:
@@ -100,7 +108,7 @@ def summarize(name: str, judged: Iterable[tuple[object, SliceResults]]) -> tuple
         out.verdict = "fail"
         out.n_failed = len(failures)
         out.failing_cases = tuple(sorted({_input_name(f[0]) for f in failures} - {None}))
-        out.failing_conditions = failing_conditions(failures)
+        out.failing_conditions = failing_conditions(failures, rejudge)
     elif n_cases == 0:
         out.verdict = "skipped"
         out.message = "no input to which this property applies"
@@ -112,24 +120,33 @@ def _input_name(obs: object) -> str | None:
     return getattr(getattr(obs, "case", None), "name", None)
 
 
-def failing_conditions(failures: list) -> dict[str, tuple[tuple[str, ...], ...]]:
+def failing_conditions(
+    failures: list, rejudge: Rejudge | None = None
+) -> dict[str, tuple[tuple[str, ...], ...]]:
     """Per input holding failing slices (``failures``: (observation, slice index, metric, bound)),
-    the kinds of those slices (``conformance.slice_conditions.condition_sets``), for the inputs where
-    some failing slice meets a condition."""
-    by_input: dict[int, tuple[object, list[int]]] = {}
+    the kinds of those slices, for the inputs where some failing slice meets a condition: the input
+    conditions each slice meets (``conformance.slice_conditions.row_conditions``), then each repair
+    condition under which ``rejudge`` finds the slice passing (``OUTPUT_REPAIRS``)."""
+    by_observation: dict[int, tuple[object, list[int]]] = {}
     for obs, i, _, _ in failures:
+        by_observation.setdefault(id(obs), (obs, []))[1].append(i)
+    found: dict[str, set[tuple[str, ...]]] = {}
+    for obs, indices in by_observation.values():
         case = getattr(obs, "case", None)
-        by_input.setdefault(id(case), (case, []))[1].append(i)
-    found = {}
-    for case, indices in by_input.values():
         try:
             rows = _slices(case.x, case.axis)[np.asarray(indices)]
         except (AttributeError, TypeError, ValueError, IndexError, np.exceptions.AxisError):
             continue  # an input not judged as (slices, axis): no condition is claimed for it
-        kinds = condition_sets(rows)
-        if any(kinds):
-            found[case.name] = kinds
-    return found
+        kinds = [list(k) for k in row_conditions(rows)]
+        for repair in OUTPUT_REPAIRS if rejudge is not None and len(kinds) == len(indices) else ():
+            again = rejudge(obs, repair)
+            if again is None:
+                continue
+            for kind, i in zip(kinds, indices, strict=True):
+                if bool(again.passed[i]):
+                    kind.append(repair)
+        found.setdefault(case.name, set()).update(tuple(k) for k in kinds)
+    return {name: tuple(sorted(kinds)) for name, kinds in found.items() if any(kinds)}
 
 
 def error_histogram(metrics: np.ndarray) -> dict:

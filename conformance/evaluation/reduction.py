@@ -12,14 +12,18 @@ implementation to shrink a failure.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from conformance.cases import Case
 from conformance.evaluation.cell import Observation, applicable_properties
 from conformance.outcome import PropertyOutcome, failure_message, listing, summarize
-from conformance.properties import SliceResults, _slices, oracle_for
+from conformance.properties import OracleResult, SliceResults, _slices, judged_dtype, oracle_for
 from conformance.property_registry import DEVICE_PROPERTIES, GRADIENT_PROPERTIES, PROPERTIES
 from conformance.repro import device_repro, repro_snippet
+from conformance.slice_conditions import OUTPUT_REPAIRS
+from reference.dtypes import dtype_info
 
 # The paired calls (``CallingMixin._paired_calls``), as a message names them.
 PAIRED_CALL_NAMES = {"repeat": "repeated", "cpu": "CPU", "eager": "eager"}
@@ -50,6 +54,23 @@ class ReductionMixin:
             obs.case.x, obs.y, obs.judged_against(), self.cell.impl.op, self._dtype, obs.case.axis
         )
 
+    def _rejudge(self, name: str, obs: Observation, repair: str) -> SliceResults | None:
+        """``name`` judged again on ``obs`` with the ``OUTPUT_REPAIRS[repair]`` mechanism undone in
+        its output and in the output a device property compares it with; None if that changes
+        nothing (``conformance.slice_conditions``)."""
+        undo = OUTPUT_REPAIRS[repair]
+        tiny = dtype_info(judged_dtype(self.cell.impl.op, self._dtype)).tiny
+
+        def undone(y: np.ndarray | None, oracle: OracleResult) -> np.ndarray | None:
+            return None if y is None else undo(y, oracle.exact, oracle.rounded, tiny)
+
+        outputs = {"y": undone(obs.y, obs.judged_against())}
+        for field in ("y_repeat", "y_cpu", "y_eager"):
+            outputs[field] = undone(getattr(obs, field), obs.oracle)
+        if all(outputs[f] is getattr(obs, f) for f in outputs):
+            return None
+        return self._judge(name, replace(obs, **outputs))
+
     def outcome(self, name: str) -> PropertyOutcome:
         if self.unsupported is not None:
             return PropertyOutcome(name, "unsupported", message=self.unsupported)
@@ -75,7 +96,8 @@ class ReductionMixin:
             and (o.role == "shifted") == (name == "shift_invariance")
         ]
         judged = ((obs, self._judge(name, obs)) for obs in self.observations)
-        out, failures = summarize(name, ((obs, res) for obs, res in judged if res is not None))
+        kept = ((obs, res) for obs, res in judged if res is not None)
+        out, failures = summarize(name, kept, lambda o, r: self._rejudge(name, o, r))
         if failures:
             self._describe_failure(name, out, failures)
         if errors:

@@ -14,16 +14,18 @@ from conformance.known import CONDITIONS, RegistryError, load_registry, resolve
 from conformance.outcome import summarize
 from conformance.properties import SliceResults
 from conformance.slice_conditions import (
+    OUTPUT_REPAIRS,
     SLICE_CONDITIONS,
     all_zero,
     condition_sets,
     has_subnormal_entry,
     sum_overflows,
+    undo_flush_near_tiny,
 )
 
 
 def test_every_condition_the_registry_accepts_is_implemented():
-    assert tuple(SLICE_CONDITIONS) == CONDITIONS
+    assert (*SLICE_CONDITIONS, *OUTPUT_REPAIRS) == CONDITIONS
 
 
 @pytest.mark.parametrize(
@@ -257,3 +259,133 @@ def test_a_sum_with_no_correct_digit_is_not_judged():
         half_sum = (h / np.float16(np.float16(h[0, 0] + h[0, 1]) + h[0, 2])).astype(np.float16)
     result = precision(h, half_sum, oracle, "sum_normalize", np.float16, -1)
     assert result.applicable.all() and not result.passed.any()
+
+
+# ---- repair conditions: a mechanism undone in the output --------------------------------------
+
+TINY32 = float(np.finfo(np.float32).tiny)
+
+
+def test_undoing_a_flush_near_tiny_restores_only_zeros_whose_exact_value_is_below_twice_tiny():
+    exact = np.array([1.5 * TINY32, 0.5 * TINY32, 3.0 * TINY32, 0.25, 0.0])
+    rounded = exact.astype(np.float32)
+    y = np.array([0.0, 0.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    got = undo_flush_near_tiny(y, exact, rounded, TINY32)
+    # 1.5 tiny and 0.5 tiny come back; 3 tiny and 0.25 returned as 0 are other errors; an exact 0 stays
+    assert got.tolist() == [rounded[0], rounded[1], 0.0, 0.0, 0.0]
+    assert got.dtype == np.float32
+    untouched = np.array([1.0, 2.0], dtype=np.float32)
+    assert undo_flush_near_tiny(untouched, np.array([1.0, 2.0]), untouched, TINY32) is untouched
+
+
+def _flushing_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """A correct softmax whose outputs below twice the smallest normal come back 0 (the mechanism of
+    TensorFlow's eager float32 kernel, tf-eager-softmax-ftz-near-tiny)."""
+    from faults.catalogue import CORRECT
+
+    y = np.asarray(CORRECT["softmax"](x, axis))
+    if y.dtype.kind != "f":
+        return y
+    return np.where(np.abs(y) < 2 * np.finfo(y.dtype).tiny, np.zeros_like(y), y)
+
+
+def _flushing_and_off(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The same flush, and a second error in the same slices: the largest output of every slice
+    holding a flushed near-tiny output is 2**-10 too large (hundreds of ULP)."""
+    from faults.catalogue import CORRECT
+
+    y = np.array(_flushing_softmax(x, axis))
+    if y.dtype.kind != "f":
+        return y
+    exact = np.asarray(CORRECT["softmax"](x, axis))
+    tiny = np.finfo(y.dtype).tiny
+    with np.errstate(invalid="ignore"):
+        flushed = np.any((y == 0) & (exact > 0) & (exact < 2 * tiny), axis=axis, keepdims=True)
+        largest = exact == np.max(exact, axis=axis, keepdims=True)
+    return np.where(flushed & largest, y * y.dtype.type(1 + 2**-10), y)
+
+
+FTZ_ENTRY = """
+[[discrepancy]]
+id = "ftz-near-tiny"
+framework = "numpy"
+versions = ">=1,<99"
+api = "softmax"
+property = "precision"
+condition = "{condition}"
+strict = false
+reason = "outputs just above the smallest normal come back 0"
+classification = "framework-bug"
+"""
+
+
+def _against_ftz_entry(target, prop: str, mode: str, tmp_path, condition: str | None):
+    """The ``prop`` verdict of ``target`` (softmax, float32, quick profile, seed 0; it must fail)
+    resolved against a registry holding one flush-near-tiny entry about every input of the cell,
+    with or without its ``condition``."""
+    import conformance
+
+    judged = conformance.check(target, "softmax", dtypes="float32", profile="quick", seed=0).get(
+        "float32", prop
+    )
+    assert judged.verdict == "fail", judged.line()
+    text = FTZ_ENTRY.format(condition=condition or "").replace('"precision"', f'"{prop}"')
+    if condition is None:
+        text = text.replace('condition = ""\n', "")
+    path = tmp_path / "k.toml"
+    path.write_text(text)
+    check = {**CHECK, "api": "softmax", "op": "softmax", "dtype": "float32", "mode": mode, "prop": prop}
+    kinds = {case: tuple(tuple(k) for k in v) for case, v in judged.failing_conditions.items()}
+    return resolve(
+        load_registry(path),
+        "fail",
+        failing_cases=tuple(judged.failing_cases),
+        failing_conditions=kinds,
+        **check,
+    )
+
+
+def _resolved(function, tmp_path, condition: str | None):
+    """The precision verdict of ``function`` against the flush-near-tiny entry (``_against_ftz_entry``)."""
+    return _against_ftz_entry(function, "precision", "eager", tmp_path, condition)
+
+
+def test_a_flush_near_tiny_entry_covers_the_flush_and_not_a_second_error_in_the_same_slices(tmp_path):
+    """The repair condition at work: the flushing softmax fails precision only through its flush, and
+    the entry covers it; the one that is also 2**-10 off in the same slices is a failure although
+    every failing slice holds a flushed output too. A whole-cell entry (no condition) hid that second
+    error, as the registry's TensorFlow FTZ entries did before they named the condition."""
+    got = _resolved(_flushing_softmax, tmp_path, "flush-near-tiny")
+    assert (got.verdict, got.entry.id) == ("expected-fail", "ftz-near-tiny")
+    got = _resolved(_flushing_and_off, tmp_path, "flush-near-tiny")
+    assert got.verdict == "fail" and got.uncovered
+    hidden = _resolved(_flushing_and_off, tmp_path, None)
+    assert hidden.verdict == "expected-fail"
+
+
+def _compiled_consistency(eager, tmp_path, condition: str | None):
+    """compiled_consistency of a correct compiled softmax against the eager ``eager``, resolved
+    against the flush-near-tiny entry about that property (``_against_ftz_entry``)."""
+    import dataclasses
+
+    from faults.catalogue import CORRECT
+
+    from conformance.adapters.custom import function_implementation
+
+    compiled = function_implementation(CORRECT["softmax"], "softmax", name="compiled")
+    eager_impl = function_implementation(eager, "softmax", name="compiled")
+    impl = dataclasses.replace(
+        compiled, mode="jit", eager_call=eager_impl.call, eager_snippet=eager_impl.snippet
+    )
+    return _against_ftz_entry(impl, "compiled_consistency", "jit", tmp_path, condition)
+
+
+def test_the_flush_is_undone_in_the_eager_output_a_compiled_mode_is_compared_with(tmp_path):
+    """compiled_consistency: an exact compiled output against an eager output that flushes near tiny
+    is the entry's (the flush is undone in the eager output too); against an eager output that is
+    also 2**-10 off in those slices it is a failure, which the whole-cell entry would have hidden."""
+    got = _compiled_consistency(_flushing_softmax, tmp_path, "flush-near-tiny")
+    assert (got.verdict, got.entry.id) == ("expected-fail", "ftz-near-tiny")
+    got = _compiled_consistency(_flushing_and_off, tmp_path, "flush-near-tiny")
+    assert got.verdict == "fail" and got.uncovered
+    assert _compiled_consistency(_flushing_and_off, tmp_path, None).verdict == "expected-fail"
