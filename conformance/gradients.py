@@ -33,8 +33,10 @@ from conformance.outcome import PropertyOutcome, failure_message, listing, short
 from conformance.properties import _slices
 from conformance.property_registry import GRADIENT_PROPERTIES
 from conformance.repro import gradient_repro
+from conformance.slice_conditions import gradient_conditions
 from reference import dtype_from_name, dtype_info, round_to_dtype
 from reference.axes import Axis, is_single_axis, joint_last, restore
+from reference.contracts import L1_NORMALIZE, contract_of, rounded_eps
 
 ROWS_PER_BATCH = 16
 LONG_ROWS = 4  # rows per batch beyond 1,024 elements (5 beyond FLOAT16_MAX: a constant row is added)
@@ -193,6 +195,17 @@ def gradient_cases(
     return cases
 
 
+def _quotient_rule_conditions(
+    obs: GradientObservation, indices: list[int], l1: bool, eps: float | None
+) -> list[tuple[str, ...]]:
+    """The gradient conditions (``conformance.slice_conditions.gradient_conditions``) of the failing
+    slices ``indices`` of a sum-normalization's backward observation: its input and cotangent."""
+    index = np.asarray(indices)
+    x = _slices(obs.case.x, obs.case.axis)[index]
+    g = _slices(obs.case.g, obs.case.axis)[index]
+    return gradient_conditions(x, g, l1, eps)
+
+
 @dataclass
 class GradientObservation:
     case: GradientCase  # a joint-axes case: its joint view (``called``: as called)
@@ -284,7 +297,15 @@ class GradientEvaluation:
             for obs in self.observations
             if obs.gx is not None
         )
-        out, failures = summarize(name, judged)
+        more = None
+        if self.impl.op == "sum_normalize":
+            l1 = contract_of(self.impl.op).kind == L1_NORMALIZE
+            eps = rounded_eps(self.impl.op, dtype)
+
+            def more(obs: GradientObservation, indices: list[int]) -> list[tuple[str, ...]]:
+                return _quotient_rule_conditions(obs, indices, l1, eps)
+
+        out, failures = summarize(name, judged, more)
         if failures:
             self._describe(prop.unit, out, failures)
         # the gradient inputs holding a failing slice or a failed call (registry ``case`` filters)

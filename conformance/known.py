@@ -69,9 +69,17 @@ _FIELDS = {
     "condition",
 }
 # Conditions an entry may require of every failing slice it covers (``condition``), implemented in
-# ``conformance.slice_conditions``: predicates of the input slice, then mechanisms stated as a repair
-# of the output (the slice passes once the mechanism is undone).
-CONDITIONS = ("sum-overflow", "subnormal-entry", "all-zero", "flush-near-tiny")
+# ``conformance.slice_conditions``: predicates of the input slice, of a backward pass's input and
+# cotangent slices, then mechanisms stated as a repair of the output (the slice passes once the
+# mechanism is undone).
+CONDITIONS = (
+    "sum-overflow",
+    "subnormal-entry",
+    "all-zero",
+    "square-of-sum-out-of-range",
+    "quotient-out-of-range",
+    "flush-near-tiny",
+)
 # The input a failing check that names none is reported under: only a whole-cell entry covers it.
 INPUTS_NOT_KNOWN = "(inputs not known)"
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from conformance.properties import SliceResults, _slices
 from conformance.property_registry import HISTOGRAM_PROPERTIES
-from conformance.slice_conditions import OUTPUT_REPAIRS, row_conditions
+from conformance.slice_conditions import row_conditions
 
 
 @dataclass
@@ -60,20 +60,20 @@ def excess(metric: np.ndarray, bound: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(ratio), np.inf, ratio)
 
 
-# ``rejudge(observation, repair)``: the property judged again on the observation's outputs with the
-# named ``OUTPUT_REPAIRS`` mechanism undone; None where the repair changes nothing.
-Rejudge = Callable[[object, str], "SliceResults | None"]
+# ``more_conditions(observation, slice indices)``: the further conditions each of those failing
+# slices of the observation meets (repairs, gradient conditions), one tuple per index.
+MoreConditions = Callable[[object, list[int]], list[tuple[str, ...]]]
 
 
 def summarize(
-    name: str, judged: Iterable[tuple[object, SliceResults]], rejudge: Rejudge | None = None
+    name: str, judged: Iterable[tuple[object, SliceResults]], more_conditions: MoreConditions | None = None
 ) -> tuple[PropertyOutcome, list]:
     """One property over every judged observation: verdict (pass, fail, or skipped when nothing
     applied), median metric, the metric and bound of one and the same slice (the failing slice
     furthest beyond its bound, else the slice nearest to it: ``excess``), the error histogram
     (properties registered with ``histogram``), and the failing slices as (observation, slice, metric,
-    bound), for the caller to describe. ``rejudge`` decides the repair conditions of the failing
-    slices (``failing_conditions``)."""
+    bound), for the caller to describe. ``more_conditions`` adds the conditions the caller decides
+    (``failing_conditions``)."""
     metrics, failures, n_cases, judged_cases = [], [], 0, set()
     worst: tuple[float, float, float, object] | None = None  # (excess, metric, bound, obs)
     for obs, res in judged:
@@ -108,7 +108,7 @@ def summarize(
         out.verdict = "fail"
         out.n_failed = len(failures)
         out.failing_cases = tuple(sorted({_input_name(f[0]) for f in failures} - {None}))
-        out.failing_conditions = failing_conditions(failures, rejudge)
+        out.failing_conditions = failing_conditions(failures, more_conditions)
     elif n_cases == 0:
         out.verdict = "skipped"
         out.message = "no input to which this property applies"
@@ -121,12 +121,12 @@ def _input_name(obs: object) -> str | None:
 
 
 def failing_conditions(
-    failures: list, rejudge: Rejudge | None = None
+    failures: list, more_conditions: MoreConditions | None = None
 ) -> dict[str, tuple[tuple[str, ...], ...]]:
     """Per input holding failing slices (``failures``: (observation, slice index, metric, bound)),
     the kinds of those slices, for the inputs where some failing slice meets a condition: the input
-    conditions each slice meets (``conformance.slice_conditions.row_conditions``), then each repair
-    condition under which ``rejudge`` finds the slice passing (``OUTPUT_REPAIRS``)."""
+    conditions each slice meets (``conformance.slice_conditions.row_conditions``), then those
+    ``more_conditions`` finds (a repair under which the slice passes, a gradient condition)."""
     by_observation: dict[int, tuple[object, list[int]]] = {}
     for obs, i, _, _ in failures:
         by_observation.setdefault(id(obs), (obs, []))[1].append(i)
@@ -138,13 +138,9 @@ def failing_conditions(
         except (AttributeError, TypeError, ValueError, IndexError, np.exceptions.AxisError):
             continue  # an input not judged as (slices, axis): no condition is claimed for it
         kinds = [list(k) for k in row_conditions(rows)]
-        for repair in OUTPUT_REPAIRS if rejudge is not None and len(kinds) == len(indices) else ():
-            again = rejudge(obs, repair)
-            if again is None:
-                continue
-            for kind, i in zip(kinds, indices, strict=True):
-                if bool(again.passed[i]):
-                    kind.append(repair)
+        if more_conditions is not None and len(kinds) == len(indices):
+            for kind, more in zip(kinds, more_conditions(obs, indices), strict=True):
+                kind.extend(more)
         found.setdefault(case.name, set()).update(tuple(k) for k in kinds)
     return {name: tuple(sorted(kinds)) for name, kinds in found.items() if any(kinds)}
 

@@ -12,6 +12,9 @@ Two kinds of condition:
 
 * input conditions (``SLICE_CONDITIONS``): a predicate of one slice of the input, as the property
   judged it (the normalized axis last), decided from the input alone in float64;
+* gradient conditions (``GRADIENT_CONDITIONS``, sum-normalization's backward pass): a predicate of
+  one slice of the input and of its cotangent, decided in float64 (long double for float64): an
+  intermediate of the quotient rule that a kernel may form lies outside the dtype's normal range;
 * repair conditions (``OUTPUT_REPAIRS``): a mechanism stated as a repair of the output. A failing
   slice meets one when the property, judged again on the output with that mechanism undone (and
   nothing else changed), passes on that slice: the mechanism explains the whole failure of the slice.
@@ -67,6 +70,75 @@ SLICE_CONDITIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "all-zero": all_zero,
 }
 
+
+def _out_of_normal_range(values: np.ndarray, tiny: float, largest: float) -> np.ndarray:
+    """Per row: whether some non-zero value is below ``tiny`` or above ``largest`` in magnitude
+    (an infinite or NaN one included: a division by a zero sum)."""
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        outside = (magnitude != 0) & ~((magnitude >= tiny) & (magnitude <= largest))
+    return np.any(outside, axis=-1)
+
+
+def _quotient_rule_terms(
+    x_rows: np.ndarray, g_rows: np.ndarray, l1: bool, eps: float | None
+) -> dict[str, np.ndarray]:
+    """The intermediates a backward pass of ``x / S`` may form, per element, exact enough to place
+    them against the dtype's range: S = sum(x) (an L1 normalization's max(sum(|x|), eps)) and its
+    square, the cotangent ``g`` times x."""
+    wide = np.longdouble if np.dtype(x_rows.dtype) == np.float64 else np.float64
+    x, g = x_rows.astype(wide), g_rows.astype(wide)
+    s = np.sum(np.abs(x) if l1 else x, axis=-1, keepdims=True)
+    if l1 and eps is not None:
+        s = np.maximum(s, wide(eps))
+    with np.errstate(all="ignore"):
+        square = s * s
+        terms = {
+            "S^2": np.broadcast_to(square, x.shape),
+            "1/S^2": np.broadcast_to(1 / square, x.shape),
+            "g x": g * x,
+            "x/S^2": x / square,
+            "g/S^2": g / square,
+            "g x/S^2": g * x / square,
+            "x/S": x / s,
+            "1/S": np.broadcast_to(1 / s, x.shape),
+            "g x/S": g * x / s,
+            "g/S": g / s,
+        }
+    return terms
+
+
+# JAX differentiates a / s through the denominator as -g * a * s**-2 (the square of the sum formed);
+# TensorFlow's and PyTorch's kernels form (x / S) / S and its products with g.
+SQUARE_OF_SUM_TERMS = ("S^2", "1/S^2", "g x", "x/S^2", "g/S^2", "g x/S^2")
+QUOTIENT_TERMS = ("x/S", "1/S", "x/S^2", "g x/S^2", "g x/S", "g/S")
+
+
+def gradient_conditions(
+    x_rows: np.ndarray, g_rows: np.ndarray, l1: bool = False, eps: float | None = None
+) -> list[tuple[str, ...]]:
+    """Per slice of a sum-normalization's backward pass (input ``x_rows``, cotangent ``g_rows``,
+    normalized axis last), the ``GRADIENT_CONDITIONS`` it meets: ``square-of-sum-out-of-range``
+    when S^2, 1/S^2, g x, x/S^2, g/S^2 or g x/S^2 has a non-zero element outside the dtype's
+    normal range; ``quotient-out-of-range`` the same for x/S, 1/S, x/S^2, g x/S^2, g x/S, g/S.
+    S is sum(x), or for an L1 normalization (``l1``) max(sum(|x|), ``eps``)."""
+    x_rows, g_rows = np.asarray(x_rows), np.asarray(g_rows)
+    if x_rows.ndim != 2 or x_rows.shape != g_rows.shape or not is_float_dtype(x_rows.dtype):
+        return [() for _ in range(len(x_rows))]
+    info = dtype_info(x_rows.dtype)
+    terms = _quotient_rule_terms(x_rows, g_rows, l1, eps)
+    met = {
+        name: np.any([_out_of_normal_range(terms[t], info.tiny, info.max) for t in names], axis=0)
+        for name, names in GRADIENT_CONDITIONS.items()
+    }
+    return [tuple(name for name in GRADIENT_CONDITIONS if met[name][r]) for r in range(len(x_rows))]
+
+
+GRADIENT_CONDITIONS: dict[str, tuple[str, ...]] = {
+    "square-of-sum-out-of-range": SQUARE_OF_SUM_TERMS,
+    "quotient-out-of-range": QUOTIENT_TERMS,
+}
+
 # A flush to zero of a result below twice the smallest normal: a kernel that forms
 # ``exp(x - max) * (1 / sum)`` or ``exp(x - max - log(sum))`` with flush-to-zero arithmetic loses
 # the outputs whose intermediate falls below the smallest normal, which reaches up to 2 tiny
@@ -93,7 +165,7 @@ def undo_flush_near_tiny(y: np.ndarray, exact: np.ndarray, rounded: np.ndarray, 
 OUTPUT_REPAIRS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]] = {
     "flush-near-tiny": undo_flush_near_tiny,
 }
-assert (*SLICE_CONDITIONS, *OUTPUT_REPAIRS) == CONDITIONS
+assert (*SLICE_CONDITIONS, *GRADIENT_CONDITIONS, *OUTPUT_REPAIRS) == CONDITIONS
 
 
 def row_conditions(rows: np.ndarray) -> list[tuple[str, ...]]:

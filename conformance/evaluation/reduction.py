@@ -54,6 +54,18 @@ class ReductionMixin:
             obs.case.x, obs.y, obs.judged_against(), self.cell.impl.op, self._dtype, obs.case.axis
         )
 
+    def _repairs_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
+        """Per failing slice ``indices`` of ``obs``, the ``OUTPUT_REPAIRS`` under which ``name``
+        passes on it (``_rejudge``)."""
+        met: list[list[str]] = [[] for _ in indices]
+        for repair in OUTPUT_REPAIRS:
+            again = self._rejudge(name, obs, repair)
+            if again is not None:
+                for found, i in zip(met, indices, strict=True):
+                    if bool(again.passed[i]):
+                        found.append(repair)
+        return [tuple(found) for found in met]
+
     def _rejudge(self, name: str, obs: Observation, repair: str) -> SliceResults | None:
         """``name`` judged again on ``obs`` with the ``OUTPUT_REPAIRS[repair]`` mechanism undone in
         its output and in the output a device property compares it with; None if that changes
@@ -97,7 +109,7 @@ class ReductionMixin:
         ]
         judged = ((obs, self._judge(name, obs)) for obs in self.observations)
         kept = ((obs, res) for obs, res in judged if res is not None)
-        out, failures = summarize(name, kept, lambda o, r: self._rejudge(name, o, r))
+        out, failures = summarize(name, kept, lambda obs, indices: self._repairs_met(name, obs, indices))
         if failures:
             self._describe_failure(name, out, failures)
         if errors:

@@ -160,7 +160,7 @@ def _entry(rec: dict[str, Any], level: str, source: str | None) -> dict[str, Any
             "prof": rec.get("profile"),
             "known": known,
             "also": list(rec.get("also_known") or []),
-            "fc": _failing_inputs(rec.get("failing_cases")),
+            "fc": _failing_inputs(rec.get("failing_cases"), rec.get("failing_conditions")),
             "wc": _worst_case(rec.get("worst_case"), None if level == "full" else SHORT_ROWS),
             "lvl": level,
         }
@@ -176,12 +176,24 @@ def _entry(rec: dict[str, Any], level: str, source: str | None) -> dict[str, Any
 FAILING_INPUTS_SHOWN = 12
 
 
-def _failing_inputs(cases: object) -> str | None:
-    """The inputs holding a failing slice, as one line (the first ``FAILING_INPUTS_SHOWN``)."""
+def _failing_inputs(cases: object, conditions: object = None) -> str | None:
+    """The inputs holding a failing slice, as one line (the first ``FAILING_INPUTS_SHOWN``), each
+    followed by the conditions its failing slices met in brackets (``conformance.slice_conditions``;
+    one group per kind of slice, "none" for a kind meeting none), which the registry's
+    ``condition`` entries are matched against."""
     if not isinstance(cases, list) or not cases:
         return None
+    kinds = conditions if isinstance(conditions, dict) else {}
+
+    def shown(case: object) -> str:
+        met = kinds.get(case)
+        if not met:
+            return str(case)
+        groups = " | ".join("+".join(kind) or "none" for kind in met)
+        return f"{case} [{groups}]"
+
     more = f" and {len(cases) - FAILING_INPUTS_SHOWN} more" if len(cases) > FAILING_INPUTS_SHOWN else ""
-    return ", ".join(str(c) for c in cases[:FAILING_INPUTS_SHOWN]) + more
+    return ", ".join(shown(c) for c in cases[:FAILING_INPUTS_SHOWN]) + more
 
 
 def build_details(run: Run, multi: bool) -> tuple[dict[str, Any], dict[int, int], str]:

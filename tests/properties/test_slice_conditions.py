@@ -14,10 +14,12 @@ from conformance.known import CONDITIONS, RegistryError, load_registry, resolve
 from conformance.outcome import summarize
 from conformance.properties import SliceResults
 from conformance.slice_conditions import (
+    GRADIENT_CONDITIONS,
     OUTPUT_REPAIRS,
     SLICE_CONDITIONS,
     all_zero,
     condition_sets,
+    gradient_conditions,
     has_subnormal_entry,
     sum_overflows,
     undo_flush_near_tiny,
@@ -25,7 +27,7 @@ from conformance.slice_conditions import (
 
 
 def test_every_condition_the_registry_accepts_is_implemented():
-    assert (*SLICE_CONDITIONS, *OUTPUT_REPAIRS) == CONDITIONS
+    assert (*SLICE_CONDITIONS, *GRADIENT_CONDITIONS, *OUTPUT_REPAIRS) == CONDITIONS
 
 
 @pytest.mark.parametrize(
@@ -389,3 +391,124 @@ def test_the_flush_is_undone_in_the_eager_output_a_compiled_mode_is_compared_wit
     got = _compiled_consistency(_flushing_and_off, tmp_path, "flush-near-tiny")
     assert got.verdict == "fail" and got.uncovered
     assert _compiled_consistency(_flushing_and_off, tmp_path, None).verdict == "expected-fail"
+
+
+# ---- gradient conditions: the quotient rule's intermediates against the dtype's range ---------
+
+
+@pytest.mark.parametrize(
+    ("x", "g", "dtype", "expected"),
+    [
+        # S = 6: every intermediate is a normal float16
+        ([1.0, 2.0, 3.0], [1.0, -1.0, 0.5], np.float16, ()),
+        # S = 300: S^2 = 90,000 overflows float16 (JAX's s**2); x/S, g x/S stay normal
+        ([100.0, 100.0, 100.0], [1.0, 1.0, 1.0], np.float16, ("square-of-sum-out-of-range",)),
+        # S = 3e4: x/S^2 = 1.1e-5 is below float16's smallest normal, in both forms
+        (
+            [1e4, 1e4, 1e4],
+            [1.0, 1.0, 1.0],
+            np.float16,
+            ("square-of-sum-out-of-range", "quotient-out-of-range"),
+        ),
+        # float32, S = 1.8e38: S^2 overflows, and 1/S = 5.6e-39 and x/S^2 = 1.9e-39 are below
+        # float32's smallest normal (1.18e-38)
+        (
+            [6e37, 6e37, 6e37],
+            [1.0, 0.0, 0.0],
+            np.float32,
+            ("square-of-sum-out-of-range", "quotient-out-of-range"),
+        ),
+        # a cotangent entry of 0 makes no term out of range by itself
+        ([1.0, 1.0], [0.0, 0.0], np.float32, ()),
+        # a sum of exactly 0 (mixed signs): 1/S is infinite, the gradient undefined
+        ([1.0, -1.0], [1.0, 1.0], np.float64, ("square-of-sum-out-of-range", "quotient-out-of-range")),
+    ],
+)
+def test_gradient_conditions_place_the_quotient_rule_terms_against_the_dtype_range(x, g, dtype, expected):
+    x_rows, g_rows = np.array([x], dtype=dtype), np.array([g], dtype=dtype)
+    assert gradient_conditions(x_rows, g_rows) == [expected]
+
+
+def test_float64_terms_are_placed_in_long_double():
+    """float64 sums near 1e200: S^2 = 9e400 is beyond float64 (out of range, as formed in float64), and
+    it is computed in long double, where it is finite, so the check does not rely on an overflow."""
+    x = np.array([[1e200, 1e200, 1e200]])
+    g = np.ones_like(x)
+    assert gradient_conditions(x, g) == [("square-of-sum-out-of-range",)]
+
+
+def _divide_by_the_square_of_the_sum(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """The backward pass of x / sum(x) as JAX forms it, in the input dtype: g / s - sum(g x s**-2),
+    s**-2 = 1 / (s * s): in float16 s * s overflows for |s| > 256 and the second term vanishes."""
+    s = np.sum(x, axis=axis, keepdims=True, dtype=np.float64).astype(x.dtype)
+    with np.errstate(all="ignore"):
+        inverse_square = (s * s) ** -1
+        return g / s + np.sum(-g * x * inverse_square, axis=axis, keepdims=True)
+
+
+def _sum_normalize_with(vjp):
+    from faults.catalogue import CORRECT
+
+    def function(x: np.ndarray, axis: int) -> np.ndarray:
+        return CORRECT["sum_normalize"](x, axis)
+
+    function.vjp = vjp
+    return function
+
+
+def _grad_precision_against(vjp, tmp_path, condition: str | None):
+    """grad_precision of x / sum(x) with backward pass ``vjp`` (float16, quick, seed 0; it must
+    fail) resolved against one entry about every gradient input of the cell, with or without
+    ``condition``."""
+    import conformance
+
+    judged = conformance.check(
+        _sum_normalize_with(vjp), "sum_normalize", dtypes="float16", profile="quick", seed=0
+    ).get("float16", "grad_precision")
+    assert judged.verdict == "fail", judged.line()
+    entry = FTZ_ENTRY.format(condition=condition or "").replace('"precision"', '"grad_precision"')
+    entry = entry.replace('api = "softmax"', 'api = "x/sum"')
+    if condition is None:
+        entry = entry.replace('condition = ""\n', "")
+    path = tmp_path / "k.toml"
+    path.write_text(entry)
+    check = {**CHECK, "prop": "grad_precision"}
+    kinds = {case: tuple(tuple(k) for k in v) for case, v in judged.failing_conditions.items()}
+    return resolve(
+        load_registry(path),
+        "fail",
+        failing_cases=tuple(judged.failing_cases),
+        failing_conditions=kinds,
+        **check,
+    )
+
+
+def test_a_square_of_sum_entry_covers_the_slices_where_the_square_leaves_the_range_and_no_others(
+    tmp_path,
+):
+    """JAX's x / sum backward pass in float16 fails only on slices whose square of the sum (or a
+    product with it) leaves float16's normal range: the entry with the condition covers it. The same
+    backward pass 2**-5 off everywhere also fails on slices where every intermediate is a normal
+    float16: not covered, where a whole-cell entry hid it."""
+    got = _grad_precision_against(_divide_by_the_square_of_the_sum, tmp_path, "square-of-sum-out-of-range")
+    assert got.verdict == "expected-fail", got.uncovered
+
+    def also_off(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+        return _divide_by_the_square_of_the_sum(x, g, axis) * np.float16(1 + 2**-5)
+
+    got = _grad_precision_against(also_off, tmp_path, "square-of-sum-out-of-range")
+    assert got.verdict == "fail" and got.uncovered
+    assert _grad_precision_against(also_off, tmp_path, None).verdict == "expected-fail"
+
+
+def test_an_l1_normalization_divides_by_the_sum_of_magnitudes_or_its_eps():
+    """For an L1 normalization S is max(sum(|x|), eps): a mixed-sign row whose plain sum is 0 is in
+    range there (sum(|x|) = 2), and a row of tiny entries is divided by eps, not by its sum."""
+    mixed = np.array([[1.0, -1.0]], dtype=np.float32)
+    ones = np.ones_like(mixed)
+    assert gradient_conditions(mixed, ones) == [("square-of-sum-out-of-range", "quotient-out-of-range")]
+    assert gradient_conditions(mixed, ones, l1=True) == [()]
+    tiny = np.array([[1e-30, 1e-30]], dtype=np.float32)  # S = 2e-30: S^2 = 4e-60 underflows float32
+    assert gradient_conditions(tiny, ones, l1=True) == [("square-of-sum-out-of-range",)]
+    # divided by eps = 1e-7 instead: x/S = 1e-23, S^2 = 1e-14, x/S^2 = 1e-16, all normal float32
+    assert gradient_conditions(tiny, ones, l1=True, eps=1e-7) == [()]

@@ -396,3 +396,20 @@ def test_error_distributions_keep_passing_and_expected_failures_apart(tmp_path):
         assert ax.get_legend() is None
         if ax.get_visible():
             assert not box.overlaps(ax.get_window_extent(renderer)), "the legend covers a panel"
+
+
+def test_failing_inputs_name_the_conditions_their_slices_met():
+    """The drill-down's failing inputs say which conditions each input's failing slices met (what a
+    registry ``condition`` entry is matched against); an input meeting none is shown bare, and an
+    input with two kinds of failing slice shows both, "none" for a kind meeting no condition."""
+    from conformance.report.details import _failing_inputs
+
+    cases = ["long_axis[0]", "subnormal_outputs[0]", "textbook[0]"]
+    conditions = {
+        "long_axis[0]": [[], ["sum-overflow"]],
+        "subnormal_outputs[0]": [["flush-near-tiny"]],
+    }
+    assert _failing_inputs(cases, conditions) == (
+        "long_axis[0] [none | sum-overflow], subnormal_outputs[0] [flush-near-tiny], textbook[0]"
+    )
+    assert _failing_inputs(cases) == ", ".join(cases)  # records written before conditions
