@@ -334,9 +334,14 @@ def _against_ftz_entry(target, prop: str, mode: str, tmp_path, condition: str | 
     text = FTZ_ENTRY.format(condition=condition or "").replace('"precision"', f'"{prop}"')
     if condition is None:
         text = text.replace('condition = ""\n', "")
-    path = tmp_path / "k.toml"
-    path.write_text(text)
     check = {**CHECK, "api": "softmax", "op": "softmax", "dtype": "float32", "mode": mode, "prop": prop}
+    return _resolve_failure(judged, text, check, tmp_path)
+
+
+def _resolve_failure(judged, registry_text: str, check: dict, tmp_path):
+    """``resolve`` of a failing ``PropertyResult`` against a registry file holding ``registry_text``."""
+    path = tmp_path / "k.toml"
+    path.write_text(registry_text)
     kinds = {case: tuple(tuple(k) for k in v) for case, v in judged.failing_conditions.items()}
     return resolve(
         load_registry(path),
@@ -470,17 +475,7 @@ def _grad_precision_against(vjp, tmp_path, condition: str | None):
     entry = entry.replace('api = "softmax"', 'api = "x/sum"')
     if condition is None:
         entry = entry.replace('condition = ""\n', "")
-    path = tmp_path / "k.toml"
-    path.write_text(entry)
-    check = {**CHECK, "prop": "grad_precision"}
-    kinds = {case: tuple(tuple(k) for k in v) for case, v in judged.failing_conditions.items()}
-    return resolve(
-        load_registry(path),
-        "fail",
-        failing_cases=tuple(judged.failing_cases),
-        failing_conditions=kinds,
-        **check,
-    )
+    return _resolve_failure(judged, entry, {**CHECK, "prop": "grad_precision"}, tmp_path)
 
 
 def test_a_square_of_sum_entry_covers_the_slices_where_the_square_leaves_the_range_and_no_others(
