@@ -15,7 +15,9 @@ another input of those cells shows instead of hiding behind it. Passing checks a
 re-resolved: their records keep no list of the inputs judged, which the ``fixed`` rule of an
 entry with a ``case`` filter needs, and narrowing an entry can only turn ``fixed`` into ``pass``.
 The records are taken as they were judged: a run older than a change to the judging keeps the
-verdicts of its day.
+verdicts of its day, and the slice conditions its records name (a run older than a condition
+decided while judging, such as ``flush-near-tiny``, names none of it: the entries requiring it leave
+those checks uncovered until the cells are run again).
 """
 
 from __future__ import annotations
