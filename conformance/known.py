@@ -79,6 +79,7 @@ CONDITIONS = (
     "square-of-sum-out-of-range",
     "quotient-out-of-range",
     "flush-near-tiny",
+    "xla-temperature-rewrite",
 )
 # The input a failing check that names none is reported under: only a whole-cell entry covers it.
 INPUTS_NOT_KNOWN = "(inputs not known)"

@@ -15,6 +15,8 @@ Two kinds of condition:
 * gradient conditions (``GRADIENT_CONDITIONS``, sum-normalization's backward pass): a predicate of
   one slice of the input and of its cotangent, decided in float64 (long double for float64): an
   intermediate of the quotient rule that a kernel may form lies outside the dtype's normal range;
+* emulation conditions (``EMULATION_CONDITIONS``): the output is, within a few ULP, what a documented
+  compiler mechanism computes (``conformance.emulations``);
 * repair conditions (``OUTPUT_REPAIRS``): a mechanism stated as a repair of the output. A failing
   slice meets one when the property, judged again on the output with that mechanism undone (and
   nothing else changed), passes on that slice: the mechanism explains the whole failure of the slice.
@@ -165,7 +167,10 @@ def undo_flush_near_tiny(y: np.ndarray, exact: np.ndarray, rounded: np.ndarray, 
 OUTPUT_REPAIRS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]] = {
     "flush-near-tiny": undo_flush_near_tiny,
 }
-assert (*SLICE_CONDITIONS, *GRADIENT_CONDITIONS, *OUTPUT_REPAIRS) == CONDITIONS
+# Conditions met when the output is a documented mechanism's (``conformance.emulations``), decided
+# by the evaluation that holds the outputs (``conformance.evaluation.reduction``).
+EMULATION_CONDITIONS: tuple[str, ...] = ("xla-temperature-rewrite",)
+assert (*SLICE_CONDITIONS, *GRADIENT_CONDITIONS, *OUTPUT_REPAIRS, *EMULATION_CONDITIONS) == CONDITIONS
 
 
 def row_conditions(rows: np.ndarray) -> list[tuple[str, ...]]:

@@ -229,14 +229,20 @@ class ApiSpec:
 
 
 def composite_specs(
-    softmax: str, total: str, modes: tuple[str, ...], axes: tuple[str, ...] = INT_AXIS_ONLY
+    softmax: str,
+    total: str,
+    modes: tuple[str, ...],
+    axes: tuple[str, ...] = INT_AXIS_ONLY,
+    temperature_modes: tuple[str, ...] | None = None,
 ) -> tuple[ApiSpec, ApiSpec]:
     """The two expressions around softmax that compiled modes also run (``COMPOSITE_OPERATIONS``).
 
     ``softmax`` and ``total`` are the framework's softmax along ``axis`` and its sum along ``axis``
     keeping the dimension, each with ``{}`` where the argument goes
     (``"tf.nn.softmax({}, axis=axis)"``, ``"tf.reduce_sum({}, axis=axis, keepdims=True)"``);
-    ``axes``: the axis forms both accept (``ApiSpec.axes``).
+    ``axes``: the axis forms both accept (``ApiSpec.axes``). ``temperature_modes``: the modes of
+    ``softmax(x / T)`` where they are not ``modes`` (eager too, where the eager expression is judged
+    in its own right: JAX's eager ``t / 3.0`` is not a correctly rounded division).
     """
     scaled = softmax.format(f"t / {TEMPERATURE!r}")
     renormalized = f"(lambda s: s / {total.format('s')})({softmax.format('t')})"
@@ -245,7 +251,7 @@ def composite_specs(
             TEMPERATURE_API,
             "softmax",
             scaled,
-            modes,
+            temperature_modes or modes,
             COMPOSITE_OPERATIONS[TEMPERATURE_API],
             contract=TEMPERATURE_CONTRACT,
             axes=axes,

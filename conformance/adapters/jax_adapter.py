@@ -33,7 +33,10 @@ Every implementation has a backward pass (``jax.vjp``; under ``jax.jit`` in jit
 mode). jit mode also runs two expressions around softmax that a compiler may
 rewrite (a softmax of ``x / T``, a softmax renormalized by its own sum), and each
 jit implementation carries its eager counterpart for the compiled-vs-eager
-consistency property. The calls bind the snippets' own expressions (``ApiSpec.source``).
+consistency property. ``softmax(x / T)`` is an eager cell too: eager JAX divides by a Python
+scalar as a product by its rounded reciprocal (registry entry
+``jax-eager-division-by-scalar-is-reciprocal-product``), which only a cell of its own judges
+against the contract. The calls bind the snippets' own expressions (``ApiSpec.source``).
 
 Every API here documents ``axis`` as an int, a tuple of ints or None (all axes), ``jnp.sum``
 likewise, so all of them are given the corpus' joint-axes cases (``JOINT_AXES``); under
@@ -246,7 +249,11 @@ class JaxAdapter(FrameworkAdapter):
             contract=MASKED,
         ),
         *composite_specs(
-            "jax.nn.softmax({}, axis=axis)", "jnp.sum({}, axis=axis, keepdims=True)", ("jit",), JOINT_AXES
+            "jax.nn.softmax({}, axis=axis)",
+            "jnp.sum({}, axis=axis, keepdims=True)",
+            ("jit",),
+            JOINT_AXES,
+            temperature_modes=_BOTH,
         ),
     )
 

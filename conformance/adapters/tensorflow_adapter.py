@@ -15,7 +15,8 @@ TF retraces it for each new input shape and dtype. ``keras.layers.Softmax`` is
 run in eager mode only. XLA mode also runs two expressions around softmax that a
 compiler may rewrite (a softmax of ``x / T``, a softmax renormalized by its own
 sum); each XLA implementation carries its eager counterpart for the
-compiled-vs-eager consistency property.
+compiled-vs-eager consistency property, and ``softmax(x / T)`` is an eager cell too, so that the
+eager expression the XLA one is compared with is judged against the contract itself.
 
 Backward passes use ``tf.GradientTape`` with the cotangent as
 ``output_gradients``, in XLA mode inside the compiled function.
@@ -181,7 +182,10 @@ class TensorflowAdapter(FrameworkAdapter):
             contract=Contract(L1_NORMALIZE, eps=None),
         ),
         *composite_specs(
-            "tf.nn.softmax({}, axis=axis)", "tf.reduce_sum({}, axis=axis, keepdims=True)", ("xla",)
+            "tf.nn.softmax({}, axis=axis)",
+            "tf.reduce_sum({}, axis=axis, keepdims=True)",
+            ("xla",),
+            temperature_modes=("eager", "xla"),
         ),
     )
 

@@ -17,12 +17,14 @@ from dataclasses import replace
 import numpy as np
 
 from conformance.cases import Case
+from conformance.emulations import matches_xla_temperature_rewrite
 from conformance.evaluation.cell import Observation, applicable_properties
 from conformance.outcome import PropertyOutcome, failure_message, listing, summarize
 from conformance.properties import OracleResult, SliceResults, _slices, judged_dtype, oracle_for
 from conformance.property_registry import DEVICE_PROPERTIES, GRADIENT_PROPERTIES, PROPERTIES
 from conformance.repro import device_repro, repro_snippet
-from conformance.slice_conditions import OUTPUT_REPAIRS
+from conformance.slice_conditions import OUTPUT_REPAIRS, undo_flush_near_tiny
+from reference.contracts import contract_of
 from reference.dtypes import dtype_info
 
 # The paired calls (``CallingMixin._paired_calls``), as a message names them.
@@ -53,6 +55,43 @@ class ReductionMixin:
         return prop.judge(
             obs.case.x, obs.y, obs.judged_against(), self.cell.impl.op, self._dtype, obs.case.axis
         )
+
+    def _more_conditions(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
+        """Per failing slice ``indices`` of ``obs``, the conditions decided from its outputs: the
+        repairs under which ``name`` passes (``_repairs_met``), then the emulations it matches
+        (``_emulations_met``)."""
+        repairs = self._repairs_met(name, obs, indices)
+        emulations = self._emulations_met(name, obs, indices)
+        return [(*r, *e) for r, e in zip(repairs, emulations, strict=True)]
+
+    def _emulations_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
+        """``xla-temperature-rewrite`` for the failing slices of a temperature composite whose output
+        is XLA's rewrite of it (``conformance.emulations``). For ``compiled_consistency`` the eager
+        output it is compared with must be right too (precision, a flush near tiny accepted) or the
+        rewrite itself, so that no other error of the eager side is taken for the compiler's (the
+        eager expression is also a cell of its own, judged against the contract: JAX's eager
+        ``t / 3.0`` is the rewrite without the contraction)."""
+        temperature = contract_of(self.cell.impl.op).temperature
+        if temperature is None or obs.y is None or obs.case.x.dtype.kind != "f":
+            return [() for _ in indices]
+        index = np.asarray(indices)
+        x = _slices(obs.case.x, obs.case.axis)[index]
+        y = _slices(np.asarray(obs.y), obs.case.axis)[index]
+        allowed = _slices(np.asarray(obs.oracle.allowed, dtype=np.float64), obs.case.axis)[index]
+        met = matches_xla_temperature_rewrite(x, y, temperature, allowed)
+        if name in DEVICE_PROPERTIES:
+            other = other_output(obs, DEVICE_PROPERTIES[name].compare_with)
+            if other is None:
+                return [() for _ in indices]
+            tiny = dtype_info(judged_dtype(self.cell.impl.op, self._dtype)).tiny
+            undone = undo_flush_near_tiny(other, obs.oracle.exact, obs.oracle.rounded, tiny)
+            right = PROPERTIES["precision"].judge(
+                obs.case.x, undone, obs.oracle, self.cell.impl.op, self._dtype, obs.case.axis
+            )
+            other_rows = _slices(np.asarray(other), obs.case.axis)[index]
+            rewritten = matches_xla_temperature_rewrite(x, other_rows, temperature, allowed)
+            met &= np.asarray(right.passed)[index] | rewritten
+        return [("xla-temperature-rewrite",) if m else () for m in met.tolist()]
 
     def _repairs_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
         """Per failing slice ``indices`` of ``obs``, the ``OUTPUT_REPAIRS`` under which ``name``
@@ -109,7 +148,7 @@ class ReductionMixin:
         ]
         judged = ((obs, self._judge(name, obs)) for obs in self.observations)
         kept = ((obs, res) for obs, res in judged if res is not None)
-        out, failures = summarize(name, kept, lambda obs, indices: self._repairs_met(name, obs, indices))
+        out, failures = summarize(name, kept, lambda obs, indices: self._more_conditions(name, obs, indices))
         if failures:
             self._describe_failure(name, out, failures)
         if errors:

@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "conformance.property_registry",
             "conformance.outcome",
             "conformance.slice_conditions",
+            "conformance.emulations",
         ),
     ),
     (

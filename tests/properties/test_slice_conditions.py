@@ -14,6 +14,7 @@ from conformance.known import CONDITIONS, RegistryError, load_registry, resolve
 from conformance.outcome import summarize
 from conformance.properties import SliceResults
 from conformance.slice_conditions import (
+    EMULATION_CONDITIONS,
     GRADIENT_CONDITIONS,
     OUTPUT_REPAIRS,
     SLICE_CONDITIONS,
@@ -27,7 +28,7 @@ from conformance.slice_conditions import (
 
 
 def test_every_condition_the_registry_accepts_is_implemented():
-    assert (*SLICE_CONDITIONS, *GRADIENT_CONDITIONS, *OUTPUT_REPAIRS) == CONDITIONS
+    assert (*SLICE_CONDITIONS, *GRADIENT_CONDITIONS, *OUTPUT_REPAIRS, *EMULATION_CONDITIONS) == CONDITIONS
 
 
 @pytest.mark.parametrize(
@@ -507,3 +508,65 @@ def test_an_l1_normalization_divides_by_the_sum_of_magnitudes_or_its_eps():
     assert gradient_conditions(tiny, ones, l1=True) == [("square-of-sum-out-of-range",)]
     # divided by eps = 1e-7 instead: x/S = 1e-23, S^2 = 1e-14, x/S^2 = 1e-16, all normal float32
     assert gradient_conditions(tiny, ones, l1=True, eps=1e-7) == [()]
+
+
+# ---- emulation conditions: the output is a documented compiler mechanism's ------------------
+
+
+def test_the_xla_temperature_emulation_reproduces_what_xla_returned():
+    """The registry's repro, from a jax.jit run: on float32 logits near 8e37, XLA's contracted shift
+    leaves the maximum at 8.45e29 and the row is [nan, 0, 0], where the rounded shift gives [1, 0, 0]."""
+    from conformance.emulations import xla_temperature_softmax
+
+    x = np.array([[8.5070587e37, 8.2234898e37, 7.9399214e37]], np.float32)
+    contracted = xla_temperature_softmax(x, 3.0, contracted=True)
+    assert np.isnan(contracted[0, 0]) and contracted[0, 1:].tolist() == [0.0, 0.0]
+    assert xla_temperature_softmax(x, 3.0, contracted=False).tolist() == [[1.0, 0.0, 0.0]]
+
+
+def _xla_over_t(x: np.ndarray, axis: int) -> np.ndarray:
+    """softmax(x / 3) as XLA builds it (``conformance.emulations``), along ``axis``."""
+    from conformance.emulations import xla_temperature_softmax
+
+    moved = np.moveaxis(np.asarray(x), axis, -1)
+    if moved.dtype.kind != "f" or moved.size == 0:
+        return np.moveaxis(moved / 3.0, -1, axis)
+    rows = moved.reshape(-1, moved.shape[-1])
+    y = xla_temperature_softmax(rows, 3.0, contracted=True).reshape(moved.shape)
+    return np.moveaxis(y, -1, axis)
+
+
+def _xla_over_t_and_off(x: np.ndarray, axis: int) -> np.ndarray:
+    """The same, with every output 2**-10 too large as well."""
+    y = _xla_over_t(x, axis)
+    return y * y.dtype.type(1 + 2**-10) if y.dtype.kind == "f" else y
+
+
+def _over_t_against(function, tmp_path, condition: str | None):
+    """precision of ``function`` as softmax(x / 3) (float32, quick, seed 0; it must fail) resolved
+    against one entry about every input of the cell, with or without ``condition``."""
+    from faults.catalogue import OVER_T
+
+    import conformance
+
+    judged = conformance.check(
+        function, "softmax", dtypes="float32", profile="quick", seed=0, contract=OVER_T
+    ).get("float32", "precision")
+    assert judged.verdict == "fail", judged.line()
+    entry = FTZ_ENTRY.format(condition=condition or "")
+    if condition is None:
+        entry = entry.replace('condition = ""\n', "")
+    check = {**CHECK, "api": "softmax", "op": "softmax", "dtype": "float32"}
+    return _resolve_failure(judged, entry, check, tmp_path)
+
+
+def test_an_emulation_entry_covers_the_mechanism_and_not_an_error_beside_it(tmp_path):
+    """softmax(x / 3) computed as XLA does fails precision (the rewrite moves outputs hundreds of
+    ULP, and the contracted shift gives NaN rows on huge logits): the entry with the emulation
+    condition covers it. The same 2**-10 off everywhere is not the mechanism's output: a failure,
+    which a whole-cell entry (the registry's temperature entries before the condition) hid."""
+    got = _over_t_against(_xla_over_t, tmp_path, "xla-temperature-rewrite")
+    assert got.verdict == "expected-fail", got.uncovered
+    got = _over_t_against(_xla_over_t_and_off, tmp_path, "xla-temperature-rewrite")
+    assert got.verdict == "fail" and got.uncovered
+    assert _over_t_against(_xla_over_t_and_off, tmp_path, None).verdict == "expected-fail"

@@ -1,0 +1,129 @@
+"""Emulations of documented compiler mechanisms, which registry conditions name.
+
+An entry about a compiler's rewrite (XLA computing ``softmax(x / T)`` with the product by a rounded
+reciprocal) would otherwise have to cover every failure of its cells, since the rewrite changes
+every output a little and some a lot. With an emulation, a failing slice is the entry's only when
+the implementation's output *is* the rewrite's output: within ``EMULATION_ULPS`` of the emulation
+at every element (a NaN where the emulation gives NaN; a 0 where it is below twice the smallest
+normal, which flush-to-zero arithmetic returns as 0). Any further error shows.
+
+The emulations round where the compiler rounds (the product, the shift) and do the rest exactly,
+rounding once at the end, so they agree with the compiled kernels to a few ULP, not bit for bit:
+an output within ``EMULATION_ULPS`` of the emulation, or within the error model's allowance of it
+(the rest of the kernel rounds as any softmax does; in half precision that is more than a few
+ULP on long rows), is the mechanism's, far below the failures they explain (hundreds of ULP, NaN
+rows).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from reference.dtypes import dtype_info
+from reference.rounding import round_to_dtype
+from reference.ulp import ulp_distance
+
+# How far (ULPs of the output dtype) an output may be from an emulation and still be its mechanism.
+EMULATION_ULPS = 8.0
+
+
+def xla_temperature_softmax(
+    rows: np.ndarray, temperature: float, contracted: bool, in_input_dtype: bool = False
+) -> np.ndarray:
+    """``softmax(x / T)`` along the last axis of ``rows`` as XLA's CPU compiler builds it: ``x * c``
+    with ``c = fl(1 / T)`` in the compute dtype (float32 for float16 and bfloat16 input, as a fused
+    kernel computes; ``in_input_dtype``: in the input dtype, as an eager multiply by a constant of
+    that dtype rounds), the maximum ``m`` of the rounded products, the shift ``x * c - m`` rounded
+    once (the product contracted into it as an FMA; ``contracted=False``: the rounded product minus
+    ``m``), then ``exp``, the sum and the division exactly, except that an ``exp`` or a sum beyond the
+    compute dtype's range is infinite (so a shift past ~88.7 in float32 gives a NaN row, as XLA
+    does), rounded once to the input dtype."""
+    rows = np.asarray(rows)
+    dtype = rows.dtype
+    compute = np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+    stage = dtype if in_input_dtype else compute  # where the reciprocal, the product and the shift round
+    wide = np.longdouble if compute == np.float64 else np.float64
+    if compute == np.float64:
+        shift = _float64_shift(rows, temperature, contracted).astype(wide)
+    else:
+        c = round_to_dtype(np.array(1.0 / temperature, dtype=wide), stage).astype(wide)
+        with np.errstate(all="ignore"):
+            product = rows.astype(wide) * c  # exact: two float32 significands fit in float64's
+            rounded = round_to_dtype(product, stage).astype(wide)
+            m = np.max(rounded, axis=-1, keepdims=True)
+            shift = (product - m) if contracted else (rounded - m)
+            shift = round_to_dtype(shift, stage).astype(wide)
+    with np.errstate(all="ignore"):
+        largest = wide(dtype_info(compute).max)
+        e = np.exp(shift)
+        e = np.where(e > largest, wide(np.inf), e)
+        total = np.sum(e, axis=-1, keepdims=True)
+        total = np.where(total > largest, wide(np.inf), total)
+        y = e / total
+    return round_to_dtype(y, dtype)
+
+
+def _float64_shift(rows: np.ndarray, temperature: float, contracted: bool) -> np.ndarray:
+    """The float64 shift ``x * c - m`` (``xla_temperature_softmax``) with each rounding exact: the
+    product of two float64 numbers needs 106 bits, so it is formed as a fraction and rounded once
+    (a long double product would round it twice and move the shift by an ULP, hundreds of output
+    ULP at logits near 1,000). Non-finite entries follow float64 arithmetic."""
+    c = float(Fraction(1) / Fraction(temperature))  # fl(1/T)
+    rows = rows.astype(np.float64)
+    with np.errstate(all="ignore"):
+        out = rows * c  # non-finite entries: their float64 product; finite ones replaced below
+    exact = np.empty(rows.shape, dtype=object)
+    for index, value in np.ndenumerate(rows):
+        if np.isfinite(value):
+            exact[index] = Fraction(float(value)) * Fraction(c)
+            out[index] = float(exact[index])  # fl(x * c), correctly rounded
+    m = np.max(out, axis=-1, keepdims=True)
+    for index, value in np.ndenumerate(rows):
+        row_max = float(m[index[:-1]][0])
+        if not (np.isfinite(value) and np.isfinite(row_max)):
+            with np.errstate(all="ignore"):
+                out[index] = out[index] - row_max
+        else:
+            product = exact[index] if contracted else Fraction(float(out[index]))
+            out[index] = float(product - Fraction(row_max))
+    return out
+
+
+def matches_emulation(
+    y_rows: np.ndarray, emulated: np.ndarray, allowed: np.ndarray | None = None
+) -> np.ndarray:
+    """Per row: whether every element of ``y_rows`` is the emulation's (``emulated``, same shape):
+    within ``EMULATION_ULPS`` of it or, where ``allowed`` gives the error model's allowance (absolute,
+    per element; NaN where none), within that allowance of it, as a precision check against the
+    contract would allow; NaN where it is NaN; or 0 where it is below twice the smallest normal."""
+    y_rows, emulated = np.asarray(y_rows), np.asarray(emulated).astype(np.asarray(y_rows).dtype)
+    tiny = dtype_info(y_rows.dtype).tiny
+    y64, e64 = y_rows.astype(np.float64), emulated.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        both_nan = np.isnan(y64) & np.isnan(e64)
+        close = ulp_distance(y_rows, emulated) <= EMULATION_ULPS
+        if allowed is not None:
+            close |= np.abs(y64 - e64) <= np.asarray(allowed, dtype=np.float64)
+        flushed = (y64 == 0) & (np.abs(e64) < 2 * tiny)
+    return np.all(both_nan | close | flushed, axis=-1)
+
+
+def matches_xla_temperature_rewrite(
+    x_rows: np.ndarray, y_rows: np.ndarray, temperature: float, allowed: np.ndarray | None = None
+) -> np.ndarray:
+    """Per row: whether ``y_rows`` is XLA's ``softmax(x / T)`` of ``x_rows`` in one of its forms
+    (``xla_temperature_softmax``): the product contracted into the shift (a jitted fused kernel),
+    not contracted, or rounded in the input dtype (an eager multiply of half-precision input)."""
+    x_rows, y_rows = np.asarray(x_rows), np.asarray(y_rows)
+    if x_rows.shape != y_rows.shape or x_rows.ndim != 2 or y_rows.dtype != x_rows.dtype:
+        return np.zeros(len(x_rows), dtype=bool)
+    forms = [(True, False), (False, False)]
+    if x_rows.dtype not in (np.float32, np.float64):
+        forms.append((False, True))
+    met = np.zeros(len(x_rows), dtype=bool)
+    for contracted, in_input_dtype in forms:
+        emulated = xla_temperature_softmax(x_rows, temperature, contracted, in_input_dtype)
+        met |= matches_emulation(y_rows, emulated, allowed)
+    return met
