@@ -21,7 +21,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from reference.dtypes import dtype_info
+from reference.dtypes import dtype_info, is_float_dtype
 from reference.rounding import round_to_dtype
 from reference.ulp import ulp_distance
 
@@ -126,4 +126,44 @@ def matches_xla_temperature_rewrite(
     for contracted, in_input_dtype in forms:
         emulated = xla_temperature_softmax(x_rows, temperature, contracted, in_input_dtype)
         met |= matches_emulation(y_rows, emulated, allowed)
+    return met
+
+
+def one_denominator_within_linear_sum_bound(
+    x_rows: np.ndarray, y_rows: np.ndarray, l1: bool, eps: float | None = None
+) -> np.ndarray:
+    """Per row: whether ``y_rows`` is ``x / D`` for one denominator ``D`` per row (every element
+    within 2 ULP of ``fl(x_i / D)``, a 0 for a 0) whose distance from the exact sum S (``sum(x)``;
+    for an L1 normalization ``max(sum(|x|), eps)``) is within the worst case of a recursive
+    summation in the input dtype, ``gamma_(n-1) * sum(|x|)`` with ``gamma_k = k u / (1 - k u)``
+    (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., eq. 4.4): the failure is
+    the sum's rounding error, whatever the order the kernel adds in, and nothing else. ``D`` is the
+    median of ``x_i / y_i``; a row whose sum overflows or has no finite non-zero quotient is not."""
+    x_rows, y_rows = np.asarray(x_rows), np.asarray(y_rows)
+    met = np.zeros(len(x_rows), dtype=bool)
+    floats = is_float_dtype(x_rows.dtype) and is_float_dtype(y_rows.dtype)
+    if x_rows.shape != y_rows.shape or x_rows.ndim != 2 or not floats:
+        return met
+    wide = np.longdouble if x_rows.dtype == np.float64 else np.float64
+    info = dtype_info(x_rows.dtype)
+    n = x_rows.shape[1]
+    k_u = (n - 1) * float(info.unit_roundoff)
+    gamma = k_u / (1 - k_u) if k_u < 1 else np.inf
+    for r, (x, y) in enumerate(zip(x_rows.astype(wide), y_rows, strict=True)):
+        with np.errstate(all="ignore"):
+            magnitude = np.sum(np.abs(x))
+            exact = magnitude if l1 else np.sum(x)
+            if l1 and eps is not None:
+                exact = max(exact, wide(eps))
+            yw = y.astype(wide)
+            usable = np.isfinite(x) & np.isfinite(yw) & (x != 0) & (yw != 0)
+            if not np.any(usable) or not np.isfinite(exact):
+                continue
+            denominator = np.median(x[usable] / yw[usable])
+            if not (np.isfinite(denominator) and abs(denominator - exact) <= gamma * magnitude):
+                continue
+            quotients = round_to_dtype(x / denominator, y_rows.dtype)
+        zero = x == 0
+        close = ulp_distance(y, quotients) <= 2
+        met[r] = bool(np.all(np.where(zero, yw == 0, close)))
     return met

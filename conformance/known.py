@@ -80,6 +80,7 @@ CONDITIONS = (
     "quotient-out-of-range",
     "flush-near-tiny",
     "xla-temperature-rewrite",
+    "linear-sum-denominator",
 )
 # The input a failing check that names none is reported under: only a whole-cell entry covers it.
 INPUTS_NOT_KNOWN = "(inputs not known)"

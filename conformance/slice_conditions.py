@@ -169,7 +169,7 @@ OUTPUT_REPAIRS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, float], 
 }
 # Conditions met when the output is a documented mechanism's (``conformance.emulations``), decided
 # by the evaluation that holds the outputs (``conformance.evaluation.reduction``).
-EMULATION_CONDITIONS: tuple[str, ...] = ("xla-temperature-rewrite",)
+EMULATION_CONDITIONS: tuple[str, ...] = ("xla-temperature-rewrite", "linear-sum-denominator")
 assert (*SLICE_CONDITIONS, *GRADIENT_CONDITIONS, *OUTPUT_REPAIRS, *EMULATION_CONDITIONS) == CONDITIONS
 
 

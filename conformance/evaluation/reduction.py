@@ -17,15 +17,15 @@ from dataclasses import replace
 import numpy as np
 
 from conformance.cases import Case
-from conformance.emulations import matches_xla_temperature_rewrite
+from conformance.emulations import matches_xla_temperature_rewrite, one_denominator_within_linear_sum_bound
 from conformance.evaluation.cell import Observation, applicable_properties
 from conformance.outcome import PropertyOutcome, failure_message, listing, summarize
 from conformance.properties import OracleResult, SliceResults, _slices, judged_dtype, oracle_for
 from conformance.property_registry import DEVICE_PROPERTIES, GRADIENT_PROPERTIES, PROPERTIES
 from conformance.repro import device_repro, repro_snippet
 from conformance.slice_conditions import OUTPUT_REPAIRS, undo_flush_near_tiny
-from reference.contracts import contract_of
-from reference.dtypes import dtype_info
+from reference.contracts import L1_NORMALIZE, contract_of, rounded_eps
+from reference.dtypes import dtype_info, is_float_dtype
 
 # The paired calls (``CallingMixin._paired_calls``), as a message names them.
 PAIRED_CALL_NAMES = {"repeat": "repeated", "cpu": "CPU", "eager": "eager"}
@@ -62,7 +62,24 @@ class ReductionMixin:
         (``_emulations_met``)."""
         repairs = self._repairs_met(name, obs, indices)
         emulations = self._emulations_met(name, obs, indices)
-        return [(*r, *e) for r, e in zip(repairs, emulations, strict=True)]
+        denominators = self._denominator_met(name, obs, indices)
+        return [(*r, *e, *d) for r, e, d in zip(repairs, emulations, denominators, strict=True)]
+
+    def _denominator_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
+        """``linear-sum-denominator`` for the failing slices of a sum normalization whose output is
+        ``x / D`` with ``D`` within a recursive summation's error of the exact sum
+        (``conformance.emulations.one_denominator_within_linear_sum_bound``); not for the properties
+        comparing two outputs."""
+        op = self.cell.impl.op
+        skip = op != "sum_normalize" or name in DEVICE_PROPERTIES or obs.y is None
+        if skip or not is_float_dtype(obs.case.x.dtype):
+            return [() for _ in indices]
+        index = np.asarray(indices)
+        x = _slices(obs.case.x, obs.case.axis)[index]
+        y = _slices(np.asarray(obs.y), obs.case.axis)[index]
+        l1 = contract_of(op).kind == L1_NORMALIZE
+        met = one_denominator_within_linear_sum_bound(x, y, l1, rounded_eps(op, self._dtype))
+        return [("linear-sum-denominator",) if m else () for m in met.tolist()]
 
     def _emulations_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
         """``xla-temperature-rewrite`` for the failing slices of a temperature composite whose output
@@ -72,7 +89,7 @@ class ReductionMixin:
         eager expression is also a cell of its own, judged against the contract: JAX's eager
         ``t / 3.0`` is the rewrite without the contraction)."""
         temperature = contract_of(self.cell.impl.op).temperature
-        if temperature is None or obs.y is None or obs.case.x.dtype.kind != "f":
+        if temperature is None or obs.y is None or not is_float_dtype(obs.case.x.dtype):
             return [() for _ in indices]
         index = np.asarray(indices)
         x = _slices(obs.case.x, obs.case.axis)[index]

@@ -570,3 +570,72 @@ def test_an_emulation_entry_covers_the_mechanism_and_not_an_error_beside_it(tmp_
     got = _over_t_against(_xla_over_t_and_off, tmp_path, "xla-temperature-rewrite")
     assert got.verdict == "fail" and got.uncovered
     assert _over_t_against(_xla_over_t_and_off, tmp_path, None).verdict == "expected-fail"
+
+
+def test_the_linear_sum_denominator_is_one_denominator_within_the_recursive_sum_bound():
+    """A float32 L1 normalization by a running sum of |x| (torch's vector_norm) is the mechanism;
+    the exact quotients are too (D exact); one element off, or a denominator 10% off (beyond the
+    bound (n - 1) u / (1 - (n - 1) u) of a recursive sum of 65,537 terms, 3.9e-3), is not."""
+    from conformance.emulations import one_denominator_within_linear_sum_bound as explained
+
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(0, 3, (1, 65537)).astype(np.float32)
+    running = np.float32(0)
+    for value in x[0]:
+        running = np.float32(running + value)
+    by_running_sum = (x / running).astype(np.float32)
+    exact = (x.astype(np.float64) / x.astype(np.float64).sum()).astype(np.float32)
+    assert abs(float(running) / x.astype(np.float64).sum() - 1) > 1e-5  # hundreds of ULP off
+    assert explained(x, by_running_sum, l1=True).tolist() == [True]
+    assert explained(x, exact, l1=True).tolist() == [True]
+    one_off = exact.copy()
+    one_off[0, 5] *= np.float32(1 + 2**-10)
+    assert explained(x, one_off, l1=True).tolist() == [False]
+    assert explained(x, exact / np.float32(1.1), l1=True).tolist() == [False]
+
+
+def _l1_by_running_sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """x / sum(|x|) with the sum of magnitudes accumulated one term at a time in the input dtype."""
+    moved = np.moveaxis(np.asarray(x), axis, -1)
+    total = np.zeros(moved.shape[:-1], dtype=moved.dtype)
+    with np.errstate(all="ignore"):
+        for j in range(moved.shape[-1]):
+            total = (total + np.abs(moved[..., j])).astype(moved.dtype)
+        return np.moveaxis(moved / total[..., None], -1, axis)
+
+
+def test_a_linear_sum_entry_covers_the_sum_and_not_an_error_beside_it(tmp_path):
+    """An L1 normalization by a running float32 sum fails precision on the long rows (and, its sum
+    overflowing, on the rows past float32's max: a second entry, ``sum-overflow``): covered by an
+    entry naming ``linear-sum-denominator``; the same with the first output of every row 2**-10 off
+    is not, where a whole-cell entry hid it."""
+    import conformance
+    from reference.contracts import L1_NORMALIZE, Contract
+
+    def one_element_off(x: np.ndarray, axis: int) -> np.ndarray:
+        y = np.array(_l1_by_running_sum(x, axis))
+        if y.dtype.kind == "f" and y.size:
+            np.moveaxis(y, axis, -1)[..., 0] *= y.dtype.type(1 + 2**-10)
+        return y
+
+    results = {}
+    for name, function in (("sum", _l1_by_running_sum), ("off", one_element_off)):
+        results[name] = conformance.check(
+            function,
+            "sum_normalize",
+            dtypes="float32",
+            profile="quick",
+            seed=0,
+            contract=Contract(L1_NORMALIZE, eps=None),
+        ).get("float32", "precision")
+        assert results[name].verdict == "fail", results[name].line()
+    check = {**CHECK, "dtype": "float32"}
+    entry = FTZ_ENTRY.replace('api = "softmax"', 'api = "x/sum"')
+    overflow = entry.format(condition="sum-overflow").replace('"ftz-near-tiny"', '"overflow"')
+    documented = entry.format(condition="linear-sum-denominator") + overflow
+    got = _resolve_failure(results["sum"], documented, check, tmp_path)
+    assert got.verdict == "expected-fail", got.uncovered
+    got = _resolve_failure(results["off"], documented, check, tmp_path)
+    assert got.verdict == "fail" and got.uncovered
+    whole = entry.format(condition="").replace('condition = ""\n', "")
+    assert _resolve_failure(results["off"], whole, check, tmp_path).verdict == "expected-fail"
