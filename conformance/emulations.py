@@ -138,7 +138,8 @@ def one_denominator_within_linear_sum_bound(
     summation in the input dtype, ``gamma_(n-1) * sum(|x|)`` with ``gamma_k = k u / (1 - k u)``
     (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., eq. 4.4): the failure is
     the sum's rounding error, whatever the order the kernel adds in, and nothing else. ``D`` is the
-    median of ``x_i / y_i``; a row whose sum overflows or has no finite non-zero quotient is not."""
+    median of ``x_i / y_i`` (0 when no quotient is finite and non-zero: a cancelling row whose sum
+    came out 0, every ``x_i / 0`` infinite); a row whose sum overflows is not."""
     x_rows, y_rows = np.asarray(x_rows), np.asarray(y_rows)
     met = np.zeros(len(x_rows), dtype=bool)
     floats = is_float_dtype(x_rows.dtype) and is_float_dtype(y_rows.dtype)
@@ -157,13 +158,13 @@ def one_denominator_within_linear_sum_bound(
                 exact = max(exact, wide(eps))
             yw = y.astype(wide)
             usable = np.isfinite(x) & np.isfinite(yw) & (x != 0) & (yw != 0)
-            if not np.any(usable) or not np.isfinite(exact):
+            if not np.isfinite(exact) or not np.isfinite(magnitude):
                 continue
-            denominator = np.median(x[usable] / yw[usable])
+            # no finite non-zero quotient: the sum came out 0 (a cancelling row), every x_i / 0
+            denominator = np.median(x[usable] / yw[usable]) if np.any(usable) else wide(0)
             if not (np.isfinite(denominator) and abs(denominator - exact) <= gamma * magnitude):
                 continue
             quotients = round_to_dtype(x / denominator, y_rows.dtype)
-        zero = x == 0
-        close = ulp_distance(y, quotients) <= 2
-        met[r] = bool(np.all(np.where(zero, yw == 0, close)))
+            both_nan = np.isnan(yw) & np.isnan(quotients.astype(wide))
+        met[r] = bool(np.all(both_nan | (ulp_distance(y, quotients) <= 2)))
     return met

@@ -592,6 +592,12 @@ def test_the_linear_sum_denominator_is_one_denominator_within_the_recursive_sum_
     one_off[0, 5] *= np.float32(1 + 2**-10)
     assert explained(x, one_off, l1=True).tolist() == [False]
     assert explained(x, exact / np.float32(1.1), l1=True).tolist() == [False]
+    # a cancelling bfloat16 row whose sum comes out 0 (exact -3.9e-3, within 2u sum|x|): x / 0
+    row = np.array([[4.469, 0.5273, -5]], dtype=ml_dtypes.bfloat16)
+    with np.errstate(divide="ignore"):
+        over_zero = row / row.sum(axis=-1, keepdims=True)
+    assert over_zero.astype(np.float64).tolist() == [[np.inf, np.inf, -np.inf]]
+    assert explained(row, over_zero, l1=False).tolist() == [True]
 
 
 def _l1_by_running_sum(x: np.ndarray, axis: int) -> np.ndarray:
