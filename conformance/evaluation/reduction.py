@@ -12,26 +12,21 @@ implementation to shrink a failure.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from conformance.cases import Case
-from conformance.emulations import matches_xla_temperature_rewrite, one_denominator_within_linear_sum_bound
 from conformance.evaluation.cell import Observation, applicable_properties
+from conformance.evaluation.conditions import ConditionsMixin, other_output
 from conformance.outcome import PropertyOutcome, failure_message, listing, summarize
-from conformance.properties import OracleResult, SliceResults, _slices, judged_dtype, oracle_for
+from conformance.properties import SliceResults, _slices, oracle_for
 from conformance.property_registry import DEVICE_PROPERTIES, GRADIENT_PROPERTIES, PROPERTIES
 from conformance.repro import device_repro, repro_snippet
-from conformance.slice_conditions import OUTPUT_REPAIRS, undo_flush_near_tiny
-from reference.contracts import L1_NORMALIZE, contract_of, rounded_eps
-from reference.dtypes import dtype_info, is_float_dtype
 
 # The paired calls (``CallingMixin._paired_calls``), as a message names them.
 PAIRED_CALL_NAMES = {"repeat": "repeated", "cpu": "CPU", "eager": "eager"}
 
 
-class ReductionMixin:
+class ReductionMixin(ConditionsMixin):
     """The verdicts of ``CellEvaluation``: ``outcome`` per property, from its ``observations``."""
 
     def applicable_properties(self) -> list[str]:
@@ -55,89 +50,6 @@ class ReductionMixin:
         return prop.judge(
             obs.case.x, obs.y, obs.judged_against(), self.cell.impl.op, self._dtype, obs.case.axis
         )
-
-    def _more_conditions(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
-        """Per failing slice ``indices`` of ``obs``, the conditions decided from its outputs: the
-        repairs under which ``name`` passes (``_repairs_met``), then the emulations it matches
-        (``_emulations_met``)."""
-        repairs = self._repairs_met(name, obs, indices)
-        emulations = self._emulations_met(name, obs, indices)
-        denominators = self._denominator_met(name, obs, indices)
-        return [(*r, *e, *d) for r, e, d in zip(repairs, emulations, denominators, strict=True)]
-
-    def _denominator_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
-        """``linear-sum-denominator`` for the failing slices of a sum normalization whose output is
-        ``x / D`` with ``D`` within a recursive summation's error of the exact sum
-        (``conformance.emulations.one_denominator_within_linear_sum_bound``); not for the properties
-        comparing two outputs."""
-        op = self.cell.impl.op
-        skip = op != "sum_normalize" or name in DEVICE_PROPERTIES or obs.y is None
-        if skip or not is_float_dtype(obs.case.x.dtype):
-            return [() for _ in indices]
-        index = np.asarray(indices)
-        x = _slices(obs.case.x, obs.case.axis)[index]
-        y = _slices(np.asarray(obs.y), obs.case.axis)[index]
-        l1 = contract_of(op).kind == L1_NORMALIZE
-        met = one_denominator_within_linear_sum_bound(x, y, l1, rounded_eps(op, self._dtype))
-        return [("linear-sum-denominator",) if m else () for m in met.tolist()]
-
-    def _emulations_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
-        """``xla-temperature-rewrite`` for the failing slices of a temperature composite whose output
-        is XLA's rewrite of it (``conformance.emulations``). For ``compiled_consistency`` the eager
-        output it is compared with must be right too (precision, a flush near tiny accepted) or the
-        rewrite itself, so that no other error of the eager side is taken for the compiler's (the
-        eager expression is also a cell of its own, judged against the contract: JAX's eager
-        ``t / 3.0`` is the rewrite without the contraction)."""
-        temperature = contract_of(self.cell.impl.op).temperature
-        if temperature is None or obs.y is None or not is_float_dtype(obs.case.x.dtype):
-            return [() for _ in indices]
-        index = np.asarray(indices)
-        x = _slices(obs.case.x, obs.case.axis)[index]
-        y = _slices(np.asarray(obs.y), obs.case.axis)[index]
-        allowed = _slices(np.asarray(obs.oracle.allowed, dtype=np.float64), obs.case.axis)[index]
-        met = matches_xla_temperature_rewrite(x, y, temperature, allowed)
-        if name in DEVICE_PROPERTIES:
-            other = other_output(obs, DEVICE_PROPERTIES[name].compare_with)
-            if other is None:
-                return [() for _ in indices]
-            tiny = dtype_info(judged_dtype(self.cell.impl.op, self._dtype)).tiny
-            undone = undo_flush_near_tiny(other, obs.oracle.exact, obs.oracle.rounded, tiny)
-            right = PROPERTIES["precision"].judge(
-                obs.case.x, undone, obs.oracle, self.cell.impl.op, self._dtype, obs.case.axis
-            )
-            other_rows = _slices(np.asarray(other), obs.case.axis)[index]
-            rewritten = matches_xla_temperature_rewrite(x, other_rows, temperature, allowed)
-            met &= np.asarray(right.passed)[index] | rewritten
-        return [("xla-temperature-rewrite",) if m else () for m in met.tolist()]
-
-    def _repairs_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
-        """Per failing slice ``indices`` of ``obs``, the ``OUTPUT_REPAIRS`` under which ``name``
-        passes on it (``_rejudge``)."""
-        met: list[list[str]] = [[] for _ in indices]
-        for repair in OUTPUT_REPAIRS:
-            again = self._rejudge(name, obs, repair)
-            if again is not None:
-                for found, i in zip(met, indices, strict=True):
-                    if bool(again.passed[i]):
-                        found.append(repair)
-        return [tuple(found) for found in met]
-
-    def _rejudge(self, name: str, obs: Observation, repair: str) -> SliceResults | None:
-        """``name`` judged again on ``obs`` with the ``OUTPUT_REPAIRS[repair]`` mechanism undone in
-        its output and in the output a device property compares it with; None if that changes
-        nothing (``conformance.slice_conditions``)."""
-        undo = OUTPUT_REPAIRS[repair]
-        tiny = dtype_info(judged_dtype(self.cell.impl.op, self._dtype)).tiny
-
-        def undone(y: np.ndarray | None, oracle: OracleResult) -> np.ndarray | None:
-            return None if y is None else undo(y, oracle.exact, oracle.rounded, tiny)
-
-        outputs = {"y": undone(obs.y, obs.judged_against())}
-        for field in ("y_repeat", "y_cpu", "y_eager"):
-            outputs[field] = undone(getattr(obs, field), obs.oracle)
-        if all(outputs[f] is getattr(obs, f) for f in outputs):
-            return None
-        return self._judge(name, replace(obs, **outputs))
 
     def outcome(self, name: str) -> PropertyOutcome:
         if self.unsupported is not None:
@@ -330,10 +242,6 @@ def with_generation_error(out: PropertyOutcome, hypothesis_error: str | None) ->
 def _axis_field(axis: object) -> object:
     """An axis for a JSON record: an int, a list of ints (a tuple of axes) or None (every axis)."""
     return list(axis) if isinstance(axis, tuple) else axis
-
-
-def other_output(obs: Observation, compare_with: str) -> np.ndarray | None:
-    return {"cpu": obs.y_cpu, "repeat": obs.y_repeat, "eager": obs.y_eager}[compare_with]
 
 
 def worst_case(
