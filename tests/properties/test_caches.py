@@ -118,7 +118,15 @@ def _counted(calls: list, op: str, x: np.ndarray):
     return compute
 
 
-def test_a_shared_answer_is_read_by_another_process_cache_bit_for_bit(tmp_path):
+@pytest.fixture
+def disk_to_spare(monkeypatch):
+    """The sharing tests write regardless of this machine's free disk: the rule that nothing is
+    shared on a nearly full disk (``MIN_FREE_BYTES``) has its own test below, and on a machine
+    with less than that free the sharing tests would otherwise see nothing written."""
+    monkeypatch.setattr(oracle_cache, "MIN_FREE_BYTES", 0)
+
+
+def test_a_shared_answer_is_read_by_another_process_cache_bit_for_bit(tmp_path, disk_to_spare):
     """Two caches on one directory stand for two processes of a run: the second reads the
     first's answer instead of computing it, and gets the same bits, read-only."""
     x = np.random.default_rng(3).normal(size=(4, 9)).astype(np.float32)
@@ -133,7 +141,7 @@ def test_a_shared_answer_is_read_by_another_process_cache_bit_for_bit(tmp_path):
     assert [p.suffix for p in tmp_path.iterdir()] == [".pickle"]  # no partial file left
 
 
-def test_what_is_not_shared_is_neither_written_nor_read(tmp_path, monkeypatch):
+def test_what_is_not_shared_is_neither_written_nor_read(tmp_path, monkeypatch, disk_to_spare):
     x = np.ones((2, 3), np.float32)
     calls: list = []
     AnswerCache(shared_dir=tmp_path).get(("k",), _counted(calls, "softmax", x), shared=False)
@@ -146,7 +154,7 @@ def test_what_is_not_shared_is_neither_written_nor_read(tmp_path, monkeypatch):
     assert len(list(tmp_path.iterdir())) == 1
 
 
-def test_a_colliding_damaged_or_oversized_file_is_computed_again(tmp_path, monkeypatch):
+def test_a_colliding_damaged_or_oversized_file_is_computed_again(tmp_path, monkeypatch, disk_to_spare):
     x = np.ones((2, 3), np.float32)
     calls: list = []
     AnswerCache(shared_dir=tmp_path).get(("k", 1), _counted(calls, "softmax", x))
