@@ -21,9 +21,10 @@ from fractions import Fraction
 
 import numpy as np
 
+from conformance.slice_conditions import normalization_divisor
 from reference.dtypes import dtype_info, is_float_dtype
 from reference.rounding import round_to_dtype
-from reference.ulp import ulp_distance
+from reference.ulp import error_work_type, ulp_distance
 
 # How far (ULPs of the output dtype) an output may be from an emulation and still be its mechanism.
 EMULATION_ULPS = 8.0
@@ -44,7 +45,7 @@ def xla_temperature_softmax(
     dtype = rows.dtype
     compute = np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
     stage = dtype if in_input_dtype else compute  # where the reciprocal, the product and the shift round
-    wide = np.longdouble if compute == np.float64 else np.float64
+    wide = error_work_type(rows, compute)
     if compute == np.float64:
         shift = _float64_shift(rows, temperature, contracted).astype(wide)
     else:
@@ -145,17 +146,16 @@ def one_denominator_within_linear_sum_bound(
     floats = is_float_dtype(x_rows.dtype) and is_float_dtype(y_rows.dtype)
     if x_rows.shape != y_rows.shape or x_rows.ndim != 2 or not floats:
         return met
-    wide = np.longdouble if x_rows.dtype == np.float64 else np.float64
+    wide = error_work_type(x_rows, x_rows.dtype)
     info = dtype_info(x_rows.dtype)
     n = x_rows.shape[1]
     k_u = (n - 1) * float(info.unit_roundoff)
     gamma = k_u / (1 - k_u) if k_u < 1 else np.inf
-    for r, (x, y) in enumerate(zip(x_rows.astype(wide), y_rows, strict=True)):
+    wide_rows = x_rows.astype(wide)
+    divisors = normalization_divisor(wide_rows, l1, eps)[:, 0]
+    magnitudes = normalization_divisor(wide_rows, True, None)[:, 0]
+    for r, (x, y, exact, magnitude) in enumerate(zip(wide_rows, y_rows, divisors, magnitudes, strict=True)):
         with np.errstate(all="ignore"):
-            magnitude = np.sum(np.abs(x))
-            exact = magnitude if l1 else np.sum(x)
-            if l1 and eps is not None:
-                exact = max(exact, wide(eps))
             yw = y.astype(wide)
             usable = np.isfinite(x) & np.isfinite(yw) & (x != 0) & (yw != 0)
             if not np.isfinite(exact) or not np.isfinite(magnitude):

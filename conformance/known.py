@@ -70,8 +70,8 @@ _FIELDS = {
 }
 # Conditions an entry may require of every failing slice it covers (``condition``), implemented in
 # ``conformance.slice_conditions``: predicates of the input slice, of a backward pass's input and
-# cotangent slices, then mechanisms stated as a repair of the output (the slice passes once the
-# mechanism is undone).
+# cotangent slices, then mechanisms decided from the output: a repair (the slice passes once the
+# mechanism is undone) or an emulation (the output is the mechanism's, ``conformance.emulations``).
 CONDITIONS = (
     "sum-overflow",
     "subnormal-entry",

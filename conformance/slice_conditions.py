@@ -33,6 +33,7 @@ import numpy as np
 
 from conformance.known import CONDITIONS
 from reference.dtypes import dtype_info, is_float_dtype
+from reference.ulp import error_work_type
 
 
 def sum_overflows(rows: np.ndarray) -> np.ndarray:
@@ -82,17 +83,24 @@ def _out_of_normal_range(values: np.ndarray, tiny: float, largest: float) -> np.
     return np.any(outside, axis=-1)
 
 
+def normalization_divisor(x: np.ndarray, l1: bool, eps: float | None) -> np.ndarray:
+    """The exact divisor S of a sum normalization, per row of ``x`` (the normalized axis last, in
+    a type wide enough for the sum, ``reference.ulp.error_work_type``), kept as a column: sum(x),
+    or for an L1 normalization (``l1``) max(sum(|x|), ``eps``)."""
+    with np.errstate(all="ignore"):
+        s = np.sum(np.abs(x) if l1 else x, axis=-1, keepdims=True)
+    return np.maximum(s, x.dtype.type(eps)) if l1 and eps is not None else s
+
+
 def _quotient_rule_terms(
     x_rows: np.ndarray, g_rows: np.ndarray, l1: bool, eps: float | None
 ) -> dict[str, np.ndarray]:
     """The intermediates a backward pass of ``x / S`` may form, per element, exact enough to place
     them against the dtype's range: S = sum(x) (an L1 normalization's max(sum(|x|), eps)) and its
     square, the cotangent ``g`` times x."""
-    wide = np.longdouble if np.dtype(x_rows.dtype) == np.float64 else np.float64
+    wide = error_work_type(x_rows, x_rows.dtype)
     x, g = x_rows.astype(wide), g_rows.astype(wide)
-    s = np.sum(np.abs(x) if l1 else x, axis=-1, keepdims=True)
-    if l1 and eps is not None:
-        s = np.maximum(s, wide(eps))
+    s = normalization_divisor(x, l1, eps)
     with np.errstate(all="ignore"):
         square = s * s
         terms = {
@@ -182,10 +190,3 @@ def row_conditions(rows: np.ndarray) -> list[tuple[str, ...]]:
     met = np.stack([meets(rows) for meets in SLICE_CONDITIONS.values()], axis=1)
     names = tuple(SLICE_CONDITIONS)
     return [tuple(n for n, m in zip(names, row, strict=True) if m) for row in met.tolist()]
-
-
-def condition_sets(rows: np.ndarray) -> tuple[tuple[str, ...], ...]:
-    """The distinct sets of input conditions the rows of ``rows`` (failing slices of one input)
-    meet, in a fixed order: one set per kind of failing slice. A zero row and an overflowing row
-    of the same input are two kinds, which two registry entries may document."""
-    return tuple(sorted(set(row_conditions(rows))))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import shlex
-from collections import Counter, defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from conformance.adapters.base import NOT_INSTALLED
+from conformance.recording import Tally
 from conformance.records import RESULTS_FILE, VERDICTS, Run, read_run, used_entries
 
 VERDICT_STYLE = {
@@ -135,11 +135,16 @@ def verdict_table(title: str, rows: Mapping[str, Mapping[str, int]]) -> Table:
 def summary_table(run_dir: Path) -> Table:
     """A Rich table of verdict counts per implementation and device, read back from the results file."""
     run = read_run(Path(run_dir) / RESULTS_FILE)
-    counts: dict[str, Counter] = defaultdict(Counter)
+    tally = Tally()
     for rec in run.checks:
-        counts[f"{rec['implementation']} ({rec['device']})"][rec["verdict"]] += 1
+        tally.add(rec)
     title = f"softmax-conformance: {run.envelope['run_id']} ({run.envelope['profile']} profile)"
-    return verdict_table(title, counts)
+    return verdict_table(title, tally.rows)
+
+
+def _stopped(exitstatus: int) -> str:
+    """The reason a pytest exit status in ``STOPPED_EXIT`` gives, in one line."""
+    return f"{STOPPED_EXIT[int(exitstatus)]} (pytest exit status {int(exitstatus)})"
 
 
 def process_reasons(session, exitstatus: int) -> list[str]:
@@ -149,7 +154,7 @@ def process_reasons(session, exitstatus: int) -> list[str]:
     A process of ``run`` judges only itself: the others may still be running, and ``run`` says
     whether the whole run is complete when every process has ended."""
     if int(exitstatus) in STOPPED_EXIT:
-        return [f"{STOPPED_EXIT[int(exitstatus)]} (pytest exit status {int(exitstatus)})"]
+        return [_stopped(exitstatus)]
     planned, written = session.planned, session.tally.written
     if isinstance(planned, int) and written < planned:
         return [f"{written} of {planned} planned checks recorded"]
@@ -180,7 +185,7 @@ def print_summary(terminalreporter, session, exitstatus: int = 0) -> None:
         console.print(summary_table(session.run_dir))
         reasons = incomplete_reasons(read_run(Path(session.run_dir) / RESULTS_FILE))
         if int(exitstatus) in STOPPED_EXIT and not reasons:
-            reasons = [f"{STOPPED_EXIT[int(exitstatus)]} (pytest exit status {int(exitstatus)})"]
+            reasons = [_stopped(exitstatus)]
     for name, (status, reason) in session._unusable.items():  # by framework: keras-jax included
         line = f"{name}: {status}" if status == NOT_INSTALLED else f"{name}: {status}: {reason}"
         console.print(line, markup=False, style="dim" if status == NOT_INSTALLED else "red")

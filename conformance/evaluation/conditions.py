@@ -32,6 +32,11 @@ class ConditionsMixin:
     """Conditions of failing slices decided from a cell's outputs (the module's contract); needs the
     evaluation's ``cell``, ``_dtype`` and ``_judge``."""
 
+    @property
+    def _judged_tiny(self) -> float:
+        """The smallest normal of the dtype the cell's outputs are judged in."""
+        return dtype_info(judged_dtype(self.cell.impl.op, self._dtype)).tiny
+
     def _more_conditions(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
         """Per failing slice ``indices`` of ``obs``, the conditions decided from its outputs: the
         repairs under which ``name`` passes (``_repairs_met``), then the emulations it matches
@@ -51,8 +56,7 @@ class ConditionsMixin:
         if skip or not is_float_dtype(obs.case.x.dtype):
             return [() for _ in indices]
         index = np.asarray(indices)
-        x = _slices(obs.case.x, obs.case.axis)[index]
-        y = _slices(np.asarray(obs.y), obs.case.axis)[index]
+        x, y = (_slices(np.asarray(a), obs.case.axis)[index] for a in (obs.case.x, obs.y))
         l1 = contract_of(op).kind == L1_NORMALIZE
         met = one_denominator_within_linear_sum_bound(x, y, l1, rounded_eps(op, self._dtype))
         return [("linear-sum-denominator",) if m else () for m in met.tolist()]
@@ -68,16 +72,14 @@ class ConditionsMixin:
         if temperature is None or obs.y is None or not is_float_dtype(obs.case.x.dtype):
             return [() for _ in indices]
         index = np.asarray(indices)
-        x = _slices(obs.case.x, obs.case.axis)[index]
-        y = _slices(np.asarray(obs.y), obs.case.axis)[index]
+        x, y = (_slices(np.asarray(a), obs.case.axis)[index] for a in (obs.case.x, obs.y))
         allowed = _slices(np.asarray(obs.oracle.allowed, dtype=np.float64), obs.case.axis)[index]
         met = matches_xla_temperature_rewrite(x, y, temperature, allowed)
         if name in DEVICE_PROPERTIES:
             other = other_output(obs, DEVICE_PROPERTIES[name].compare_with)
             if other is None:
                 return [() for _ in indices]
-            tiny = dtype_info(judged_dtype(self.cell.impl.op, self._dtype)).tiny
-            undone = undo_flush_near_tiny(other, obs.oracle.exact, obs.oracle.rounded, tiny)
+            undone = undo_flush_near_tiny(other, obs.oracle.exact, obs.oracle.rounded, self._judged_tiny)
             right = PROPERTIES["precision"].judge(
                 obs.case.x, undone, obs.oracle, self.cell.impl.op, self._dtype, obs.case.axis
             )
@@ -103,7 +105,7 @@ class ConditionsMixin:
         its output and in the output a device property compares it with; None if that changes
         nothing (``conformance.slice_conditions``)."""
         undo = OUTPUT_REPAIRS[repair]
-        tiny = dtype_info(judged_dtype(self.cell.impl.op, self._dtype)).tiny
+        tiny = self._judged_tiny
 
         def undone(y: np.ndarray | None, oracle: OracleResult) -> np.ndarray | None:
             return None if y is None else undo(y, oracle.exact, oracle.rounded, tiny)
