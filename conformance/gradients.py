@@ -28,6 +28,7 @@ from conformance.adapters.base import RENORMALIZED_API, Implementation, decline_
 from conformance.call_log import LoggedCall
 from conformance.cases import axis_form
 from conformance.cases.corpus import LONG_NON_LAST_LENGTH
+from conformance.computed_in_float32 import gradient_computed_in_float32
 from conformance.gradient_properties import GradientOracle, gradient_oracle
 from conformance.outcome import PropertyOutcome, failure_message, listing, short_error, summarize
 from conformance.properties import _slices
@@ -195,17 +196,6 @@ def gradient_cases(
     return cases
 
 
-def _quotient_rule_conditions(
-    obs: GradientObservation, indices: list[int], l1: bool, eps: float | None
-) -> list[tuple[str, ...]]:
-    """The gradient conditions (``conformance.slice_conditions.gradient_conditions``) of the failing
-    slices ``indices`` of a sum-normalization's backward observation: its input and cotangent."""
-    index = np.asarray(indices)
-    x = _slices(obs.case.x, obs.case.axis)[index]
-    g = _slices(obs.case.g, obs.case.axis)[index]
-    return gradient_conditions(x, g, l1, eps)
-
-
 @dataclass
 class GradientObservation:
     case: GradientCase  # a joint-axes case: its joint view (``called``: as called)
@@ -297,15 +287,7 @@ class GradientEvaluation:
             for obs in self.observations
             if obs.gx is not None
         )
-        more = None
-        if self.impl.op == "sum_normalize":
-            l1 = contract_of(self.impl.op).kind == L1_NORMALIZE
-            eps = rounded_eps(self.impl.op, dtype)
-
-            def more(obs: GradientObservation, indices: list[int]) -> list[tuple[str, ...]]:
-                return _quotient_rule_conditions(obs, indices, l1, eps)
-
-        out, failures = summarize(name, judged, more)
+        out, failures = summarize(name, judged, self._conditions)
         if failures:
             self._describe(prop.unit, out, failures)
         # the gradient inputs holding a failing slice or a failed call (registry ``case`` filters)
@@ -321,6 +303,24 @@ class GradientEvaluation:
             note = f"the gradient comes back as {first.gx.dtype}, the input is {first.case.x.dtype}"
             out.message = (out.message + "; " + note).strip("; ")
         return out
+
+    def _conditions(self, obs: GradientObservation, indices: list[int]) -> list[tuple[str, ...]]:
+        """The conditions of the failing slices ``indices`` of ``obs``: the quotient rule's
+        (``conformance.slice_conditions.gradient_conditions``, a sum normalization) and, in a
+        float64 cell, ``computed-in-float32`` (``conformance.computed_in_float32``)."""
+        op, dtype = self.impl.op, dtype_from_name(self.dtype)
+        index = np.asarray(indices)
+        x, g = (_slices(a, obs.case.axis)[index] for a in (obs.case.x, obs.case.g))
+        quotient = [() for _ in indices]
+        if op == "sum_normalize":
+            l1 = contract_of(op).kind == L1_NORMALIZE
+            quotient = gradient_conditions(x, g, l1, rounded_eps(op, dtype))
+        in_float32 = [() for _ in indices]
+        if dtype == np.float64 and obs.gx is not None:
+            renormalized = op == "softmax" and self.impl.api == RENORMALIZED_API
+            gx = _slices(obs.gx, obs.case.axis)[index]
+            in_float32 = gradient_computed_in_float32(op, x, g, gx, renormalized)
+        return [(*q, *f) for q, f in zip(quotient, in_float32, strict=True)]
 
     def _describe(self, unit: str, out, failures: list) -> None:
         obs, i, metric, bound = min(

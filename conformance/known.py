@@ -71,7 +71,8 @@ _FIELDS = {
 # Conditions an entry may require of every failing slice it covers (``condition``), implemented in
 # ``conformance.slice_conditions``: predicates of the input slice, of a backward pass's input and
 # cotangent slices, then mechanisms decided from the output: a repair (the slice passes once the
-# mechanism is undone) or an emulation (the output is the mechanism's, ``conformance.emulations``).
+# mechanism is undone) or an emulation (the output is the mechanism's, ``conformance.emulations``;
+# a float64 cell's output is a correct float32 result, ``conformance.computed_in_float32``).
 CONDITIONS = (
     "sum-overflow",
     "subnormal-entry",
@@ -81,6 +82,8 @@ CONDITIONS = (
     "flush-near-tiny",
     "xla-temperature-rewrite",
     "linear-sum-denominator",
+    "computed-in-float32",
+    "computed-in-float32-flush-near-tiny",
 )
 # The input a failing check that names none is reported under: only a whole-cell entry covers it.
 INPUTS_NOT_KNOWN = "(inputs not known)"

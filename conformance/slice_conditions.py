@@ -175,9 +175,15 @@ def undo_flush_near_tiny(y: np.ndarray, exact: np.ndarray, rounded: np.ndarray, 
 OUTPUT_REPAIRS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]] = {
     "flush-near-tiny": undo_flush_near_tiny,
 }
-# Conditions met when the output is a documented mechanism's (``conformance.emulations``), decided
-# by the evaluation that holds the outputs (``conformance.evaluation.reduction``).
-EMULATION_CONDITIONS: tuple[str, ...] = ("xla-temperature-rewrite", "linear-sum-denominator")
+# Conditions met when the output is a documented mechanism's (``conformance.emulations``; a float64
+# cell computed in float32, ``conformance.computed_in_float32``), decided by the evaluation that
+# holds the outputs (``conformance.evaluation.conditions``, ``conformance.gradients``).
+EMULATION_CONDITIONS: tuple[str, ...] = (
+    "xla-temperature-rewrite",
+    "linear-sum-denominator",
+    "computed-in-float32",
+    "computed-in-float32-flush-near-tiny",
+)
 assert (*SLICE_CONDITIONS, *GRADIENT_CONDITIONS, *OUTPUT_REPAIRS, *EMULATION_CONDITIONS) == CONDITIONS
 
 

@@ -1,5 +1,6 @@
 """Shared helpers for the tests: the repository's paths; for the tests of ``reference/``, dtypes,
-bit patterns and mpmath ground truth.
+bit patterns and mpmath ground truth; for the registry's tests, a failing check resolved against a
+registry text (``resolve_failure``).
 
 ``ROOT`` is the one definition of the repository root (the tests live in ``tests/<area>/``, so no
 test finds it from its own ``__file__``). Everything else here is independent of ``reference.ulp``
@@ -151,3 +152,21 @@ def mp_round(y: mpmath.mpf, dtype: object) -> float:
     if abs(r) > info.max:
         return float("inf") if r > 0 else float("-inf")
     return float(r)
+
+
+def resolve_failure(judged, registry_text: str, check: dict, tmp_path: Path):
+    """``conformance.known.resolve`` of a failing ``PropertyResult`` (``judged``: its failing inputs
+    and their conditions) against a registry file holding ``registry_text``; ``check`` gives the
+    check's framework, version, api, mode, dtype, device, op and prop."""
+    from conformance.known import load_registry, resolve
+
+    path = tmp_path / "k.toml"
+    path.write_text(registry_text)
+    kinds = {case: tuple(tuple(k) for k in v) for case, v in judged.failing_conditions.items()}
+    return resolve(
+        load_registry(path),
+        "fail",
+        failing_cases=tuple(judged.failing_cases),
+        failing_conditions=kinds,
+        **check,
+    )

@@ -3,7 +3,8 @@
 The contract: ``_more_conditions(property, observation, failing slice indices)`` gives, per failing
 slice, the conditions of ``conformance.slice_conditions`` that only the outputs can decide: a repair
 under which the property passes on the slice (``OUTPUT_REPAIRS``, judged again by ``_judge``), an
-emulated mechanism whose output the slice's is (``conformance.emulations``). ``ReductionMixin`` hands
+emulated mechanism whose output the slice's is (``conformance.emulations``), a float64 cell's
+output that is a correct float32 result (``conformance.computed_in_float32``). ``ReductionMixin`` hands
 it to ``conformance.outcome.summarize``, and the registry's ``condition`` entries are matched against
 what it finds. It never calls the implementation.
 """
@@ -14,6 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from conformance.computed_in_float32 import forward_computed_in_float32
 from conformance.emulations import matches_xla_temperature_rewrite, one_denominator_within_linear_sum_bound
 from conformance.evaluation.cell import Observation
 from conformance.properties import OracleResult, SliceResults, _slices, judged_dtype
@@ -44,7 +46,21 @@ class ConditionsMixin:
         repairs = self._repairs_met(name, obs, indices)
         emulations = self._emulations_met(name, obs, indices)
         denominators = self._denominator_met(name, obs, indices)
-        return [(*r, *e, *d) for r, e, d in zip(repairs, emulations, denominators, strict=True)]
+        in_float32 = self._float32_met(name, obs, indices)
+        found = zip(repairs, emulations, denominators, in_float32, strict=True)
+        return [(*r, *e, *d, *f) for r, e, d, f in found]
+
+    def _float32_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
+        """``computed-in-float32`` (and its flush variant) for the failing slices of a float64 cell
+        whose output is a correct float32 result of the input rounded to float32
+        (``conformance.computed_in_float32``); not for the properties comparing two outputs."""
+        op = self.cell.impl.op
+        float64 = judged_dtype(op, self._dtype) == np.float64 and obs.case.x.dtype == np.float64
+        if not float64 or name in DEVICE_PROPERTIES or obs.y is None:
+            return [() for _ in indices]
+        index = np.asarray(indices)
+        x, y = (_slices(np.asarray(a), obs.case.axis)[index] for a in (obs.case.x, obs.y))
+        return forward_computed_in_float32(op, x, y)
 
     def _denominator_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
         """``linear-sum-denominator`` for the failing slices of a sum normalization whose output is

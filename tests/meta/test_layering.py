@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "conformance.outcome",
             "conformance.slice_conditions",
             "conformance.emulations",
+            "conformance.computed_in_float32",
         ),
     ),
     (

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import ml_dtypes
 import numpy as np
 import pytest
+from helpers import resolve_failure as _resolve_failure
 
 from conformance.known import CONDITIONS, RegistryError, load_registry, resolve
 from conformance.outcome import summarize
@@ -337,20 +338,6 @@ def _against_ftz_entry(target, prop: str, mode: str, tmp_path, condition: str | 
         text = text.replace('condition = ""\n', "")
     check = {**CHECK, "api": "softmax", "op": "softmax", "dtype": "float32", "mode": mode, "prop": prop}
     return _resolve_failure(judged, text, check, tmp_path)
-
-
-def _resolve_failure(judged, registry_text: str, check: dict, tmp_path):
-    """``resolve`` of a failing ``PropertyResult`` against a registry file holding ``registry_text``."""
-    path = tmp_path / "k.toml"
-    path.write_text(registry_text)
-    kinds = {case: tuple(tuple(k) for k in v) for case, v in judged.failing_conditions.items()}
-    return resolve(
-        load_registry(path),
-        "fail",
-        failing_cases=tuple(judged.failing_cases),
-        failing_conditions=kinds,
-        **check,
-    )
 
 
 def _resolved(function, tmp_path, condition: str | None):
