@@ -42,14 +42,27 @@ def xla_temperature_softmax(
     compute dtype's range is infinite (so a shift past ~88.7 in float32 gives a NaN row, as XLA
     does), rounded once to the input dtype."""
     rows = np.asarray(rows)
+    wide = _xla_temperature_softmax_wide(rows, temperature, contracted, in_input_dtype)
+    return round_to_dtype(wide, rows.dtype)
+
+
+def _compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype XLA's fused softmax computes in: float64 for float64, float32 for the rest."""
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
+def _xla_temperature_softmax_wide(
+    rows: np.ndarray, temperature: float, contracted: bool, in_input_dtype: bool
+) -> np.ndarray:
+    """``xla_temperature_softmax`` before its final rounding, in ``error_work_type``."""
     dtype = rows.dtype
-    compute = np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+    compute = _compute_dtype(dtype)
     stage = dtype if in_input_dtype else compute  # where the reciprocal, the product and the shift round
     wide = error_work_type(rows, compute)
     if compute == np.float64:
         shift = _float64_shift(rows, temperature, contracted).astype(wide)
     else:
-        c = round_to_dtype(np.array(1.0 / temperature, dtype=wide), stage).astype(wide)
+        c = _reciprocal(temperature, stage, wide)
         with np.errstate(all="ignore"):
             product = rows.astype(wide) * c  # exact: two float32 significands fit in float64's
             rounded = round_to_dtype(product, stage).astype(wide)
@@ -62,8 +75,14 @@ def xla_temperature_softmax(
         e = np.where(e > largest, wide(np.inf), e)
         total = np.sum(e, axis=-1, keepdims=True)
         total = np.where(total > largest, wide(np.inf), total)
-        y = e / total
-    return round_to_dtype(y, dtype)
+        return e / total
+
+
+def _reciprocal(temperature: float, stage: np.dtype, wide: type) -> np.floating:
+    """``fl(1 / T)`` in ``stage``, as a ``wide`` number (for float64 exactly, by fractions)."""
+    if np.dtype(stage) == np.float64:
+        return wide(float(Fraction(1) / Fraction(temperature)))
+    return round_to_dtype(np.array(1.0 / temperature, dtype=wide), stage).astype(wide)
 
 
 def _float64_shift(rows: np.ndarray, temperature: float, contracted: bool) -> np.ndarray:
@@ -71,7 +90,7 @@ def _float64_shift(rows: np.ndarray, temperature: float, contracted: bool) -> np
     product of two float64 numbers needs 106 bits, so it is formed as a fraction and rounded once
     (a long double product would round it twice and move the shift by an ULP, hundreds of output
     ULP at logits near 1,000). Non-finite entries follow float64 arithmetic."""
-    c = float(Fraction(1) / Fraction(temperature))  # fl(1/T)
+    c = float(_reciprocal(temperature, np.dtype(np.float64), np.float64))  # fl(1/T)
     rows = rows.astype(np.float64)
     with np.errstate(all="ignore"):
         out = rows * c  # non-finite entries: their float64 product; finite ones replaced below
@@ -127,6 +146,48 @@ def matches_xla_temperature_rewrite(
     for contracted, in_input_dtype in forms:
         emulated = xla_temperature_softmax(x_rows, temperature, contracted, in_input_dtype)
         met |= matches_emulation(y_rows, emulated, allowed)
+    return met
+
+
+def matches_xla_temperature_rewrite_backward(
+    x_rows: np.ndarray,
+    g_rows: np.ndarray,
+    gx_rows: np.ndarray,
+    temperature: float,
+    allowed: np.ndarray,
+    unit: np.ndarray,
+) -> np.ndarray:
+    """Per row: whether the gradient ``gx_rows`` (input ``x_rows``, cotangent ``g_rows``) is the
+    backward pass of XLA's ``softmax(x / T)`` rewrite: ``c * s * (g - sum(g * s))`` with ``c = fl(1/T)``
+    and ``s`` the rewrite's softmax (``xla_temperature_softmax`` before its last rounding, in one of
+    its forms; NaN rows where its shift overflows ``exp``). Every element within the gradient
+    oracle's allowance (``allowed``, absolute) plus ``EMULATION_ULPS`` units of the term scale
+    (``unit``) of it, NaN where it is NaN, or 0 where a result within the allowance could be
+    subnormal (flush to zero)."""
+    x_rows, g_rows, gx_rows = np.asarray(x_rows), np.asarray(g_rows), np.asarray(gx_rows)
+    met = np.zeros(len(x_rows), dtype=bool)
+    same_shape = x_rows.shape == g_rows.shape == gx_rows.shape and x_rows.ndim == 2
+    if not same_shape or not is_float_dtype(x_rows.dtype) or not is_float_dtype(gx_rows.dtype):
+        return met
+    tiny = dtype_info(x_rows.dtype).tiny
+    with np.errstate(invalid="ignore"):
+        slack = np.nan_to_num(np.asarray(allowed, dtype=np.float64), nan=0.0)
+        slack = slack + EMULATION_ULPS * np.nan_to_num(np.asarray(unit, dtype=np.float64), nan=0.0)
+    got = gx_rows.astype(np.float64)
+    forms = [(True, False), (False, False)]
+    if x_rows.dtype not in (np.float32, np.float64):
+        forms.append((False, True))
+    for contracted, in_input_dtype in forms:
+        s = _xla_temperature_softmax_wide(x_rows, temperature, contracted, in_input_dtype)
+        stage = x_rows.dtype if in_input_dtype else _compute_dtype(x_rows.dtype)
+        c = _reciprocal(temperature, stage, s.dtype.type)
+        with np.errstate(all="ignore"):
+            g = g_rows.astype(s.dtype)
+            expected = (c * s * (g - np.sum(g * s, axis=-1, keepdims=True))).astype(np.float64)
+            diff = np.abs(got - expected)
+            close = (got == expected) | (np.isnan(got) & np.isnan(expected)) | (diff <= slack)
+            flushed = (got == 0) & (np.abs(expected) - slack < tiny)
+        met |= np.all(close | flushed, axis=-1)
     return met
 
 

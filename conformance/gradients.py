@@ -29,6 +29,7 @@ from conformance.call_log import LoggedCall
 from conformance.cases import axis_form
 from conformance.cases.corpus import LONG_NON_LAST_LENGTH
 from conformance.computed_in_float32 import gradient_computed_in_float32
+from conformance.emulations import matches_xla_temperature_rewrite_backward
 from conformance.gradient_properties import GradientOracle, gradient_oracle
 from conformance.outcome import PropertyOutcome, failure_message, listing, short_error, summarize
 from conformance.properties import _slices
@@ -307,7 +308,8 @@ class GradientEvaluation:
     def _conditions(self, obs: GradientObservation, indices: list[int]) -> list[tuple[str, ...]]:
         """The conditions of the failing slices ``indices`` of ``obs``: the quotient rule's
         (``conformance.slice_conditions.gradient_conditions``, a sum normalization) and, in a
-        float64 cell, ``computed-in-float32`` (``conformance.computed_in_float32``)."""
+        float64 cell, ``computed-in-float32`` (``conformance.computed_in_float32``); for a temperature
+        composite, ``xla-temperature-rewrite`` (``conformance.emulations``)."""
         op, dtype = self.impl.op, dtype_from_name(self.dtype)
         index = np.asarray(indices)
         x, g = (_slices(a, obs.case.axis)[index] for a in (obs.case.x, obs.case.g))
@@ -315,12 +317,20 @@ class GradientEvaluation:
         if op == "sum_normalize":
             l1 = contract_of(op).kind == L1_NORMALIZE
             quotient = gradient_conditions(x, g, l1, rounded_eps(op, dtype))
-        in_float32 = [() for _ in indices]
-        if dtype == np.float64 and obs.gx is not None:
-            renormalized = op == "softmax" and self.impl.api == RENORMALIZED_API
+        in_float32 = rewrite = [() for _ in indices]
+        if obs.gx is not None:
             gx = _slices(obs.gx, obs.case.axis)[index]
-            in_float32 = gradient_computed_in_float32(op, x, g, gx, renormalized)
-        return [(*q, *f) for q, f in zip(quotient, in_float32, strict=True)]
+            if dtype == np.float64:
+                renormalized = op == "softmax" and self.impl.api == RENORMALIZED_API
+                in_float32 = gradient_computed_in_float32(op, x, g, gx, renormalized)
+            temperature = contract_of(op).temperature
+            if temperature is not None:
+                oracle = obs.oracle
+                allowed, unit = (_slices(a, obs.case.axis)[index] for a in (oracle.allowed, oracle.unit))
+                met = matches_xla_temperature_rewrite_backward(x, g, gx, temperature, allowed, unit)
+                rewrite = [("xla-temperature-rewrite",) if m else () for m in met.tolist()]
+        found = zip(quotient, in_float32, rewrite, strict=True)
+        return [(*q, *f, *r) for q, f, r in found]
 
     def _describe(self, unit: str, out, failures: list) -> None:
         obs, i, metric, bound = min(

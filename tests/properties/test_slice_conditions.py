@@ -523,14 +523,35 @@ def _xla_over_t(x: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(y, -1, axis)
 
 
+def _xla_over_t_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """The backward pass of XLA's rewrite: c * y * (g - sum(g * y)), c = fl(1/3), y the rewrite's
+    output (NaN rows where its contracted shift overflows exp), in float64, rounded once."""
+    y = _xla_over_t(x, axis).astype(np.float64)
+    c = float(x.dtype.type(1 / 3)) if x.dtype == np.float32 else 1 / 3
+    g64 = np.asarray(g, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return (c * y * (g64 - np.sum(g64 * y, axis=axis, keepdims=True))).astype(x.dtype)
+
+
+_xla_over_t.vjp = _xla_over_t_vjp  # type: ignore[attr-defined]
+
+
 def _xla_over_t_and_off(x: np.ndarray, axis: int) -> np.ndarray:
     """The same, with every output 2**-10 too large as well."""
     y = _xla_over_t(x, axis)
     return y * y.dtype.type(1 + 2**-10) if y.dtype.kind == "f" else y
 
 
-def _over_t_against(function, tmp_path, condition: str | None):
-    """precision of ``function`` as softmax(x / 3) (float32, quick, seed 0; it must fail) resolved
+def _xla_over_t_and_off_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """The rewrite's backward pass with every element 2**-8 too large."""
+    return (_xla_over_t_vjp(x, g, axis) * (1 + 2**-8)).astype(x.dtype)
+
+
+_xla_over_t_and_off.vjp = _xla_over_t_and_off_vjp  # type: ignore[attr-defined]
+
+
+def _over_t_against(function, tmp_path, condition: str | None, prop: str = "precision"):
+    """``prop`` of ``function`` as softmax(x / 3) (float32, quick, seed 0; it must fail) resolved
     against one entry about every input of the cell, with or without ``condition``."""
     from faults.catalogue import OVER_T
 
@@ -538,12 +559,12 @@ def _over_t_against(function, tmp_path, condition: str | None):
 
     judged = conformance.check(
         function, "softmax", dtypes="float32", profile="quick", seed=0, contract=OVER_T
-    ).get("float32", "precision")
+    ).get("float32", prop)
     assert judged.verdict == "fail", judged.line()
-    entry = FTZ_ENTRY.format(condition=condition or "")
+    entry = FTZ_ENTRY.format(condition=condition or "").replace('"precision"', f'"{prop}"')
     if condition is None:
         entry = entry.replace('condition = ""\n', "")
-    check = {**CHECK, "api": "softmax", "op": "softmax", "dtype": "float32"}
+    check = {**CHECK, "api": "softmax", "op": "softmax", "dtype": "float32", "prop": prop}
     return _resolve_failure(judged, entry, check, tmp_path)
 
 
@@ -557,6 +578,22 @@ def test_an_emulation_entry_covers_the_mechanism_and_not_an_error_beside_it(tmp_
     got = _over_t_against(_xla_over_t_and_off, tmp_path, "xla-temperature-rewrite")
     assert got.verdict == "fail" and got.uncovered
     assert _over_t_against(_xla_over_t_and_off, tmp_path, None).verdict == "expected-fail"
+
+
+@pytest.mark.parametrize("prop", ["grad_precision", "grad_finite"])
+def test_the_backward_emulation_covers_the_rewrite_gradient_and_not_an_error_beside_it(prop, tmp_path):
+    """The backward pass of XLA's softmax(x / 3) (c = fl(1/3) times softmax's VJP at the rewrite's
+    output) fails the gradient properties (NaN rows where the contracted shift overflows, and the
+    rewrite's error on large logits): the entry naming the emulation covers it. The same gradient
+    2**-8 off everywhere is not covered (grad_precision), where a whole-cell entry, as the registry's
+    XLA temperature backward entries were, hid it."""
+    got = _over_t_against(_xla_over_t, tmp_path, "xla-temperature-rewrite", prop)
+    assert got.verdict == "expected-fail", got.uncovered
+    if prop == "grad_finite":  # the NaN rows are the rewrite's whatever the error beside them
+        return
+    got = _over_t_against(_xla_over_t_and_off, tmp_path, "xla-temperature-rewrite", prop)
+    assert got.verdict == "fail" and got.uncovered
+    assert _over_t_against(_xla_over_t_and_off, tmp_path, None, prop).verdict == "expected-fail"
 
 
 def test_the_linear_sum_denominator_is_one_denominator_within_the_recursive_sum_bound():
