@@ -35,10 +35,10 @@ from conformance.outcome import PropertyOutcome, failure_message, listing, short
 from conformance.properties import _slices
 from conformance.property_registry import GRADIENT_PROPERTIES
 from conformance.repro import gradient_repro
-from conformance.slice_conditions import gradient_conditions
+from conformance.slice_conditions import divisor_form, gradient_conditions
 from reference import dtype_from_name, dtype_info, round_to_dtype
 from reference.axes import Axis, is_single_axis, joint_last, restore
-from reference.contracts import L1_NORMALIZE, contract_of, rounded_eps
+from reference.contracts import contract_of
 
 ROWS_PER_BATCH = 16
 LONG_ROWS = 4  # rows per batch beyond 1,024 elements (5 beyond FLOAT16_MAX: a constant row is added)
@@ -315,8 +315,7 @@ class GradientEvaluation:
         x, g = (_slices(a, obs.case.axis)[index] for a in (obs.case.x, obs.case.g))
         quotient = [() for _ in indices]
         if op == "sum_normalize":
-            l1 = contract_of(op).kind == L1_NORMALIZE
-            quotient = gradient_conditions(x, g, l1, rounded_eps(op, dtype))
+            quotient = gradient_conditions(x, g, *divisor_form(op, dtype))
         in_float32 = rewrite = [() for _ in indices]
         if obs.gx is not None:
             gx = _slices(obs.gx, obs.case.axis)[index]

@@ -32,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from conformance.known import CONDITIONS
+from reference.contracts import L1_NORMALIZE, contract_of, rounded_eps
 from reference.dtypes import dtype_info, is_float_dtype
 from reference.ulp import error_work_type
 
@@ -90,6 +91,12 @@ def normalization_divisor(x: np.ndarray, l1: bool, eps: float | None) -> np.ndar
     with np.errstate(all="ignore"):
         s = np.sum(np.abs(x) if l1 else x, axis=-1, keepdims=True)
     return np.maximum(s, x.dtype.type(eps)) if l1 and eps is not None else s
+
+
+def divisor_form(op: object, dtype: object) -> tuple[bool, float | None]:
+    """How a sum normalization ``op`` divides in ``dtype``, as ``normalization_divisor`` takes it:
+    whether it is an L1 normalization, and its eps rounded to ``dtype`` (None: no eps)."""
+    return contract_of(op).kind == L1_NORMALIZE, rounded_eps(op, dtype)
 
 
 def _quotient_rule_terms(

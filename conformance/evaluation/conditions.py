@@ -20,8 +20,8 @@ from conformance.emulations import matches_xla_temperature_rewrite, one_denomina
 from conformance.evaluation.cell import Observation
 from conformance.properties import OracleResult, SliceResults, _slices, judged_dtype
 from conformance.property_registry import DEVICE_PROPERTIES, PROPERTIES
-from conformance.slice_conditions import OUTPUT_REPAIRS, undo_flush_near_tiny
-from reference.contracts import L1_NORMALIZE, contract_of, rounded_eps
+from conformance.slice_conditions import OUTPUT_REPAIRS, divisor_form, undo_flush_near_tiny
+from reference.contracts import contract_of
 from reference.dtypes import dtype_info, is_float_dtype
 
 
@@ -73,8 +73,7 @@ class ConditionsMixin:
             return [() for _ in indices]
         index = np.asarray(indices)
         x, y = (_slices(np.asarray(a), obs.case.axis)[index] for a in (obs.case.x, obs.y))
-        l1 = contract_of(op).kind == L1_NORMALIZE
-        met = one_denominator_within_linear_sum_bound(x, y, l1, rounded_eps(op, self._dtype))
+        met = one_denominator_within_linear_sum_bound(x, y, *divisor_form(op, self._dtype))
         return [("linear-sum-denominator",) if m else () for m in met.tolist()]
 
     def _emulations_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
