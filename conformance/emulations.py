@@ -202,27 +202,55 @@ def one_denominator_within_linear_sum_bound(
     the sum's rounding error, whatever the order the kernel adds in, and nothing else. ``D`` is the
     median of ``x_i / y_i`` (0 when no quotient is finite and non-zero: a cancelling row whose sum
     came out 0, every ``x_i / 0`` infinite); a row whose sum overflows is not."""
+    return _one_denominator(np.asarray(x_rows), np.asarray(y_rows), l1, eps, None)
+
+
+def float32_norm_denominator(x_rows: np.ndarray, y_rows: np.ndarray, eps: float | None) -> np.ndarray:
+    """Per row of a float64 L1 normalization: whether ``y_rows`` is ``x / D`` (each element within 2
+    ULP of ``fl(x_i / D)``, in float64) for one float32 number ``D = max(N, eps)``, ``N`` the L1 norm
+    of ``float32(x)`` formed in float32 (within ``gamma_(n-1)`` of float32 of the exact norm of the
+    rounded input) and ``eps`` the float32 eps: Keras's ``ops.normalize`` computes the norm of a
+    float64 input in float32 and divides the float64 input by it. A row whose float32 norm
+    overflows divides by inf: every output 0."""
     x_rows, y_rows = np.asarray(x_rows), np.asarray(y_rows)
+    if x_rows.dtype != np.float64:
+        return np.zeros(len(x_rows), dtype=bool)
+    return _one_denominator(x_rows, y_rows, True, eps, np.dtype(np.float32))
+
+
+def _one_denominator(
+    x_rows: np.ndarray, y_rows: np.ndarray, l1: bool, eps: float | None, sum_dtype: np.dtype | None
+) -> np.ndarray:
+    """The two functions above: the sum formed in ``sum_dtype`` (None: the input dtype) of the input
+    rounded to it; with a ``sum_dtype``, ``D`` must be one of its numbers, and a sum beyond its
+    range is inf."""
     met = np.zeros(len(x_rows), dtype=bool)
     floats = is_float_dtype(x_rows.dtype) and is_float_dtype(y_rows.dtype)
     if x_rows.shape != y_rows.shape or x_rows.ndim != 2 or not floats:
         return met
     wide = error_work_type(x_rows, x_rows.dtype)
-    info = dtype_info(x_rows.dtype)
+    info = dtype_info(sum_dtype if sum_dtype is not None else x_rows.dtype)
     n = x_rows.shape[1]
     k_u = (n - 1) * float(info.unit_roundoff)
     gamma = k_u / (1 - k_u) if k_u < 1 else np.inf
     wide_rows = x_rows.astype(wide)
-    divisors = normalization_divisor(wide_rows, l1, eps)[:, 0]
-    magnitudes = normalization_divisor(wide_rows, True, None)[:, 0]
+    with np.errstate(over="ignore"):
+        summed = wide_rows if sum_dtype is None else round_to_dtype(wide_rows, sum_dtype).astype(wide)
+    divisors = normalization_divisor(summed, l1, eps)[:, 0]
+    magnitudes = normalization_divisor(summed, True, None)[:, 0]
     for r, (x, y, exact, magnitude) in enumerate(zip(wide_rows, y_rows, divisors, magnitudes, strict=True)):
         with np.errstate(all="ignore"):
             yw = y.astype(wide)
+            if sum_dtype is not None and np.all(np.isfinite(x)) and magnitude > info.max:
+                met[r] = bool(np.all(yw == 0))  # the norm overflowed: x / inf
+                continue
             usable = np.isfinite(x) & np.isfinite(yw) & (x != 0) & (yw != 0)
             if not np.isfinite(exact) or not np.isfinite(magnitude):
                 continue
             # no finite non-zero quotient: the sum came out 0 (a cancelling row), every x_i / 0
             denominator = np.median(x[usable] / yw[usable]) if np.any(usable) else wide(0)
+            if sum_dtype is not None:  # a number of the dtype the sum was formed in
+                denominator = round_to_dtype(np.asarray(denominator), sum_dtype).astype(wide)
             if not (np.isfinite(denominator) and abs(denominator - exact) <= gamma * magnitude):
                 continue
             quotients = round_to_dtype(x / denominator, y_rows.dtype)

@@ -84,6 +84,7 @@ CONDITIONS = (
     "linear-sum-denominator",
     "computed-in-float32",
     "computed-in-float32-flush-near-tiny",
+    "float32-norm-denominator",
 )
 # The input a failing check that names none is reported under: only a whole-cell entry covers it.
 INPUTS_NOT_KNOWN = "(inputs not known)"

@@ -190,6 +190,7 @@ EMULATION_CONDITIONS: tuple[str, ...] = (
     "linear-sum-denominator",
     "computed-in-float32",
     "computed-in-float32-flush-near-tiny",
+    "float32-norm-denominator",
 )
 assert (*SLICE_CONDITIONS, *GRADIENT_CONDITIONS, *OUTPUT_REPAIRS, *EMULATION_CONDITIONS) == CONDITIONS
 

@@ -16,7 +16,11 @@ from dataclasses import replace
 import numpy as np
 
 from conformance.computed_in_float32 import forward_computed_in_float32
-from conformance.emulations import matches_xla_temperature_rewrite, one_denominator_within_linear_sum_bound
+from conformance.emulations import (
+    float32_norm_denominator,
+    matches_xla_temperature_rewrite,
+    one_denominator_within_linear_sum_bound,
+)
 from conformance.evaluation.cell import Observation
 from conformance.properties import OracleResult, SliceResults, _slices, judged_dtype
 from conformance.property_registry import DEVICE_PROPERTIES, PROPERTIES
@@ -65,8 +69,10 @@ class ConditionsMixin:
     def _denominator_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
         """``linear-sum-denominator`` for the failing slices of a sum normalization whose output is
         ``x / D`` with ``D`` within a recursive summation's error of the exact sum
-        (``conformance.emulations.one_denominator_within_linear_sum_bound``); not for the properties
-        comparing two outputs."""
+        (``conformance.emulations.one_denominator_within_linear_sum_bound``), and for a float64 L1
+        normalization ``float32-norm-denominator``, ``D`` a float32 norm
+        (``conformance.emulations.float32_norm_denominator``); not for the properties comparing two
+        outputs."""
         op = self.cell.impl.op
         skip = op != "sum_normalize" or name in DEVICE_PROPERTIES or obs.y is None
         if skip or not is_float_dtype(obs.case.x.dtype):
@@ -74,7 +80,13 @@ class ConditionsMixin:
         index = np.asarray(indices)
         x, y = (_slices(np.asarray(a), obs.case.axis)[index] for a in (obs.case.x, obs.y))
         met = one_denominator_within_linear_sum_bound(x, y, *divisor_form(op, self._dtype))
-        return [("linear-sum-denominator",) if m else () for m in met.tolist()]
+        found = [("linear-sum-denominator",) if m else () for m in met.tolist()]
+        l1, eps32 = divisor_form(op, np.float32)
+        if l1 and x.dtype == np.float64:
+            in_float32 = float32_norm_denominator(x, y, eps32).tolist()
+            tag = ("float32-norm-denominator",)
+            found = [(*f, *tag) if m else f for f, m in zip(found, in_float32, strict=True)]
+        return found
 
     def _emulations_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
         """``xla-temperature-rewrite`` for the failing slices of a temperature composite whose output
