@@ -17,6 +17,7 @@ rows).
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -257,3 +258,58 @@ def _one_denominator(
             both_nan = np.isnan(yw) & np.isnan(quotients.astype(wide))
         met[r] = bool(np.all(both_nan | (ulp_distance(y, quotients) <= 2)))
     return met
+
+
+def softmax_one_denominator_within_linear_sum_bound(
+    x_rows: np.ndarray, y_rows: np.ndarray, log: bool, allowed: np.ndarray
+) -> np.ndarray:
+    """Per row: whether a softmax (``log``: log-softmax) output ``y_rows`` of ``x_rows`` is right but
+    for its sum: ``e_i / D`` (``d_i - log D``), with ``d_i = x_i - max(x)`` and ``e_i = exp(d_i)``
+    exact, for one ``D`` per row within a recursive summation's worst case of the exact sum
+    ``S = sum(e_i)`` in the input dtype, ``|D - S| <= gamma_(n-1) S`` (the terms are positive;
+    ``one_denominator_within_linear_sum_bound``); every element within the oracle's allowance
+    (``allowed``, absolute, per element; scaled by ``S / D`` for softmax, whose outputs scale with
+    ``1 / D``), a -inf entry (a mask) 0 (-inf), or 0 where that value is below twice the smallest
+    normal (flush to zero). ``D`` is the median of ``e_i / y_i`` (``exp`` of the median of
+    ``d_i - y_i``). A kernel that accumulates ``sum(exp)`` in the input dtype (NumPy on
+    ``ml_dtypes.bfloat16``) fails by its sum alone: the condition; any other error of the slice
+    (a wrong element, a wrong shift) is not. Rows with NaN or +inf entries are not met."""
+    x_rows, y_rows = np.asarray(x_rows), np.asarray(y_rows)
+    met = np.zeros(len(x_rows), dtype=bool)
+    floats = is_float_dtype(x_rows.dtype) and is_float_dtype(y_rows.dtype)
+    if x_rows.shape != y_rows.shape or x_rows.ndim != 2 or x_rows.shape[1] == 0 or not floats:
+        return met
+    wide = error_work_type(x_rows, x_rows.dtype)
+    info = dtype_info(x_rows.dtype)
+    k_u = (x_rows.shape[1] - 1) * float(info.unit_roundoff)
+    gamma = k_u / (1 - k_u) if k_u < 1 else np.inf
+    x, y = x_rows.astype(wide), y_rows.astype(wide)
+    tolerance = np.nan_to_num(np.asarray(allowed, dtype=np.float64), nan=0.0).astype(wide)
+    with np.errstate(all="ignore"):
+        regular = np.all(~np.isnan(x) & (x != np.inf), axis=-1) & np.any(np.isfinite(x), axis=-1)
+        m = np.max(np.where(np.isfinite(x), x, -np.inf), axis=-1, keepdims=True)
+        d = x - m
+        e = np.exp(d)
+        exact_sum = np.sum(e, axis=-1, keepdims=True)
+        if log:
+            spread = np.where(np.isfinite(d) & np.isfinite(y), d - y, np.nan)
+            level = _row_nanmedian(spread)
+            denominator = np.exp(level)
+            expected = d - level
+        else:
+            usable = np.isfinite(y) & (y > 0) & (e > 0)
+            denominator = _row_nanmedian(np.where(usable, e / y, np.nan))
+            expected = e / denominator
+            tolerance = tolerance * (exact_sum / denominator)
+        within = np.isfinite(denominator) & (np.abs(denominator - exact_sum) <= gamma * exact_sum)
+        close = (y == expected) | (np.abs(y - expected) <= tolerance)
+        flushed = (y == 0) & (np.abs(expected) < 2 * info.tiny + tolerance)
+    met = regular & within[:, 0] & np.all(close | flushed, axis=-1)
+    return met
+
+
+def _row_nanmedian(values: np.ndarray) -> np.ndarray:
+    """The median of each row's non-NaN values, as a column (NaN for a row with none)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: NaN, as documented
+        return np.nanmedian(values, axis=-1, keepdims=True)

@@ -20,6 +20,7 @@ from conformance.emulations import (
     float32_norm_denominator,
     matches_xla_temperature_rewrite,
     one_denominator_within_linear_sum_bound,
+    softmax_one_denominator_within_linear_sum_bound,
 )
 from conformance.evaluation.cell import Observation
 from conformance.properties import OracleResult, SliceResults, _slices, judged_dtype
@@ -69,16 +70,24 @@ class ConditionsMixin:
     def _denominator_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
         """``linear-sum-denominator`` for the failing slices of a sum normalization whose output is
         ``x / D`` with ``D`` within a recursive summation's error of the exact sum
-        (``conformance.emulations.one_denominator_within_linear_sum_bound``), and for a float64 L1
+        (``conformance.emulations.one_denominator_within_linear_sum_bound``), or of a softmax or
+        log-softmax (no temperature) that is right but for its sum of exponentials
+        (``softmax_one_denominator_within_linear_sum_bound``); for a float64 L1
         normalization ``float32-norm-denominator``, ``D`` a float32 norm
         (``conformance.emulations.float32_norm_denominator``); not for the properties comparing two
         outputs."""
         op = self.cell.impl.op
-        skip = op != "sum_normalize" or name in DEVICE_PROPERTIES or obs.y is None
+        softmax = str(op) in ("softmax", "log_softmax") and contract_of(op).temperature is None
+        skip = not (op == "sum_normalize" or softmax) or name in DEVICE_PROPERTIES or obs.y is None
         if skip or not is_float_dtype(obs.case.x.dtype):
             return [() for _ in indices]
         index = np.asarray(indices)
         x, y = (_slices(np.asarray(a), obs.case.axis)[index] for a in (obs.case.x, obs.y))
+        if softmax:
+            allowed = np.asarray(obs.judged_against().allowed, dtype=np.float64)
+            allowed = _slices(allowed, obs.case.axis)[index]
+            met = softmax_one_denominator_within_linear_sum_bound(x, y, str(op) == "log_softmax", allowed)
+            return [("linear-sum-denominator",) if m else () for m in met.tolist()]
         met = one_denominator_within_linear_sum_bound(x, y, *divisor_form(op, self._dtype))
         found = [("linear-sum-denominator",) if m else () for m in met.tolist()]
         l1, eps32 = divisor_form(op, np.float32)

@@ -634,12 +634,37 @@ def _l1_by_running_sum(x: np.ndarray, axis: int) -> np.ndarray:
         return np.moveaxis(moved / total[..., None], -1, axis)
 
 
+def _covers_the_mechanism_only(
+    mechanism, off, op: str, dtype: str, registry: str, condition: str, tmp_path, **kw
+):
+    """Precision of ``mechanism`` and of ``off`` (the mechanism with an error beside it), quick profile,
+    seed 0, both failing: an entry about every input of the cell naming ``condition`` (with the
+    entries of ``registry`` beside it, where ``{condition}`` is the entry's condition line) covers the
+    first and not the second; the same entry without the condition hides the second."""
+    import conformance
+
+    results = [
+        conformance.check(function, op, dtypes=dtype, profile="quick", seed=0, **kw).get(dtype, "precision")
+        for function in (mechanism, off)
+    ]
+    for judged in results:
+        assert judged.verdict == "fail", judged.line()
+    api = {"sum_normalize": "x/sum"}.get(op, "softmax")
+    check = {**CHECK, "api": api, "op": op, "dtype": dtype}
+    documented = registry.format(condition=condition)
+    got = _resolve_failure(results[0], documented, check, tmp_path)
+    assert got.verdict == "expected-fail", got.uncovered
+    got = _resolve_failure(results[1], documented, check, tmp_path)
+    assert got.verdict == "fail" and got.uncovered
+    whole = registry.format(condition="").replace('condition = ""\n', "")
+    assert _resolve_failure(results[1], whole, check, tmp_path).verdict == "expected-fail"
+
+
 def test_a_linear_sum_entry_covers_the_sum_and_not_an_error_beside_it(tmp_path):
     """An L1 normalization by a running float32 sum fails precision on the long rows (and, its sum
     overflowing, on the rows past float32's max: a second entry, ``sum-overflow``): covered by an
     entry naming ``linear-sum-denominator``; the same with the first output of every row 2**-10 off
     is not, where a whole-cell entry hid it."""
-    import conformance
     from reference.contracts import L1_NORMALIZE, Contract
 
     def one_element_off(x: np.ndarray, axis: int) -> np.ndarray:
@@ -648,27 +673,19 @@ def test_a_linear_sum_entry_covers_the_sum_and_not_an_error_beside_it(tmp_path):
             np.moveaxis(y, axis, -1)[..., 0] *= y.dtype.type(1 + 2**-10)
         return y
 
-    results = {}
-    for name, function in (("sum", _l1_by_running_sum), ("off", one_element_off)):
-        results[name] = conformance.check(
-            function,
-            "sum_normalize",
-            dtypes="float32",
-            profile="quick",
-            seed=0,
-            contract=Contract(L1_NORMALIZE, eps=None),
-        ).get("float32", "precision")
-        assert results[name].verdict == "fail", results[name].line()
-    check = {**CHECK, "dtype": "float32"}
     entry = FTZ_ENTRY.replace('api = "softmax"', 'api = "x/sum"')
     overflow = entry.format(condition="sum-overflow").replace('"ftz-near-tiny"', '"overflow"')
-    documented = entry.format(condition="linear-sum-denominator") + overflow
-    got = _resolve_failure(results["sum"], documented, check, tmp_path)
-    assert got.verdict == "expected-fail", got.uncovered
-    got = _resolve_failure(results["off"], documented, check, tmp_path)
-    assert got.verdict == "fail" and got.uncovered
-    whole = entry.format(condition="").replace('condition = ""\n', "")
-    assert _resolve_failure(results["off"], whole, check, tmp_path).verdict == "expected-fail"
+    contract = Contract(L1_NORMALIZE, eps=None)
+    _covers_the_mechanism_only(
+        _l1_by_running_sum,
+        one_element_off,
+        "sum_normalize",
+        "float32",
+        entry + overflow,
+        "linear-sum-denominator",
+        tmp_path,
+        contract=contract,
+    )
 
 
 def _l1_by_float32_norm(x: np.ndarray, axis: int) -> np.ndarray:
@@ -708,7 +725,6 @@ def test_a_float32_norm_entry_covers_the_float32_norm_and_not_an_error_beside_it
     naming ``float32-norm-denominator``; the same with the first output of every row 2**-30 off
     (millions of float64 ULP, far below the float32 norm's own error) is not, where a whole-cell
     entry, as the registry's Keras float64 normalize entries were, hid it."""
-    import conformance
     from reference.contracts import L1_NORMALIZE, Contract
 
     def one_element_off(x: np.ndarray, axis: int) -> np.ndarray:
@@ -717,23 +733,76 @@ def test_a_float32_norm_entry_covers_the_float32_norm_and_not_an_error_beside_it
             np.moveaxis(y, axis, -1)[..., 0] *= 1 + 2**-30
         return y
 
-    results = {}
-    for name, function in (("norm", _l1_by_float32_norm), ("off", one_element_off)):
-        results[name] = conformance.check(
-            function,
-            "sum_normalize",
-            dtypes="float64",
-            profile="quick",
-            seed=0,
-            contract=Contract(L1_NORMALIZE, eps=1e-7),
-        ).get("float64", "precision")
-        assert results[name].verdict == "fail", results[name].line()
-    check = {**CHECK, "dtype": "float64"}
     entry = FTZ_ENTRY.replace('api = "softmax"', 'api = "x/sum"')
-    documented = entry.format(condition="float32-norm-denominator")
-    got = _resolve_failure(results["norm"], documented, check, tmp_path)
-    assert got.verdict == "expected-fail", got.uncovered
-    got = _resolve_failure(results["off"], documented, check, tmp_path)
-    assert got.verdict == "fail" and got.uncovered
-    whole = entry.format(condition="").replace('condition = ""\n', "")
-    assert _resolve_failure(results["off"], whole, check, tmp_path).verdict == "expected-fail"
+    _covers_the_mechanism_only(
+        _l1_by_float32_norm,
+        one_element_off,
+        "sum_normalize",
+        "float64",
+        entry,
+        "float32-norm-denominator",
+        tmp_path,
+        contract=Contract(L1_NORMALIZE, eps=1e-7),
+    )
+
+
+def test_a_softmax_right_but_for_its_sum_is_one_denominator_within_the_bound():
+    """softmax(x) = e_i / D, log-softmax d_i - log D: a D 1.2 times the sum is within the bound of a
+    bfloat16 running sum over 64 entries (gamma_63 = 0.33); one element 2**-5 off, or a D 1.5 times
+    the sum, is not the mechanism. The allowance given is two bfloat16 ULP."""
+    from conformance.emulations import softmax_one_denominator_within_linear_sum_bound as explained
+
+    bf16 = ml_dtypes.bfloat16
+    x = np.random.default_rng(5).normal(0, 2, (2, 64)).astype(bf16)
+    d = x.astype(np.float64) - x.astype(np.float64).max(axis=-1, keepdims=True)
+    exact_sum = np.exp(d).sum(axis=-1, keepdims=True)
+
+    def output(factor: float, log: bool) -> tuple[np.ndarray, np.ndarray]:
+        value = d - np.log(exact_sum * factor) if log else np.exp(d) / (exact_sum * factor)
+        return value.astype(bf16), 2**-7 * np.abs(value)  # two bfloat16 ULP
+
+    for log in (False, True):
+        y, rounding = output(1.2, log)
+        assert explained(x, y, log, rounding).tolist() == [True, True]
+        off = y.copy()
+        off[1, 3] = (off[1, 3].astype(np.float64) * (1 + 2**-5)).astype(bf16)
+        assert explained(x, off, log, rounding).tolist() == [True, False]
+        y, rounding = output(1.5, log)
+        assert explained(x, y, log, rounding).tolist() == [False, False]
+
+
+def _softmax_by_running_sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """exp(x - max) / sum, every step in the input dtype, the sum one term at a time (NumPy's
+    reductions on ml_dtypes.bfloat16)."""
+    moved = np.moveaxis(np.asarray(x), axis, -1)
+    with np.errstate(all="ignore"):
+        e = np.exp(moved - moved.max(axis=-1, keepdims=True)).astype(moved.dtype)
+        total = np.zeros(moved.shape[:-1], dtype=moved.dtype)
+        for j in range(moved.shape[-1]):
+            total = (total + e[..., j]).astype(moved.dtype)
+        return np.moveaxis((e / total[..., None]).astype(moved.dtype), -1, axis)
+
+
+def test_a_softmax_linear_sum_entry_covers_the_sum_and_not_an_error_beside_it(tmp_path):
+    """A bfloat16 softmax whose sum of exponentials runs in bfloat16 fails precision on long rows:
+    covered by an entry naming ``linear-sum-denominator``; the same with the largest output of
+    every slice 2**-5 off is not, where a whole-cell entry (the registry's NumPy and SciPy bfloat16
+    accumulation entries before) hid it."""
+
+    def largest_off(x: np.ndarray, axis: int) -> np.ndarray:
+        y = np.array(_softmax_by_running_sum(x, axis))
+        if y.size:  # (bfloat16's dtype kind is "V", not "f")
+            with np.errstate(invalid="ignore"):
+                largest = y == np.max(y, axis=axis, keepdims=True)
+            y = np.where(largest, (y.astype(np.float64) * (1 + 2**-5)).astype(y.dtype), y)
+        return y
+
+    _covers_the_mechanism_only(
+        _softmax_by_running_sum,
+        largest_off,
+        "softmax",
+        "bfloat16",
+        FTZ_ENTRY,
+        "linear-sum-denominator",
+        tmp_path,
+    )
