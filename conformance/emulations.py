@@ -313,3 +313,82 @@ def _row_nanmedian(values: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: NaN, as documented
         return np.nanmedian(values, axis=-1, keepdims=True)
+
+
+def float32_norm_backward(
+    x_rows: np.ndarray, g_rows: np.ndarray, gx_rows: np.ndarray, eps: float | None
+) -> np.ndarray:
+    """Per row of a float64 L1 normalization's backward pass: whether the gradient ``gx_rows`` (input
+    ``x_rows``, cotangent ``g_rows``) is the backward pass of ``x / D`` with ``D`` a float32 norm
+    (``float32_norm_denominator``): by the casts' VJPs, ``g_i / D + sign(float32(x_i)) * c`` with
+    ``c = fl32(-sum(g x) / D^2)`` one float32 number per row. ``D`` and ``c`` are fitted per row (least
+    squares on the two columns ``g`` and ``sign``, then rounded to float32); ``D`` must lie within a
+    recursive float32 sum's error of the exact norm of ``float32(x)``, or be the float32 eps where that
+    norm is below it (``c`` is then 0: the maximum passes nothing to the norm); ``c`` within twice
+    float32's rounding of ``-sum(g x) / D^2``; every element within ``EMULATION_ULPS`` float64 ULP of
+    the emulated gradient's terms. Where ``g`` is a multiple ``k`` of the signs (a ones cotangent on a
+    row of one sign) the two terms cannot be told apart: the gradient must then be ``C * sign`` with
+    ``C`` within the range of ``k (D - S) / D^2`` over that interval of ``D`` (``S`` the float64
+    norm). A row whose float32 norm overflows has a zero gradient."""
+    x_rows, g_rows, gx_rows = (np.asarray(a) for a in (x_rows, g_rows, gx_rows))
+    met = np.zeros(len(x_rows), dtype=bool)
+    same = x_rows.shape == g_rows.shape == gx_rows.shape
+    if x_rows.dtype != np.float64 or not same or x_rows.ndim != 2 or eps is None:
+        return met
+    wide = np.longdouble
+    info32 = dtype_info(np.float32)
+    n = x_rows.shape[1]
+    k_u = (n - 1) * float(info32.unit_roundoff)
+    gamma = k_u / (1 - k_u) if k_u < 1 else np.inf
+    eps32 = wide(np.float32(eps))
+    ulps = EMULATION_ULPS * 2.0**-52
+    with np.errstate(all="ignore"):
+        signs = np.sign(x_rows.astype(np.float32)).astype(wide)
+    for r in range(len(x_rows)):
+        x, g, gx, s = x_rows[r].astype(wide), g_rows[r].astype(wide), gx_rows[r].astype(wide), signs[r]
+        with np.errstate(all="ignore"):
+            if not (np.all(np.isfinite(x)) and np.all(np.isfinite(g)) and np.all(np.isfinite(gx))):
+                continue
+            norm32 = np.sum(np.abs(x_rows[r].astype(np.float32).astype(wide)))  # exact
+            if norm32 > info32.max:
+                met[r] = bool(np.all(gx == 0))
+                continue
+            low, high = max(norm32 * (1 - gamma), eps32), max(norm32 * (1 + gamma), eps32)
+            if not np.any(s):  # float32(x) is all 0: D = eps, nothing flows back to the norm
+                slack = ulps * np.abs(g / eps32) + dtype_info(np.float64).smallest_subnormal
+                met[r] = bool(np.all(np.abs(gx - g / eps32) <= slack))
+                continue
+            columns = np.stack([g, s], axis=1).astype(np.float64)
+            if np.linalg.matrix_rank(columns) < 2:
+                met[r] = _collinear_norm_backward(x, g, gx, s, low, high, ulps)
+                continue
+            a, c = np.linalg.lstsq(columns, gx.astype(np.float64), rcond=None)[0]
+            if not (np.isfinite(a) and a != 0 and np.isfinite(c)):
+                continue
+            d, c = wide(np.float32(1 / a)), wide(np.float32(c))
+            if not low <= d <= high:
+                continue
+            c_exact = -np.sum(g * x) / (d * d) if norm32 >= eps32 else wide(0)
+            c_slack = 2 * float(info32.unit_roundoff) * abs(c_exact) + 2 * n * 2.0**-53 * np.sum(
+                np.abs(g * x)
+            ) / (d * d)
+            if abs(c - c_exact) > c_slack:
+                continue
+            slack = ulps * (np.abs(g / d) + np.abs(c * s)) + dtype_info(np.float64).smallest_subnormal
+            met[r] = bool(np.all(np.abs(gx - (g / d + s * c)) <= slack))
+    return met
+
+
+def _collinear_norm_backward(x, g, gx, s, low, high, ulps) -> bool:
+    """``float32_norm_backward`` for a row whose cotangent is ``k`` times the signs: the gradient is
+    ``C * sign`` with ``C`` within the range of ``k (D - S) / D^2`` for ``D`` in ``[low, high]``."""
+    k = np.median(g[s != 0] / s[s != 0])
+    if not np.all(g == k * s):
+        return False
+    constant = np.median(gx[s != 0] / s[s != 0])
+    total = np.sum(np.abs(x))
+    candidates = [low, high, min(max(total, low), high), min(max(2 * total, low), high)]
+    values = [k * (d - total) / (d * d) for d in candidates]
+    slack = ulps * abs(k) / low + 2.0**-52 * abs(k) * total / (low * low)
+    within = min(values) - slack <= constant <= max(values) + slack
+    return bool(within and np.all(np.abs(gx - constant * s) <= slack + ulps * abs(constant)))

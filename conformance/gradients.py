@@ -29,7 +29,7 @@ from conformance.call_log import LoggedCall
 from conformance.cases import axis_form
 from conformance.cases.corpus import LONG_NON_LAST_LENGTH
 from conformance.computed_in_float32 import gradient_computed_in_float32
-from conformance.emulations import matches_xla_temperature_rewrite_backward
+from conformance.emulations import float32_norm_backward, matches_xla_temperature_rewrite_backward
 from conformance.gradient_properties import GradientOracle, gradient_oracle
 from conformance.outcome import PropertyOutcome, failure_message, listing, short_error, summarize
 from conformance.properties import _slices
@@ -316,6 +316,13 @@ class GradientEvaluation:
         quotient = [() for _ in indices]
         if op == "sum_normalize":
             quotient = gradient_conditions(x, g, *divisor_form(op, dtype))
+            l1, eps32 = divisor_form(op, np.float32)
+            if l1 and dtype == np.float64 and obs.gx is not None:
+                gx = _slices(obs.gx, obs.case.axis)[index]
+                met = float32_norm_backward(x, g, gx, eps32).tolist()
+                quotient = [
+                    (*q, "float32-norm-denominator") if m else q for q, m in zip(quotient, met, strict=True)
+                ]
         in_float32 = rewrite = [() for _ in indices]
         if obs.gx is not None:
             gx = _slices(obs.gx, obs.case.axis)[index]

@@ -635,22 +635,23 @@ def _l1_by_running_sum(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _covers_the_mechanism_only(
-    mechanism, off, op: str, dtype: str, registry: str, condition: str, tmp_path, **kw
+    mechanism, off, op: str, dtype: str, registry: str, condition: str, tmp_path, prop="precision", **kw
 ):
-    """Precision of ``mechanism`` and of ``off`` (the mechanism with an error beside it), quick profile,
+    """``prop`` of ``mechanism`` and of ``off`` (the mechanism with an error beside it), quick profile,
     seed 0, both failing: an entry about every input of the cell naming ``condition`` (with the
     entries of ``registry`` beside it, where ``{condition}`` is the entry's condition line) covers the
     first and not the second; the same entry without the condition hides the second."""
     import conformance
 
     results = [
-        conformance.check(function, op, dtypes=dtype, profile="quick", seed=0, **kw).get(dtype, "precision")
+        conformance.check(function, op, dtypes=dtype, profile="quick", seed=0, **kw).get(dtype, prop)
         for function in (mechanism, off)
     ]
     for judged in results:
         assert judged.verdict == "fail", judged.line()
     api = {"sum_normalize": "x/sum"}.get(op, "softmax")
-    check = {**CHECK, "api": api, "op": op, "dtype": dtype}
+    check = {**CHECK, "api": api, "op": op, "dtype": dtype, "prop": prop}
+    registry = registry.replace('"precision"', f'"{prop}"')
     documented = registry.format(condition=condition)
     got = _resolve_failure(results[0], documented, check, tmp_path)
     assert got.verdict == "expected-fail", got.uncovered
@@ -805,4 +806,71 @@ def test_a_softmax_linear_sum_entry_covers_the_sum_and_not_an_error_beside_it(tm
         FTZ_ENTRY,
         "linear-sum-denominator",
         tmp_path,
+    )
+
+
+def _l1_by_float32_norm_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+    """The backward pass of ``_l1_by_float32_norm`` through its casts, as Keras's autodiff forms it:
+    g / D + sign(float32(x)) * fl32(-sum(g x) / D^2), D the float32 norm (its eps: no second term)."""
+    x32 = x.astype(np.float32)
+    norm = np.sum(np.abs(x32), axis=axis, keepdims=True, dtype=np.float32)
+    d = np.maximum(norm, np.float32(1e-7)).astype(np.float64)
+    c = (-np.sum(g * x, axis=axis, keepdims=True) / (d * d)).astype(np.float32).astype(np.float64)
+    c = np.where(norm >= np.float32(1e-7), c, 0.0)
+    return (g / d + np.sign(x32).astype(np.float64) * c).astype(x.dtype)
+
+
+_l1_by_float32_norm.vjp = _l1_by_float32_norm_vjp  # type: ignore[attr-defined]
+
+
+def test_the_float32_norm_backward_is_g_over_d_plus_a_float32_multiple_of_the_signs():
+    from conformance.emulations import float32_norm_backward as explained
+
+    rng = np.random.default_rng(4)
+    x, g = rng.normal(0, 3, (3, 100)), rng.normal(0, 1, (3, 100))
+    gx = _l1_by_float32_norm_vjp(x, g, -1)
+    assert explained(x, g, gx, 1e-7).tolist() == [True] * 3
+    off = gx.copy()
+    off[2, 10] *= 1 + 2**-30
+    assert explained(x, g, off, 1e-7).tolist() == [True, True, False]
+    # the second term not rounded to float32: not the mechanism
+    d = np.sum(np.abs(x.astype(np.float32)), axis=-1, keepdims=True, dtype=np.float32).astype(np.float64)
+    unrounded = g / d + np.sign(x) * (-np.sum(g * x, axis=-1, keepdims=True) / (d * d))
+    assert explained(x, g, unrounded, 1e-7).tolist() == [False] * 3
+    positive = np.abs(x)  # a ones cotangent on rows of one sign: C * sign, C in the range of k (D - S) / D^2
+    ones = np.ones_like(x)
+    assert explained(positive, ones, _l1_by_float32_norm_vjp(positive, ones, -1), 1e-7).tolist() == [True] * 3
+    assert explained(positive, ones, np.full_like(x, 1e-3), 1e-7).tolist() == [False] * 3
+    tiny = np.full((1, 4), 1e-307)  # 0 in float32: g / eps
+    assert explained(tiny, g[:1, :4], _l1_by_float32_norm_vjp(tiny, g[:1, :4], -1), 1e-7).tolist() == [True]
+
+
+def test_a_float32_norm_entry_covers_its_backward_pass_and_not_an_error_beside_it(tmp_path):
+    """The backward pass of the float32-norm normalization fails grad_precision against the L1
+    normalization's own VJP: covered by the entry naming ``float32-norm-denominator``; the same with
+    the first element of every gradient row 2**-30 off is not, where a whole-cell entry (the
+    registry's Keras float64 normalize backward entries before) hid it."""
+    from reference.contracts import L1_NORMALIZE, Contract
+
+    def one_element_off(x: np.ndarray, axis: int) -> np.ndarray:
+        return _l1_by_float32_norm(x, axis)
+
+    def off_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
+        gx = np.array(_l1_by_float32_norm_vjp(x, g, axis))
+        if gx.dtype == np.float64 and gx.size:
+            np.moveaxis(gx, axis, -1)[..., 0] *= 1 + 2**-30
+        return gx
+
+    one_element_off.vjp = off_vjp  # type: ignore[attr-defined]
+    entry = FTZ_ENTRY.replace('api = "softmax"', 'api = "x/sum"')
+    _covers_the_mechanism_only(
+        _l1_by_float32_norm,
+        one_element_off,
+        "sum_normalize",
+        "float64",
+        entry,
+        "float32-norm-denominator",
+        tmp_path,
+        prop="grad_precision",
+        contract=Contract(L1_NORMALIZE, eps=1e-7),
     )
