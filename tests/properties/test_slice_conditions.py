@@ -721,32 +721,6 @@ def test_the_float32_norm_denominator_is_a_float32_number_near_the_norm_of_the_r
     )
 
 
-def test_a_float32_norm_entry_covers_the_float32_norm_and_not_an_error_beside_it(tmp_path):
-    """A float64 L1 normalization dividing by a float32 norm fails precision: covered by an entry
-    naming ``float32-norm-denominator``; the same with the first output of every row 2**-30 off
-    (millions of float64 ULP, far below the float32 norm's own error) is not, where a whole-cell
-    entry, as the registry's Keras float64 normalize entries were, hid it."""
-    from reference.contracts import L1_NORMALIZE, Contract
-
-    def one_element_off(x: np.ndarray, axis: int) -> np.ndarray:
-        y = np.array(_l1_by_float32_norm(x, axis))
-        if y.dtype == np.float64 and y.size:
-            np.moveaxis(y, axis, -1)[..., 0] *= 1 + 2**-30
-        return y
-
-    entry = FTZ_ENTRY.replace('api = "softmax"', 'api = "x/sum"')
-    _covers_the_mechanism_only(
-        _l1_by_float32_norm,
-        one_element_off,
-        "sum_normalize",
-        "float64",
-        entry,
-        "float32-norm-denominator",
-        tmp_path,
-        contract=Contract(L1_NORMALIZE, eps=1e-7),
-    )
-
-
 def test_a_softmax_right_but_for_its_sum_is_one_denominator_within_the_bound():
     """softmax(x) = e_i / D, log-softmax d_i - log D: a D 1.2 times the sum is within the bound of a
     bfloat16 running sum over 64 entries (gamma_63 = 0.33); one element 2**-5 off, or a D 1.5 times
@@ -845,32 +819,42 @@ def test_the_float32_norm_backward_is_g_over_d_plus_a_float32_multiple_of_the_si
     assert explained(tiny, g[:1, :4], _l1_by_float32_norm_vjp(tiny, g[:1, :4], -1), 1e-7).tolist() == [True]
 
 
-def test_a_float32_norm_entry_covers_its_backward_pass_and_not_an_error_beside_it(tmp_path):
-    """The backward pass of the float32-norm normalization fails grad_precision against the L1
-    normalization's own VJP: covered by the entry naming ``float32-norm-denominator``; the same with
-    the first element of every gradient row 2**-30 off is not, where a whole-cell entry (the
-    registry's Keras float64 normalize backward entries before) hid it."""
+def _off_by_2_to_the_minus_30(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` with the first element of every slice along ``axis`` 2**-30 too large (float64 only)."""
+    a = np.array(a)
+    if a.dtype == np.float64 and a.size:
+        np.moveaxis(a, axis, -1)[..., 0] *= 1 + 2**-30
+    return a
+
+
+def _l1_by_float32_norm_and_off(x: np.ndarray, axis: int) -> np.ndarray:
+    """``_l1_by_float32_norm`` with an error beside its mechanism (forward and backward)."""
+    return _off_by_2_to_the_minus_30(_l1_by_float32_norm(x, axis), axis)
+
+
+_l1_by_float32_norm_and_off.vjp = lambda x, g, axis: _off_by_2_to_the_minus_30(  # type: ignore[attr-defined]
+    _l1_by_float32_norm_vjp(x, g, axis), axis
+)
+
+
+@pytest.mark.parametrize("prop", ["precision", "grad_precision"])
+def test_a_float32_norm_entry_covers_the_float32_norm_and_not_an_error_beside_it(prop, tmp_path):
+    """A float64 L1 normalization dividing by a float32 norm (and its backward pass through the
+    casts) fails precision (grad_precision): covered by an entry naming ``float32-norm-denominator``;
+    the same with the first element of every row 2**-30 off (millions of float64 ULP, far below the
+    float32 norm's own error) is not, where a whole-cell entry, as the registry's Keras float64
+    normalize entries were, hid it."""
     from reference.contracts import L1_NORMALIZE, Contract
 
-    def one_element_off(x: np.ndarray, axis: int) -> np.ndarray:
-        return _l1_by_float32_norm(x, axis)
-
-    def off_vjp(x: np.ndarray, g: np.ndarray, axis: int) -> np.ndarray:
-        gx = np.array(_l1_by_float32_norm_vjp(x, g, axis))
-        if gx.dtype == np.float64 and gx.size:
-            np.moveaxis(gx, axis, -1)[..., 0] *= 1 + 2**-30
-        return gx
-
-    one_element_off.vjp = off_vjp  # type: ignore[attr-defined]
     entry = FTZ_ENTRY.replace('api = "softmax"', 'api = "x/sum"')
     _covers_the_mechanism_only(
         _l1_by_float32_norm,
-        one_element_off,
+        _l1_by_float32_norm_and_off,
         "sum_normalize",
         "float64",
         entry,
         "float32-norm-denominator",
         tmp_path,
-        prop="grad_precision",
+        prop=prop,
         contract=Contract(L1_NORMALIZE, eps=1e-7),
     )
