@@ -31,6 +31,14 @@ from reference.ulp import error_work_type, ulp_distance
 EMULATION_ULPS = 8.0
 
 
+def recursive_sum_gamma(n: int, dtype: object) -> float:
+    """``gamma_(n-1) = (n - 1) u / (1 - (n - 1) u)``, ``u`` the unit roundoff of ``dtype``: the relative
+    worst case of a recursive sum of ``n`` terms formed in ``dtype``, in any order (Higham, *Accuracy
+    and Stability of Numerical Algorithms*, 2nd ed., eq. 4.4); infinite where ``(n - 1) u >= 1``."""
+    k_u = (n - 1) * float(dtype_info(dtype).unit_roundoff)
+    return k_u / (1 - k_u) if k_u < 1 else np.inf
+
+
 def xla_temperature_softmax(
     rows: np.ndarray, temperature: float, contracted: bool, in_input_dtype: bool = False
 ) -> np.ndarray:
@@ -231,9 +239,7 @@ def _one_denominator(
         return met
     wide = error_work_type(x_rows, x_rows.dtype)
     info = dtype_info(sum_dtype if sum_dtype is not None else x_rows.dtype)
-    n = x_rows.shape[1]
-    k_u = (n - 1) * float(info.unit_roundoff)
-    gamma = k_u / (1 - k_u) if k_u < 1 else np.inf
+    gamma = recursive_sum_gamma(x_rows.shape[1], info.dtype)
     wide_rows = x_rows.astype(wide)
     with np.errstate(over="ignore"):
         summed = wide_rows if sum_dtype is None else round_to_dtype(wide_rows, sum_dtype).astype(wide)
@@ -281,8 +287,7 @@ def softmax_one_denominator_within_linear_sum_bound(
         return met
     wide = error_work_type(x_rows, x_rows.dtype)
     info = dtype_info(x_rows.dtype)
-    k_u = (x_rows.shape[1] - 1) * float(info.unit_roundoff)
-    gamma = k_u / (1 - k_u) if k_u < 1 else np.inf
+    gamma = recursive_sum_gamma(x_rows.shape[1], x_rows.dtype)
     x, y = x_rows.astype(wide), y_rows.astype(wide)
     tolerance = np.nan_to_num(np.asarray(allowed, dtype=np.float64), nan=0.0).astype(wide)
     with np.errstate(all="ignore"):
@@ -338,8 +343,7 @@ def float32_norm_backward(
     wide = np.longdouble
     info32 = dtype_info(np.float32)
     n = x_rows.shape[1]
-    k_u = (n - 1) * float(info32.unit_roundoff)
-    gamma = k_u / (1 - k_u) if k_u < 1 else np.inf
+    gamma = recursive_sum_gamma(n, np.float32)
     eps32 = wide(np.float32(eps))
     ulps = EMULATION_ULPS * 2.0**-52
     with np.errstate(all="ignore"):
@@ -387,7 +391,8 @@ def _collinear_norm_backward(x, g, gx, s, low, high, ulps) -> bool:
         return False
     constant = np.median(gx[s != 0] / s[s != 0])
     total = np.sum(np.abs(x))
-    candidates = [low, high, min(max(total, low), high), min(max(2 * total, low), high)]
+    # k (D - S) / D^2 is monotone on either side of its extremum at D = 2 S: the ends and that point
+    candidates = [low, high, min(max(2 * total, low), high)]
     values = [k * (d - total) / (d * d) for d in candidates]
     slack = ulps * abs(k) / low + 2.0**-52 * abs(k) * total / (low * low)
     within = min(values) - slack <= constant <= max(values) + slack

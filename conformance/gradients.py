@@ -35,7 +35,7 @@ from conformance.outcome import PropertyOutcome, failure_message, listing, short
 from conformance.properties import _slices
 from conformance.property_registry import GRADIENT_PROPERTIES
 from conformance.repro import gradient_repro
-from conformance.slice_conditions import divisor_form, gradient_conditions
+from conformance.slice_conditions import divisor_form, gradient_conditions, with_condition
 from reference import dtype_from_name, dtype_info, round_to_dtype
 from reference.axes import Axis, is_single_axis, joint_last, restore
 from reference.contracts import contract_of
@@ -306,37 +306,33 @@ class GradientEvaluation:
         return out
 
     def _conditions(self, obs: GradientObservation, indices: list[int]) -> list[tuple[str, ...]]:
-        """The conditions of the failing slices ``indices`` of ``obs``: the quotient rule's
-        (``conformance.slice_conditions.gradient_conditions``, a sum normalization) and, in a
-        float64 cell, ``computed-in-float32`` (``conformance.computed_in_float32``); for a temperature
-        composite, ``xla-temperature-rewrite`` (``conformance.emulations``)."""
+        """The conditions of the failing slices ``indices`` of ``obs``: for a sum normalization the
+        quotient rule's (``conformance.slice_conditions.gradient_conditions``) and, a float64 L1
+        normalization, ``float32-norm-denominator``; in a float64 cell ``computed-in-float32``
+        (``conformance.computed_in_float32``); for a temperature composite ``xla-temperature-rewrite``
+        (``conformance.emulations``)."""
         op, dtype = self.impl.op, dtype_from_name(self.dtype)
         index = np.asarray(indices)
         x, g = (_slices(a, obs.case.axis)[index] for a in (obs.case.x, obs.case.g))
-        quotient = [() for _ in indices]
+        found: list[tuple[str, ...]] = [() for _ in indices]
         if op == "sum_normalize":
-            quotient = gradient_conditions(x, g, *divisor_form(op, dtype))
-            l1, eps32 = divisor_form(op, np.float32)
-            if l1 and dtype == np.float64 and obs.gx is not None:
-                gx = _slices(obs.gx, obs.case.axis)[index]
-                met = float32_norm_backward(x, g, gx, eps32).tolist()
-                quotient = [
-                    (*q, "float32-norm-denominator") if m else q for q, m in zip(quotient, met, strict=True)
-                ]
-        in_float32 = rewrite = [() for _ in indices]
-        if obs.gx is not None:
-            gx = _slices(obs.gx, obs.case.axis)[index]
-            if dtype == np.float64:
-                renormalized = op == "softmax" and self.impl.api == RENORMALIZED_API
-                in_float32 = gradient_computed_in_float32(op, x, g, gx, renormalized)
-            temperature = contract_of(op).temperature
-            if temperature is not None:
-                oracle = obs.oracle
-                allowed, unit = (_slices(a, obs.case.axis)[index] for a in (oracle.allowed, oracle.unit))
-                met = matches_xla_temperature_rewrite_backward(x, g, gx, temperature, allowed, unit)
-                rewrite = [("xla-temperature-rewrite",) if m else () for m in met.tolist()]
-        found = zip(quotient, in_float32, rewrite, strict=True)
-        return [(*q, *f, *r) for q, f, r in found]
+            found = gradient_conditions(x, g, *divisor_form(op, dtype))
+        if obs.gx is None:
+            return found
+        gx = _slices(obs.gx, obs.case.axis)[index]
+        l1, eps32 = divisor_form(op, np.float32)
+        if op == "sum_normalize" and l1 and dtype == np.float64:
+            found = with_condition(found, "float32-norm-denominator", float32_norm_backward(x, g, gx, eps32))
+        if dtype == np.float64:
+            renormalized = op == "softmax" and self.impl.api == RENORMALIZED_API
+            in_float32 = gradient_computed_in_float32(op, x, g, gx, renormalized)
+            found = [(*f, *c) for f, c in zip(found, in_float32, strict=True)]
+        temperature = contract_of(op).temperature
+        if temperature is not None:
+            allowed, unit = (_slices(a, obs.case.axis)[index] for a in (obs.oracle.allowed, obs.oracle.unit))
+            rewrite = matches_xla_temperature_rewrite_backward(x, g, gx, temperature, allowed, unit)
+            found = with_condition(found, "xla-temperature-rewrite", rewrite)
+        return found
 
     def _describe(self, unit: str, out, failures: list) -> None:
         obs, i, metric, bound = min(

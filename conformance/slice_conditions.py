@@ -195,6 +195,14 @@ EMULATION_CONDITIONS: tuple[str, ...] = (
 assert (*SLICE_CONDITIONS, *GRADIENT_CONDITIONS, *OUTPUT_REPAIRS, *EMULATION_CONDITIONS) == CONDITIONS
 
 
+def with_condition(found: list[tuple[str, ...]] | None, name: str, met: np.ndarray) -> list[tuple[str, ...]]:
+    """The conditions of each failing slice, ``found`` (None: none yet), with ``name`` added to those
+    of the slices where ``met`` (per slice) holds."""
+    flags = np.asarray(met, dtype=bool).tolist()
+    found = [() for _ in flags] if found is None else found
+    return [(*f, name) if m else f for f, m in zip(found, flags, strict=True)]
+
+
 def row_conditions(rows: np.ndarray) -> list[tuple[str, ...]]:
     """Per row of ``rows`` (failing slices of one input), the input conditions it meets, in
     ``SLICE_CONDITIONS`` order."""

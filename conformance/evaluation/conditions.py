@@ -25,7 +25,7 @@ from conformance.emulations import (
 from conformance.evaluation.cell import Observation
 from conformance.properties import OracleResult, SliceResults, _slices, judged_dtype
 from conformance.property_registry import DEVICE_PROPERTIES, PROPERTIES
-from conformance.slice_conditions import OUTPUT_REPAIRS, divisor_form, undo_flush_near_tiny
+from conformance.slice_conditions import OUTPUT_REPAIRS, divisor_form, undo_flush_near_tiny, with_condition
 from reference.contracts import contract_of
 from reference.dtypes import dtype_info, is_float_dtype
 
@@ -47,7 +47,7 @@ class ConditionsMixin:
     def _more_conditions(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
         """Per failing slice ``indices`` of ``obs``, the conditions decided from its outputs: the
         repairs under which ``name`` passes (``_repairs_met``), then the emulations it matches
-        (``_emulations_met``, ``_denominator_met``)."""
+        (``_emulations_met``, ``_denominator_met``), then ``computed-in-float32`` (``_float32_met``)."""
         repairs = self._repairs_met(name, obs, indices)
         emulations = self._emulations_met(name, obs, indices)
         denominators = self._denominator_met(name, obs, indices)
@@ -87,14 +87,12 @@ class ConditionsMixin:
             allowed = np.asarray(obs.judged_against().allowed, dtype=np.float64)
             allowed = _slices(allowed, obs.case.axis)[index]
             met = softmax_one_denominator_within_linear_sum_bound(x, y, str(op) == "log_softmax", allowed)
-            return [("linear-sum-denominator",) if m else () for m in met.tolist()]
+            return with_condition(None, "linear-sum-denominator", met)
         met = one_denominator_within_linear_sum_bound(x, y, *divisor_form(op, self._dtype))
-        found = [("linear-sum-denominator",) if m else () for m in met.tolist()]
+        found = with_condition(None, "linear-sum-denominator", met)
         l1, eps32 = divisor_form(op, np.float32)
         if l1 and x.dtype == np.float64:
-            in_float32 = float32_norm_denominator(x, y, eps32).tolist()
-            tag = ("float32-norm-denominator",)
-            found = [(*f, *tag) if m else f for f, m in zip(found, in_float32, strict=True)]
+            found = with_condition(found, "float32-norm-denominator", float32_norm_denominator(x, y, eps32))
         return found
 
     def _emulations_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
@@ -122,7 +120,7 @@ class ConditionsMixin:
             other_rows = _slices(np.asarray(other), obs.case.axis)[index]
             rewritten = matches_xla_temperature_rewrite(x, other_rows, temperature, allowed)
             met &= np.asarray(right.passed)[index] | rewritten
-        return [("xla-temperature-rewrite",) if m else () for m in met.tolist()]
+        return with_condition(None, "xla-temperature-rewrite", met)
 
     def _repairs_met(self, name: str, obs: Observation, indices: list[int]) -> list[tuple[str, ...]]:
         """Per failing slice ``indices`` of ``obs``, the ``OUTPUT_REPAIRS`` under which ``name``
