@@ -135,10 +135,25 @@ def size1_axes(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, i
 
 @corpus_case()
 def long_axis(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
-    """30,000-element slices: more terms than float16 can count; equal, uniform and Gaussian entries."""
+    """30,000-element slices: more terms than float16 can count; equal, uniform and Gaussian entries,
+    and one repeated term (``repeated_term_row``)."""
     n = LONG_LENGTH
-    rows = np.stack([np.zeros(n), rng.random(n), rng.standard_normal(n) * 3])
+    rows = np.stack([np.zeros(n), rng.random(n), rng.standard_normal(n) * 3, repeated_term_row(n)])
     return _rows(dtype, rows)
+
+
+def repeated_term_row(n: int) -> np.ndarray:
+    """``n`` entries of 0.9 but one 1.0 (at ``n // 3``): every sum over the slice adds one value
+    (0.9, or exp(-0.1) after softmax's shift) n - 1 times.
+
+    A sum that adds its terms one at a time (per vector lane) then makes the same rounding error at
+    every step of a long stretch, so its error grows with the length instead of averaging out as it
+    does over random terms: this is where a sequential accumulator shows most. A slice of equal
+    entries cannot show it (its exponentials are all 1, whose sums are exact), nor can Gaussian
+    entries as clearly (their rounding errors partly cancel)."""
+    row = np.full(n, 0.9)
+    row[n // 3] = 1.0
+    return row
 
 
 @corpus_case()
@@ -189,9 +204,10 @@ def one_d(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
 @corpus_case()
 def beyond_float16_max(dtype: str, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
     """Slices of 65,537 entries, beyond float16's largest finite 65,504: a float16 sum of exp(0) = 1
-    (or, for sum-normalization, of ones) overflows; equal entries and small Gaussian ones."""
+    (or, for sum-normalization, of ones) overflows; equal entries, small Gaussian ones and one
+    repeated term (``repeated_term_row``)."""
     n = FLOAT16_MAX_LENGTH
-    return _rows(dtype, np.stack([np.zeros(n), rng.standard_normal(n) * 0.25]))
+    return _rows(dtype, np.stack([np.zeros(n), rng.standard_normal(n) * 0.25, repeated_term_row(n)]))
 
 
 @corpus_case()

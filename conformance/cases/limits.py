@@ -177,6 +177,19 @@ class Limit:
     backward_length: int | None = field(default=None)
 
 
+def _repeated_term(case: Case) -> bool:
+    """A slice (along the normalized axis) whose most common value fills at least 99% of it and not
+    all of it."""
+    if case.axis_form != AXIS_INT or case.x.size == 0:
+        return False
+    slices = np.moveaxis(case.x, case.axis, -1).reshape(-1, case.x.shape[case.axis])
+    for row in slices:
+        _, counts = np.unique(row, return_counts=True)
+        if counts.size > 1 and counts.max() >= 0.99 * row.size:
+            return True
+    return False
+
+
 def _length_above(n: int) -> Predicate:
     return lambda case, dtype: _length(case) > n
 
@@ -337,6 +350,15 @@ LIMITS: tuple[Limit, ...] = (
         " Profile.gradient_long_non_last)",
         lambda case, dtype: _non_last(case) and _length(case) > 2048,
         profiles=("default", "thorough"),
+    ),
+    Limit(
+        "one repeated term (> 2,048)",
+        "spread",
+        "a slice of more than 2,048 entries in which one value makes up all but a few: a sum that adds"
+        " its terms one at a time (per vector lane) makes the same rounding error at every step, so its"
+        " error grows with the length instead of averaging out (equal entries cannot show it: their"
+        " exponentials are 1 and sum exactly)",
+        lambda case, dtype: _length(case) > 2048 and _repeated_term(case),
     ),
     Limit(
         "trailing extent > 65,535",
