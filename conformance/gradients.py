@@ -27,7 +27,7 @@ import numpy as np
 from conformance.adapters.base import RENORMALIZED_API, Implementation, decline_reason
 from conformance.call_log import LoggedCall
 from conformance.cases import axis_form
-from conformance.cases.corpus import LONG_NON_LAST_LENGTH
+from conformance.cases.corpus import LONG_NON_LAST_LENGTH, repeated_term_row
 from conformance.computed_in_float32 import gradient_computed_in_float32
 from conformance.emulations import float32_norm_backward, matches_xla_temperature_rewrite_backward
 from conformance.gradient_properties import GradientOracle, gradient_oracle
@@ -48,6 +48,7 @@ JOINT_BLOCK_AXES = (0, 2)  # a block of BLOCK_SHAPE judged over axes 0 and 2 joi
 # Judged along axis 0: a strided backward reduction that adds one term at a time to a running sum
 # per column (as the forward corpus case long_non_last_axis probes) is hundreds of ULP off there.
 LONG_NON_LAST_SHAPE = (LONG_NON_LAST_LENGTH, 3)
+REPEATED_TERM_MIN_LENGTH = 2048  # the repeated-term row is added where a gradient length exceeds this
 
 
 @dataclass(frozen=True)
@@ -148,11 +149,13 @@ def gradient_seed(op: str, dtype_name: str) -> int:
 def gradient_cases(
     op: str, dtype_name: str, lengths: tuple[int, ...], seed: int, long_non_last: bool = False
 ) -> list[GradientCase]:
-    """The gradient inputs of a cell: one row batch per length, a 3-D block, a joint-axes block and,
-    with ``long_non_last``, a (65,537, 3) array judged along axis 0; three cotangents each. The
-    long array is drawn from its own generator, so the other inputs are the same with or without it
-    (for sum-normalization its entries are in [0, 1): a column sums to about 32,768, below float16's
-    max)."""
+    """The gradient inputs of a cell: one row batch per length, a 3-D block, a joint-axes block, a
+    row of one repeated term as long as the longest length beyond 2,048 (``repeated_term_row``:
+    where a backward pass's sums add one term at a time per vector lane, their error grows with the
+    length) and, with ``long_non_last``, a (65,537, 3) array judged along axis 0; three cotangents
+    each. The repeated-term row's cotangents and the long array are drawn from generators of their
+    own, so the other inputs are the same with or without them (for sum-normalization the long
+    array's entries are in [0, 1): a column sums to about 32,768, below float16's max)."""
     dtype = dtype_from_name(dtype_name)
     rng = np.random.default_rng(seed)
     make_rows = _sum_normalize_rows if op == "sum_normalize" else _softmax_rows
@@ -183,6 +186,13 @@ def gradient_cases(
         description = f"a {BLOCK_SHAPE} block over axes {JOINT_BLOCK_AXES} jointly; {label} cotangent"
         g_block = restore(g, xj.shape, JOINT_BLOCK_AXES)
         cases.append(GradientCase(f"grad_block3d_joint/{label}", xj, g_block, JOINT_BLOCK_AXES, description))
+    longest = max((n for n in lengths if n > REPEATED_TERM_MIN_LENGTH), default=None)
+    if longest is not None:
+        term_rng = np.random.default_rng([seed, 2])
+        xr = round_to_dtype(repeated_term_row(longest)[None], dtype).astype(dtype)
+        for label, g in _cotangents(xr, -1, term_rng):
+            description = f"{longest} entries of 0.9 but one 1.0 (one repeated term); {label} cotangent"
+            cases.append(GradientCase(f"grad_repeated_term[{longest}]/{label}", xr, g, -1, description))
     if long_non_last:
         long_rng = np.random.default_rng([seed, 1])
         values = (

@@ -89,6 +89,27 @@ def test_each_input_class_from_the_limits_catches_a_fault_nothing_else_in_the_co
     )
 
 
+def test_the_repeated_term_rows_are_what_catches_a_lane_sequential_sum():
+    """Of the long rows, only the repeated-term one (``repeated_term_row``) fails the lane-sequential
+    fault: equal entries sum exactly, uniform and Gaussian rows stay within the model. A correct
+    softmax (pairwise sum) passes on it."""
+    from conformance.cases.corpus import corpus_cases, repeated_term_row
+    from conformance.properties import oracle_for
+    from conformance.property_registry import PROPERTIES
+
+    fault = next(f for f in FAULTS if f.name == "lane_sequential_float32_sum")
+    for case in corpus_cases("float32", "softmax"):
+        if case.name.split("[")[0] not in ("long_axis", "beyond_float16_max"):
+            continue
+        oracle = oracle_for("softmax", case.x, case.axis, np.float32)
+        repeated = [np.array_equal(row, repeated_term_row(row.size).astype(np.float32)) for row in case.x]
+        assert sum(repeated) == 1
+        for function, fails in ((fault.function, repeated), (CORRECT["softmax"], [False] * len(repeated))):
+            y = function(case.x, case.axis)
+            result = PROPERTIES["precision"].judge(case.x, y, oracle, "softmax", np.float32, case.axis)
+            assert list(~result.passed) == fails, (case.name, function.__name__, result.metric)
+
+
 def test_every_input_class_from_the_limits_has_a_fault():
     from conformance.cases.corpus import CORPUS
 
