@@ -44,6 +44,8 @@ class CellEvaluation(CallingMixin, InputsMixin, ReductionMixin, SemanticsMixin):
     # Paired calls that raised or gave no array of the input's shape, per "repeat" | "cpu" |
     # "eager": (count, first message). The property comparing with them is then an error.
     pair_errors: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # paired calls that raised on a special input (kind: (case, error)): reported, not judged
+    special_pair_errors: dict[str, tuple[str, str]] = field(default_factory=dict)
     _last_exception: BaseException | None = None
     # CPU cells: the corpus' stacked calls are made twice (repeatability), nothing else.
     _repeat_on_cpu: bool = False

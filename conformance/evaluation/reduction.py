@@ -90,6 +90,11 @@ class ReductionMixin(ConditionsMixin):
             what = PAIRED_CALL_NAMES[DEVICE_PROPERTIES[name].compare_with]
             out.verdict = "fail" if out.verdict == "fail" else "error"
             out.message = (out.message + f"; {count} {what} comparison call(s) failed: {problem}").strip("; ")
+        if name in DEVICE_PROPERTIES and DEVICE_PROPERTIES[name].compare_with in self.special_pair_errors:
+            case, problem = self.special_pair_errors[DEVICE_PROPERTIES[name].compare_with]
+            what = PAIRED_CALL_NAMES[DEVICE_PROPERTIES[name].compare_with]
+            note = f"the {what} call raised on special input {case} (not compared): {problem}"
+            out.message = (out.message + "; " + note).strip("; ")
         return with_generation_error(out, self.hypothesis_error)
 
     def _shape_dtype_outcome(self) -> PropertyOutcome:

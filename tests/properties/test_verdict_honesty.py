@@ -160,6 +160,22 @@ def test_an_eager_comparison_call_that_raises_makes_compiled_consistency_an_erro
     assert "eager path crashed" in out.message
 
 
+def test_an_eager_call_raising_on_a_special_input_only_is_reported_not_an_error():
+    """torch.compile accepts an integer input that eager torch rejects: the special input is
+    classified by semantics, not compared, so the comparison of the judged inputs stands and the
+    message says what the eager call did. A raise on a regular input is still an error (above)."""
+
+    def eager_rejects_integers(x, axis, device):
+        if x.dtype.kind in "iu":
+            raise NotImplementedError("softmax_lastdim_kernel_impl not implemented for 'Long'")
+        return _exact(x, axis)
+
+    ev = _run(_impl(_exact, mode="jit", eager_call=eager_rejects_integers))
+    out = ev.outcome("compiled_consistency")
+    assert out.verdict == "pass", (out.verdict, out.message)
+    assert "not implemented for 'Long'" in out.message and "special input" in out.message
+
+
 def test_a_repeated_call_that_raises_makes_repeatability_an_error():
     seen: set[bytes] = set()
 
