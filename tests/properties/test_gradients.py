@@ -351,3 +351,25 @@ def test_grad_precision_accepts_the_infinity_an_exact_gradient_beyond_the_dtype_
     assert grad_precision(x, g, gx, oracle, "log_softmax", np.float16, -1).passed.all()
     gx[0, 0] = np.inf  # the wrong infinity still fails
     assert not grad_precision(x, g, gx, oracle, "log_softmax", np.float16, -1).passed.all()
+
+
+@pytest.mark.parametrize("op", GRADIENT_OPS)
+def test_the_repeated_term_row_leaves_the_other_gradient_inputs_as_they_were(op, monkeypatch) -> None:
+    """The row of one repeated term (the longest length beyond 2,048) draws its cotangents from a
+    generator of its own: without it, every other gradient input and cotangent is the same."""
+    import conformance.gradients as gradients
+
+    lengths = (7, 128, 65537)
+    with_row = gradient_cases(op, "float32", lengths, seed=3)
+    monkeypatch.setattr(gradients, "REPEATED_TERM_MIN_LENGTH", 10**9)
+    without = gradient_cases(op, "float32", lengths, seed=3)
+    added = [c for c in with_row if c.name.startswith("grad_repeated_term")]
+    labels = ("random", "one-hot", "ones")
+    assert [c.name for c in added] == [f"grad_repeated_term[65537]/{g}" for g in labels]
+    row = added[0].x[0]
+    assert row.shape == (65537,) and np.count_nonzero(row == np.float32(0.9)) == 65536 and row.max() == 1
+    kept = [c for c in with_row if c not in added]
+    assert [c.name for c in kept] == [c.name for c in without]
+    for a, b in zip(kept, without, strict=True):
+        assert np.array_equal(a.x, b.x, equal_nan=True) and np.array_equal(a.g, b.g, equal_nan=True)
+    assert not [c for c in gradient_cases(op, "float32", (3, 16, 100, 1000), seed=3) if "repeated" in c.name]
