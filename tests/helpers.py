@@ -170,3 +170,32 @@ def resolve_failure(judged, registry_text: str, check: dict, tmp_path: Path):
         failing_conditions=kinds,
         **check,
     )
+
+
+def lane_sequential_sum(terms: np.ndarray, lanes: int, threads: int = 1) -> np.ndarray:
+    """``sum(terms, axis=-1, keepdims=True)`` in ``terms``' dtype as a vectorized CPU reduction adds a
+    row (Inductor's, torch 2.13; ``tests/adapters/test_inductor_reductions.py`` checks it bit for bit):
+    the vector loop (``lanes`` entries an iteration, the partial last one masked) split into
+    ``threads`` contiguous runs (OpenMP's static schedule), one accumulator per lane and run adding
+    its terms one at a time; then the runs' vectors in order, the masked tail's, and the lanes
+    pairwise, halving."""
+    terms = np.asarray(terms)
+    dtype, n = terms.dtype, terms.shape[-1]
+    full, rest = divmod(n, lanes)
+    columns = terms[..., : full * lanes].reshape(*terms.shape[:-1], full, lanes)
+    base, extra = divmod(full + (1 if rest else 0), threads)
+    vector = np.zeros((*terms.shape[:-1], lanes), dtype)
+    start = 0
+    for t in range(threads):
+        stop = min(start + base + (1 if t < extra else 0), full)  # the tail is no column
+        if stop > start:
+            run = np.add.accumulate(columns[..., start:stop, :], axis=-2, dtype=dtype)[..., -1, :]
+            vector = (vector + run).astype(dtype)
+        start = stop
+    tail = np.zeros_like(vector)
+    tail[..., :rest] = terms[..., full * lanes :]
+    vector = (vector + tail).astype(dtype)  # the masked accumulator holds the tail alone: exact
+    while vector.shape[-1] > 1:
+        half = vector.shape[-1] // 2
+        vector = (vector[..., :half] + vector[..., half:]).astype(dtype)
+    return vector

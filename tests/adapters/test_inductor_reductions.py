@@ -7,7 +7,7 @@ vector loop; the lanes and the threads' partials are added at the end), and that
 pass of ``s / sum(s)``, ``s = softmax(x)``, where the softmax backward's dot ``sum(gs * s)``
 cancels to about 0, those sums' rounding errors are the whole error of every element.
 
-``lane_sequential_sum`` emulates that order in NumPy. Checked here:
+``helpers.lane_sequential_sum`` emulates that order in NumPy. Checked here:
 
 - without torch: Inductor's backward formula, its sums replaced by the emulation, judged by the
   suite's own ``grad_precision`` (the renormalized model) on the constant 65,537-entry row with a
@@ -26,49 +26,13 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import lane_sequential_sum
 
 from conformance.gradient_properties import compute_gradient_oracle, grad_precision
 
 F32 = np.float32
 N = 65537  # grad_rows[65537]: one entry past 2^16
 HOT = 123  # where the one-hot cotangent is 1
-
-
-def lane_sequential_sum(terms: np.ndarray, lanes: int, threads: int) -> np.float32:
-    """``sum(terms)`` as Inductor's CPU reduction of one row adds it: the vector loop (``lanes``
-    entries an iteration, the partial last one masked) split into ``threads`` contiguous runs
-    (OpenMP's static schedule), one float32 accumulator per lane and run, added sequentially;
-    then the runs' vectors, the masked tail's, and the lanes pairwise (halving)."""
-    terms = np.asarray(terms, F32)
-    full, rest = divmod(terms.size, lanes)
-    iterations = full + (1 if rest else 0)
-    base, extra = divmod(iterations, threads)
-    runs, start = [], 0
-    for t in range(threads):
-        stop = start + base + (1 if t < extra else 0)
-        runs.append(range(start, stop))
-        start = stop
-    vector, masked = np.zeros(lanes, F32), np.zeros(lanes, F32)
-    partials = []
-    for run in runs:
-        acc, tail = np.zeros(lanes, F32), np.zeros(lanes, F32)
-        for i in run:
-            if i < full:
-                acc = (acc + terms[i * lanes : (i + 1) * lanes]).astype(F32)
-            else:
-                last = np.zeros(lanes, F32)
-                last[:rest] = terms[i * lanes :]
-                tail = (tail + last).astype(F32)
-        partials.append((acc, tail))
-    for acc, _ in partials:
-        vector = (vector + acc).astype(F32)
-    for _, tail in partials:
-        masked = (masked + tail).astype(F32)
-    v = (vector + masked).astype(F32)
-    while v.size > 1:
-        half = v.size // 2
-        v = (v[:half] + v[half:]).astype(F32)
-    return F32(v[0])
 
 
 def rounded_sum(terms: np.ndarray) -> np.float32:
@@ -109,7 +73,7 @@ def _judge(x: np.ndarray, g: np.ndarray, gx: np.ndarray):
 def test_lane_sequential_sums_alone_give_the_registry_figure() -> None:
     x, g = _constant_row_one_hot()
     # one thread per row, 16 lanes: the shape-generic kernel the suite's calls compile (see below)
-    sequential = _judge(x, g, renormalized_backward(x, g, lambda t: lane_sequential_sum(t, 16, 1)))
+    sequential = _judge(x, g, renormalized_backward(x, g, lambda t: lane_sequential_sum(t, 16, 1)[0]))
     rounded = _judge(x, g, renormalized_backward(x, g, rounded_sum))
     assert sequential.applicable[0] and not sequential.passed[0]
     assert sequential.metric[0] > sequential.bound[0]
@@ -120,8 +84,8 @@ def test_lane_sequential_sums_alone_give_the_registry_figure() -> None:
 def test_lane_sequential_sum_is_not_the_rounded_sum() -> None:
     """The emulation is a real order, not the exact sum: on a random row the two differ."""
     row = np.random.default_rng(0).random(N).astype(F32)
-    assert lane_sequential_sum(row, 16, 2) != rounded_sum(row)
-    assert lane_sequential_sum(row, 16, 2) != lane_sequential_sum(row, 8, 2)
+    assert lane_sequential_sum(row, 16, 2)[0] != rounded_sum(row)
+    assert lane_sequential_sum(row, 16, 2)[0] != lane_sequential_sum(row, 8, 2)[0]
 
 
 @pytest.fixture
@@ -151,11 +115,11 @@ def test_inductor_sums_a_row_lane_by_lane(inductor_lanes) -> None:
     compiled = torch.compile(lambda t: t.sum(-1), dynamic=False)
     rows = [np.random.default_rng(seed).random(N).astype(F32) for seed in range(16)]
     got = [compiled(torch.from_numpy(row[None].copy())).numpy()[0] for row in rows]
-    assert got == [lane_sequential_sum(row, lanes, 2) for row in rows]
+    assert got == [lane_sequential_sum(row, lanes, 2)[0] for row in rows]
     other_lanes = 8 if lanes == 16 else 16
     for other in (
-        lambda row: lane_sequential_sum(row, lanes, 1),
-        lambda row: lane_sequential_sum(row, other_lanes, 2),
+        lambda row: lane_sequential_sum(row, lanes, 1)[0],
+        lambda row: lane_sequential_sum(row, other_lanes, 2)[0],
         rounded_sum,
     ):
         assert got != [other(row) for row in rows]
@@ -185,5 +149,6 @@ def test_inductor_renormalized_backward_is_the_emulation_bit_for_bit(
     t = torch.from_numpy(xs).requires_grad_(True)
     compiled = torch.compile(renormalized, dynamic=dynamic)
     (gx,) = torch.autograd.grad(compiled(t), t, torch.from_numpy(gs))
-    expected = renormalized_backward(x, g, lambda terms: lane_sequential_sum(terms, lanes, threads_per_row))
+    lane_sum = lambda terms: lane_sequential_sum(terms, lanes, threads_per_row)[0]  # noqa: E731
+    expected = renormalized_backward(x, g, lane_sum)
     assert np.array_equal(gx.numpy()[-1].view(np.int32), expected.view(np.int32))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import ml_dtypes
 import numpy as np
+from helpers import lane_sequential_sum
 
 import conformance
 from conformance.adapters.base import TEMPERATURE, TEMPERATURE_CONTRACT, Implementation
@@ -513,16 +514,6 @@ def strided_sum_one_term_at_a_time(x: np.ndarray, axis: int) -> np.ndarray:
 LANES = 16  # float32 lanes of an AVX-512 vector
 
 
-def lane_sequential_sum(e: np.ndarray) -> np.ndarray:
-    """Sum along the last axis as a vectorized kernel does: one float32 accumulator per lane, each
-    adding every ``LANES``-th term in turn (the tail padded with zeros), the lanes added at the end."""
-    pad = (-e.shape[-1]) % LANES
-    padded = np.concatenate([e, np.zeros((*e.shape[:-1], pad), e.dtype)], axis=-1)
-    columns = padded.reshape(*e.shape[:-1], -1, LANES)
-    lanes = np.add.accumulate(columns, axis=-2, dtype=e.dtype)[..., -1, :]
-    return np.sum(lanes, axis=-1, keepdims=True, dtype=e.dtype)
-
-
 @fault("softmax", "float32", "precision", needs=("long_axis", "beyond_float16_max", "power_of_two_lengths"))
 def lane_sequential_float32_sum(x: np.ndarray, axis: int) -> np.ndarray:
     """The sum of exponentials vectorized but not blocked: 16 float32 lane accumulators, each adding its
@@ -531,7 +522,7 @@ def lane_sequential_float32_sum(x: np.ndarray, axis: int) -> np.ndarray:
     one repeated term every step errs the same way (670.9 ULP on 65,537 entries, bound 66.3)."""
     moved, _ = _last(x, axis)
     e = np.exp(moved - moved.max(-1, keepdims=True))
-    return np.moveaxis(e / lane_sequential_sum(e), -1, axis)
+    return np.moveaxis(e / lane_sequential_sum(e, LANES), -1, axis)
 
 
 # ---- log-softmax -------------------------------------------------------------------------------
